@@ -1,0 +1,154 @@
+//! Which Burn backend a run uses. Backends are compiled in by cargo features; this picks one of
+//! the compiled ones at run time, explicitly, because `Device::default()` answers for whatever
+//! Burn's own features unified to (flex, even in an ndarray build).
+
+use std::fmt;
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// A backend this crate can be built with. The names are the cargo features that compile them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Burn's pure-Rust CPU backend.
+    Flex,
+    /// Burn's ndarray CPU backend.
+    Ndarray,
+    /// GPU through wgpu, on whichever graphics API the machine offers.
+    Wgpu,
+    /// GPU through wgpu pinned to Vulkan (SPIR-V kernels).
+    Vulkan,
+}
+
+#[derive(Debug, Error)]
+#[error(
+    "device '{backend}' is not compiled into this binary (compiled: {compiled}); \
+     rebuild with `--features {backend}`, e.g. `cargo run --release --features {backend} -- ...`"
+)]
+pub struct NotCompiled {
+    pub backend: Backend,
+    pub compiled: String,
+}
+
+impl Backend {
+    /// Most specific first: the order in which an unspecified device is chosen.
+    const PREFERENCE: [Backend; 4] = [
+        Backend::Vulkan,
+        Backend::Wgpu,
+        Backend::Ndarray,
+        Backend::Flex,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::Ndarray => "ndarray",
+            Backend::Wgpu => "wgpu",
+            Backend::Vulkan => "vulkan",
+        }
+    }
+
+    pub fn is_compiled(self) -> bool {
+        match self {
+            Backend::Flex => cfg!(feature = "flex"),
+            Backend::Ndarray => cfg!(feature = "ndarray"),
+            Backend::Wgpu => cfg!(feature = "wgpu"),
+            Backend::Vulkan => cfg!(feature = "vulkan"),
+        }
+    }
+
+    /// The backends compiled into this binary, most specific first.
+    pub fn compiled() -> Vec<Backend> {
+        Self::PREFERENCE
+            .into_iter()
+            .filter(|b| b.is_compiled())
+            .collect()
+    }
+
+    /// The backend a run uses when none is named: the most specific compiled one, so that
+    /// `--features X` alone makes X the device.
+    pub fn preferred() -> Backend {
+        Self::compiled()
+            .into_iter()
+            .next()
+            .expect("at least one backend feature (flex, ndarray, wgpu, vulkan) must be enabled")
+    }
+
+    /// Checks that this backend is compiled in and returns it.
+    pub fn ensure_compiled(self) -> Result<Backend, NotCompiled> {
+        if self.is_compiled() {
+            Ok(self)
+        } else {
+            let compiled = Self::compiled()
+                .iter()
+                .map(|b| b.name())
+                .collect::<Vec<_>>()
+                .join(", ");
+            Err(NotCompiled {
+                backend: self,
+                compiled,
+            })
+        }
+    }
+
+    /// The Burn device of this backend (without autodiff).
+    pub fn device(self) -> Result<Device, NotCompiled> {
+        let backend = self.ensure_compiled()?;
+        Ok(match backend {
+            #[cfg(feature = "flex")]
+            Backend::Flex => Device::flex(),
+            #[cfg(feature = "ndarray")]
+            #[allow(deprecated)] // ndarray stays available because the design names it
+            Backend::Ndarray => Device::ndarray(),
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => Device::wgpu(DeviceKind::default()),
+            #[cfg(feature = "vulkan")]
+            Backend::Vulkan => Device::vulkan(DeviceKind::default()),
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("ensure_compiled rejected {backend}"),
+        })
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preferred_backend_is_the_most_specific_compiled_one() {
+        let expected = if cfg!(feature = "vulkan") {
+            Backend::Vulkan
+        } else if cfg!(feature = "wgpu") {
+            Backend::Wgpu
+        } else if cfg!(feature = "ndarray") {
+            Backend::Ndarray
+        } else {
+            Backend::Flex
+        };
+        assert_eq!(Backend::preferred(), expected);
+    }
+
+    #[test]
+    fn a_backend_that_is_not_compiled_names_its_feature() {
+        let missing = [
+            Backend::Flex,
+            Backend::Ndarray,
+            Backend::Wgpu,
+            Backend::Vulkan,
+        ]
+        .into_iter()
+        .find(|b| !b.is_compiled());
+        if let Some(backend) = missing {
+            let err = backend.device().unwrap_err().to_string();
+            assert!(err.contains(&format!("--features {backend}")), "{err}");
+        }
+    }
+}

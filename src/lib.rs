@@ -1,0 +1,52 @@
+//! LeNet-5, the classic digit classifier, on the Burn deep-learning framework.
+//!
+//! The binary (`src/main.rs`) is a thin command line over this library: [`config`] reads a run's
+//! hyperparameters, [`source`] finds or downloads MNIST, [`data`] turns it into Burn datasets,
+//! [`model`] declares the network, [`training`] trains it through Burn's `Learner` and
+//! [`inference`] evaluates it.
+
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod history;
+pub mod idx;
+pub mod inference;
+pub mod model;
+pub mod renderer;
+pub mod run_dir;
+pub mod source;
+pub mod training;
+
+use thiserror::Error;
+
+/// Everything that can stop a command, each with a one-line message naming what is wrong.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Device(#[from] device::NotCompiled),
+    #[error(transparent)]
+    Source(#[from] source::SourceError),
+    #[error(transparent)]
+    Data(#[from] data::DataError),
+    #[error(transparent)]
+    RunDir(#[from] run_dir::RunDirError),
+    #[error("training failed: {0}")]
+    Training(String),
+    #[error("training interrupted: {0}")]
+    Interrupted(String),
+}
+
+impl Error {
+    /// The process exit code: 2 for a problem with what the user asked for (config, flags,
+    /// device, run directory policy), 1 for a problem met while doing it (data, I/O, training).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) | Error::Device(_) => 2,
+            Error::RunDir(run_dir::RunDirError::Exists { .. }) => 2,
+            Error::Data(data::DataError::ValidationTooLarge { .. }) => 2,
+            _ => 1,
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Training LeNet-5 through Burn's `SupervisedTraining` + `Learner`, then one evaluation on the
+//! test set.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::data::dataloader::DataLoaderBuilder;
+use burn::data::dataset::Dataset;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
+use burn::lr_scheduler::constant::ConstantLr;
+use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
+use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
+use burn::lr_scheduler::step::StepLrSchedulerConfig;
+use burn::prelude::*;
+use burn::train::metric::{
+    AccuracyMetric, CpuMemory, CpuUse, IterationSpeedMetric, LearningRateMetric, LossMetric,
+};
+use burn::train::renderer::MetricsRenderer;
+use burn::train::renderer::tui::TuiMetricsRendererWrapper;
+use burn::train::{
+    ClassificationOutput, InferenceStep, Learner, SupervisedTraining, TrainOutput, TrainStep,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{LrSchedule, OptimizerConfig, TrainingConfig};
+use crate::data::{Mnist, MnistBatch, MnistBatcher, MnistDataset};
+use crate::device::Backend;
+use crate::history::{self, EpochMetrics};
+use crate::inference::evaluate;
+use crate::model::LeNet5;
+use crate::renderer::EpochLineRenderer;
+use crate::run_dir::{self, CONFIG_FILE, MODEL_FILE, SUMMARY_FILE};
+use crate::{Error, source};
+
+impl LeNet5 {
+    /// Logits and cross-entropy loss of a batch, in the form Burn's metrics read.
+    pub fn forward_classification(&self, batch: MnistBatch) -> ClassificationOutput {
+        let logits = self.forward(batch.images);
+        let loss = CrossEntropyLossConfig::new()
+            .init(&logits.device())
+            .forward(logits.clone(), batch.targets.clone());
+        ClassificationOutput::new(loss, logits, batch.targets)
+    }
+}
+
+impl TrainStep for LeNet5 {
+    type Input = MnistBatch;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: MnistBatch) -> TrainOutput<ClassificationOutput> {
+        let output = self.forward_classification(batch);
+        TrainOutput::new(self, output.loss.backward(), output)
+    }
+}
+
+impl InferenceStep for LeNet5 {
+    type Input = MnistBatch;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: MnistBatch) -> ClassificationOutput {
+        self.forward_classification(batch)
+    }
+}
+
+/// How a run is carried out, beyond what the config says.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The config's name, which names the default run directory.
+    pub config_name: String,
+    /// Show Burn's terminal dashboard when stdout is a terminal.
+    pub dashboard: bool,
+    /// Replace a run already in the run directory.
+    pub overwrite: bool,
+}
+
+/// What `summary.json` holds: the outcome of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub config: String,
+    pub run_dir: PathBuf,
+    pub device: Backend,
+    pub parameters: usize,
+    pub epochs: usize,
+    pub train_images: usize,
+    pub valid_images: usize,
+    /// Whether validation used the test set (`data.validation_size` 0).
+    pub validated_on_test_set: bool,
+    pub test_images: usize,
+    pub test_correct: usize,
+    /// Fraction of test images classified correctly, 0..1.
+    pub test_accuracy: f64,
+    pub test_loss: f64,
+    pub train_seconds: f64,
+    pub test_seconds: f64,
+    pub history: Vec<EpochMetrics>,
+}
+
+/// Trains a model as `config` says, evaluates it on the test set and writes the run directory.
+pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary, Error> {
+    let backend = config.device.unwrap_or_else(Backend::preferred);
+    let device = backend.device()?;
+    let run_dir = config.run_dir(&options.config_name);
+
+    let location = source::locate(config.data.dir.as_deref())?;
+    let mnist = Mnist::read(&location.dir)?;
+    let (train_set, valid_set, test_set) = datasets(config, mnist)?;
+    let validated_on_test_set = config.data.validation_size == 0;
+
+    run_dir::prepare(&run_dir, options.overwrite)?;
+    let mut resolved = config.clone();
+    resolved.device = Some(backend);
+    resolved.data.dir = Some(location.dir.clone());
+    resolved.artifact_dir = Some(run_dir.clone());
+    let resolved_json = serde_json::to_vec_pretty(&resolved).expect("config serialises");
+    run_dir::write_atomic(&run_dir.join(CONFIG_FILE), &resolved_json)?;
+
+    let autodiff = device.clone().autodiff();
+    autodiff.seed(config.seed);
+    let model = config.model.to_model_config().init(&autodiff);
+    let parameters = model.num_params();
+    let iterations_per_epoch = train_set.len().div_ceil(config.batch_size);
+
+    println!(
+        "LeNet-5, {parameters} parameters ({:?} activation, {:?} pooling), on {backend}",
+        config.model.activation, config.model.pooling
+    );
+    println!(
+        "MNIST from {}: {} training, {} validation{}, {} test images",
+        location.dir.display(),
+        train_set.len(),
+        valid_set.len(),
+        if validated_on_test_set { " (the test set)" } else { "" },
+        test_set.len()
+    );
+    println!(
+        "{} epochs of {iterations_per_epoch} batches of {}; outputs in {}",
+        config.epochs,
+        config.batch_size,
+        run_dir.display()
+    );
+
+    let train_loader = DataLoaderBuilder::new(MnistBatcher)
+        .batch_size(config.batch_size)
+        .shuffle(config.seed)
+        .num_workers(config.num_workers)
+        .set_device(device.clone())
+        .build(train_set.clone());
+    let valid_loader = DataLoaderBuilder::new(MnistBatcher)
+        .batch_size(config.batch_size)
+        .num_workers(config.num_workers)
+        .set_device(device.clone())
+        .build(valid_set.clone());
+
+    let training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
+        .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .metric_train_numeric(LearningRateMetric::new())
+        .metric_train_numeric(IterationSpeedMetric::new())
+        .metric_train_numeric(CpuUse::new())
+        .metric_train_numeric(CpuMemory::new())
+        .with_default_checkpointers()
+        .num_epochs(config.epochs);
+    let renderer: Box<dyn MetricsRenderer> =
+        if options.dashboard && std::io::stdout().is_terminal() {
+            Box::new(TuiMetricsRendererWrapper::new(training.interrupter(), None))
+        } else {
+            Box::new(EpochLineRenderer::new())
+        };
+    let learner = Learner::new(
+        model,
+        optimizer(&config.optimizer),
+        scheduler(config, iterations_per_epoch)?,
+    );
+
+    let started = Instant::now();
+    let result = training.renderer(renderer).launch(learner);
+    let train_seconds = started.elapsed().as_secs_f64();
+    // Dropping the renderer closes the dashboard and gives the terminal back.
+    drop(result.renderer);
+    if let Some(error) = result.error {
+        return Err(Error::Training(error.to_string()));
+    }
+    if let Some(interruption) = result.interrupted {
+        return Err(Error::Interrupted(
+            interruption
+                .reason
+                .unwrap_or_else(|| "stopped by request".to_string()),
+        ));
+    }
+
+    let model = result.model;
+    let model_bytes = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| Error::Training(format!("cannot serialise the model: {e}")))?;
+    run_dir::write_atomic(&run_dir.join(MODEL_FILE), &model_bytes)?;
+
+    let started = Instant::now();
+    let test = evaluate(&model, test_set, config.batch_size, &device)
+        .map_err(|e| Error::Training(format!("test set: {e}")))?;
+    let test_seconds = started.elapsed().as_secs_f64();
+
+    let summary = RunSummary {
+        config: options.config_name.clone(),
+        run_dir: run_dir.clone(),
+        device: backend,
+        parameters,
+        epochs: config.epochs,
+        train_images: train_set.len(),
+        valid_images: valid_set.len(),
+        validated_on_test_set,
+        test_images: test.images(),
+        test_correct: test.correct(),
+        test_accuracy: test.accuracy(),
+        test_loss: test.loss,
+        train_seconds,
+        test_seconds,
+        history: history::read(&run_dir),
+    };
+    let summary_json = serde_json::to_vec_pretty(&summary).expect("summary serialises");
+    run_dir::write_atomic(&run_dir.join(SUMMARY_FILE), &summary_json)?;
+    Ok(summary)
+}
+
+/// The training, validation and test sets the config asks for.
+fn datasets(
+    config: &TrainingConfig,
+    mnist: Mnist,
+) -> Result<(MnistDataset, MnistDataset, MnistDataset), Error> {
+    let test = MnistDataset::new(Arc::new(mnist.test)).limit(config.data.test_limit);
+    let train_all = MnistDataset::new(Arc::new(mnist.train));
+    let (train, valid) = if config.data.validation_size == 0 {
+        (train_all, test.clone())
+    } else {
+        train_all.split_validation(config.data.validation_size, config.seed)?
+    };
+    Ok((train.limit(config.data.train_limit), valid, test))
+}
+
+fn optimizer(config: &OptimizerConfig) -> ModuleOptimizer {
+    let weight_decay = |penalty: f32| (penalty > 0.0).then(|| WeightDecayConfig::new(penalty));
+    match config {
+        OptimizerConfig::Adam(adam) => AdamConfig::new()
+            .with_beta_1(adam.beta_1)
+            .with_beta_2(adam.beta_2)
+            .with_epsilon(adam.epsilon)
+            .with_weight_decay(weight_decay(adam.weight_decay))
+            .init(),
+        OptimizerConfig::Sgd(sgd) => SgdConfig::new()
+            .with_momentum((sgd.momentum > 0.0).then(|| {
+                MomentumConfig::new()
+                    .with_momentum(sgd.momentum)
+                    .with_dampening(sgd.dampening)
+                    .with_nesterov(sgd.nesterov)
+            }))
+            .with_weight_decay(weight_decay(sgd.weight_decay))
+            .init(),
+    }
+}
+
+/// Burn's schedulers step once per batch; the config speaks in epochs.
+fn scheduler(config: &TrainingConfig, iterations_per_epoch: usize) -> Result<ModuleLrScheduler, Error> {
+    let lr = config.optimizer.learning_rate();
+    let built = match &config.lr_schedule {
+        LrSchedule::Constant => Ok(ConstantLr::new(lr).into()),
+        LrSchedule::Step(step) => {
+            StepLrSchedulerConfig::new(lr, step.step_epochs * iterations_per_epoch)
+                .with_gamma(step.gamma)
+                .init()
+        }
+        LrSchedule::Cosine(cosine) => {
+            CosineAnnealingLrSchedulerConfig::new(lr, config.epochs * iterations_per_epoch)
+                .with_min_lr(cosine.min_lr)
+                .init()
+        }
+    };
+    built.map_err(|message| {
+        Error::Config(crate::config::ConfigError::Value {
+            key: "lr_schedule",
+            message,
+        })
+    })
+}
