@@ -545,7 +545,9 @@ mod tests {
 
     fn parse(text: &str) -> Result<TrainingConfig, ConfigError> {
         let config = TrainingConfig::parse(Path::new("test.json"), text)?;
-        config.validate().map_err(|e| e.in_file(Path::new("test.json")))?;
+        config
+            .validate()
+            .map_err(|e| e.in_file(Path::new("test.json")))?;
         Ok(config)
     }
 
@@ -582,14 +584,21 @@ mod tests {
         assert_eq!(config.model.activation, ActivationKind::Tanh);
         assert_eq!(config.model.pooling, PoolingKind::Avg);
         assert_eq!(config.optimizer.learning_rate(), 0.05);
-        assert_eq!(config.lr_schedule, LrSchedule::Cosine(CosineSection { min_lr: 0.001 }));
+        assert_eq!(
+            config.lr_schedule,
+            LrSchedule::Cosine(CosineSection { min_lr: 0.001 })
+        );
         assert_eq!(config.data.validation_size, 0);
         assert_eq!(config.data.train_limit, Some(100));
     }
 
     #[test]
     fn syntax_errors_say_not_json() {
-        assert!(error("{").contains("test.json: not valid JSON"), "{}", error("{"));
+        assert!(
+            error("{").contains("test.json: not valid JSON"),
+            "{}",
+            error("{")
+        );
         assert!(error("").contains("not valid JSON"));
         assert!(error("{} {}").contains("not valid JSON"));
     }
@@ -598,55 +607,145 @@ mod tests {
     fn errors_name_the_key() {
         let cases = [
             (r#"{"epoch": 3}"#, "test.json: epoch: unknown field `epoch`"),
-            (r#"{"epochs": "3"}"#, "test.json: epochs: invalid type: string"),
-            (r#"{"batch_size": -1}"#, "test.json: batch_size: invalid value: integer `-1`"),
-            (r#"{"model": {"activation": "gelu"}}"#, "model.activation: unknown variant `gelu`"),
-            (r#"{"model": {"pooling": "min"}}"#, "model.pooling: unknown variant `min`"),
-            (r#"{"optimizer": {"type": "rmsprop"}}"#, "optimizer.type: unknown type \"rmsprop\""),
-            (r#"{"optimizer": {"learning_rate": 1}}"#, "optimizer: missing key \"type\""),
-            (r#"{"optimizer": {"type": "adam", "lr": 1}}"#, "optimizer.lr: unknown field `lr`"),
-            (r#"{"optimizer": {"type": "sgd", "beta_1": 0.9}}"#, "optimizer.beta_1: unknown field"),
+            (
+                r#"{"epochs": "3"}"#,
+                "test.json: epochs: invalid type: string",
+            ),
+            (
+                r#"{"batch_size": -1}"#,
+                "test.json: batch_size: invalid value: integer `-1`",
+            ),
+            (
+                r#"{"model": {"activation": "gelu"}}"#,
+                "model.activation: unknown variant `gelu`",
+            ),
+            (
+                r#"{"model": {"pooling": "min"}}"#,
+                "model.pooling: unknown variant `min`",
+            ),
+            (
+                r#"{"optimizer": {"type": "rmsprop"}}"#,
+                "optimizer.type: unknown type \"rmsprop\"",
+            ),
+            (
+                r#"{"optimizer": {"learning_rate": 1}}"#,
+                "optimizer: missing key \"type\"",
+            ),
+            (
+                r#"{"optimizer": {"type": "adam", "lr": 1}}"#,
+                "optimizer.lr: unknown field `lr`",
+            ),
+            (
+                r#"{"optimizer": {"type": "sgd", "beta_1": 0.9}}"#,
+                "optimizer.beta_1: unknown field",
+            ),
             (
                 r#"{"optimizer": {"type": "adam", "learning_rate": "x"}}"#,
                 "optimizer.learning_rate: invalid type: string \"x\"",
             ),
-            (r#"{"lr_schedule": {"type": "constant", "gamma": 1}}"#, "lr_schedule.gamma: unknown field"),
-            (r#"{"lr_schedule": {"type": "linear"}}"#, "lr_schedule.type: unknown type"),
-            (r#"{"data": {"folder": "x"}}"#, "data.folder: unknown field `folder`"),
+            (
+                r#"{"lr_schedule": {"type": "constant", "gamma": 1}}"#,
+                "lr_schedule.gamma: unknown field",
+            ),
+            (
+                r#"{"lr_schedule": {"type": "linear"}}"#,
+                "lr_schedule.type: unknown type",
+            ),
+            (
+                r#"{"data": {"folder": "x"}}"#,
+                "data.folder: unknown field `folder`",
+            ),
             (r#"{"device": "cuda"}"#, "device: unknown variant `cuda`"),
             (r#"[]"#, "not valid JSON: the top level must be an object"),
         ];
         for (text, expected) in cases {
             let err = error(text);
-            assert!(err.contains(expected), "{text}: got `{err}`, want `{expected}`");
+            assert!(
+                err.contains(expected),
+                "{text}: got `{err}`, want `{expected}`"
+            );
         }
     }
 
     #[test]
     fn out_of_range_values_name_the_key() {
         let cases = [
-            (r#"{"optimizer": {"type": "adam", "learning_rate": 0}}"#, "optimizer.learning_rate: must be a positive"),
-            (r#"{"optimizer": {"type": "sgd", "learning_rate": -1}}"#, "optimizer.learning_rate: must be a positive"),
-            (r#"{"optimizer": {"type": "adam", "beta_1": 1.0}}"#, "optimizer.beta_1: must be in [0, 1)"),
-            (r#"{"optimizer": {"type": "adam", "beta_2": -0.1}}"#, "optimizer.beta_2: must be in [0, 1)"),
-            (r#"{"optimizer": {"type": "adam", "epsilon": 0}}"#, "optimizer.epsilon: must be a positive"),
-            (r#"{"optimizer": {"type": "adam", "weight_decay": -1}}"#, "optimizer.weight_decay: must be 0 or more"),
-            (r#"{"optimizer": {"type": "sgd", "momentum": 1.5}}"#, "optimizer.momentum: must be in [0, 1)"),
-            (r#"{"optimizer": {"type": "sgd", "dampening": 2}}"#, "optimizer.dampening: must be in [0, 1]"),
-            (r#"{"optimizer": {"type": "sgd", "momentum": 0, "nesterov": true}}"#, "optimizer.nesterov"),
-            (r#"{"lr_schedule": {"type": "step", "step_epochs": 0}}"#, "lr_schedule.step_epochs: must be at least 1"),
-            (r#"{"lr_schedule": {"type": "step", "gamma": 0}}"#, "lr_schedule.gamma: must be in (0, 1)"),
-            (r#"{"lr_schedule": {"type": "step", "gamma": 1}}"#, "lr_schedule.gamma: must be in (0, 1)"),
-            (r#"{"optimizer": {"type": "sgd", "learning_rate": 2}, "lr_schedule": {"type": "cosine"}}"#, "optimizer.learning_rate: must be at most 1"),
-            (r#"{"lr_schedule": {"type": "cosine", "min_lr": 1}}"#, "lr_schedule.min_lr: must be at least 0 and below"),
+            (
+                r#"{"optimizer": {"type": "adam", "learning_rate": 0}}"#,
+                "optimizer.learning_rate: must be a positive",
+            ),
+            (
+                r#"{"optimizer": {"type": "sgd", "learning_rate": -1}}"#,
+                "optimizer.learning_rate: must be a positive",
+            ),
+            (
+                r#"{"optimizer": {"type": "adam", "beta_1": 1.0}}"#,
+                "optimizer.beta_1: must be in [0, 1)",
+            ),
+            (
+                r#"{"optimizer": {"type": "adam", "beta_2": -0.1}}"#,
+                "optimizer.beta_2: must be in [0, 1)",
+            ),
+            (
+                r#"{"optimizer": {"type": "adam", "epsilon": 0}}"#,
+                "optimizer.epsilon: must be a positive",
+            ),
+            (
+                r#"{"optimizer": {"type": "adam", "weight_decay": -1}}"#,
+                "optimizer.weight_decay: must be 0 or more",
+            ),
+            (
+                r#"{"optimizer": {"type": "sgd", "momentum": 1.5}}"#,
+                "optimizer.momentum: must be in [0, 1)",
+            ),
+            (
+                r#"{"optimizer": {"type": "sgd", "dampening": 2}}"#,
+                "optimizer.dampening: must be in [0, 1]",
+            ),
+            (
+                r#"{"optimizer": {"type": "sgd", "momentum": 0, "nesterov": true}}"#,
+                "optimizer.nesterov",
+            ),
+            (
+                r#"{"lr_schedule": {"type": "step", "step_epochs": 0}}"#,
+                "lr_schedule.step_epochs: must be at least 1",
+            ),
+            (
+                r#"{"lr_schedule": {"type": "step", "gamma": 0}}"#,
+                "lr_schedule.gamma: must be in (0, 1)",
+            ),
+            (
+                r#"{"lr_schedule": {"type": "step", "gamma": 1}}"#,
+                "lr_schedule.gamma: must be in (0, 1)",
+            ),
+            (
+                r#"{"optimizer": {"type": "sgd", "learning_rate": 2}, "lr_schedule": {"type": "cosine"}}"#,
+                "optimizer.learning_rate: must be at most 1",
+            ),
+            (
+                r#"{"lr_schedule": {"type": "cosine", "min_lr": 1}}"#,
+                "lr_schedule.min_lr: must be at least 0 and below",
+            ),
             (r#"{"epochs": 0}"#, "test.json: epochs: must be at least 1"),
-            (r#"{"batch_size": 0}"#, "test.json: batch_size: must be at least 1"),
-            (r#"{"data": {"train_limit": 0}}"#, "data.train_limit: must be at least 1"),
-            (r#"{"data": {"test_limit": 0}}"#, "data.test_limit: must be at least 1"),
+            (
+                r#"{"batch_size": 0}"#,
+                "test.json: batch_size: must be at least 1",
+            ),
+            (
+                r#"{"data": {"train_limit": 0}}"#,
+                "data.train_limit: must be at least 1",
+            ),
+            (
+                r#"{"data": {"test_limit": 0}}"#,
+                "data.test_limit: must be at least 1",
+            ),
         ];
         for (text, expected) in cases {
             let err = error(text);
-            assert!(err.contains(expected), "{text}: got `{err}`, want `{expected}`");
+            assert!(
+                err.contains(expected),
+                "{text}: got `{err}`, want `{expected}`"
+            );
         }
     }
 
@@ -681,7 +780,11 @@ mod tests {
     #[test]
     fn missing_file_is_reported_by_name() {
         let err = TrainingConfig::load(Path::new("no/such/config.json")).unwrap_err();
-        assert!(err.to_string().starts_with("no/such/config.json: cannot read config"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("no/such/config.json: cannot read config"),
+            "{err}"
+        );
     }
 
     #[test]

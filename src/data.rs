@@ -173,9 +173,7 @@ impl MnistDataset {
 
     /// The labels of the digits in this view, in order.
     pub fn labels(&self) -> impl Iterator<Item = u8> + '_ {
-        self.indices
-            .iter()
-            .map(|&i| self.split.labels[i as usize])
+        self.indices.iter().map(|&i| self.split.labels[i as usize])
     }
 }
 
@@ -227,7 +225,10 @@ pub fn normalise(pixel: u8) -> f32 {
 }
 
 /// Turns 28x28 greyscale images into the model's input tensor `[n, 1, 28, 28]`.
-pub fn images_tensor<'a>(images: impl ExactSizeIterator<Item = &'a [u8]>, device: &Device) -> Tensor<4> {
+pub fn images_tensor<'a>(
+    images: impl ExactSizeIterator<Item = &'a [u8]>,
+    device: &Device,
+) -> Tensor<4> {
     let count = images.len();
     let mut values = Vec::with_capacity(count * IMAGE_PIXELS);
     for image in images {
@@ -256,7 +257,9 @@ mod tests {
         Arc::new(MnistSplit {
             images: IdxImages {
                 count,
-                pixels: (0..count * IMAGE_PIXELS).map(|i| (i / IMAGE_PIXELS) as u8).collect(),
+                pixels: (0..count * IMAGE_PIXELS)
+                    .map(|i| (i / IMAGE_PIXELS) as u8)
+                    .collect(),
             },
             labels: (0..count).map(|i| (i % 10) as u8).collect(),
         })
@@ -267,7 +270,12 @@ mod tests {
         let all = MnistDataset::new(split_of(100));
         let (train, valid) = all.clone().split_validation(20, 7).unwrap();
         assert_eq!((train.len(), valid.len()), (80, 20));
-        let mut seen: Vec<u32> = train.indices.iter().chain(&valid.indices).copied().collect();
+        let mut seen: Vec<u32> = train
+            .indices
+            .iter()
+            .chain(&valid.indices)
+            .copied()
+            .collect();
         seen.sort_unstable();
         assert_eq!(seen, (0..100).collect::<Vec<_>>());
 
@@ -282,7 +290,10 @@ mod tests {
         let err = MnistDataset::new(split_of(10))
             .split_validation(10, 0)
             .unwrap_err();
-        assert!(err.to_string().contains("data.validation_size (10)"), "{err}");
+        assert!(
+            err.to_string().contains("data.validation_size (10)"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -24,7 +24,12 @@ pub fn read(run_dir: &Path) -> Vec<EpochMetrics> {
     (1..)
         .map_while(|epoch| {
             let read = |split: &str, metric: &str| {
-                epoch_value(&run_dir.join(split).join(format!("epoch-{epoch}")).join(metric))
+                epoch_value(
+                    &run_dir
+                        .join(split)
+                        .join(format!("epoch-{epoch}"))
+                        .join(metric),
+                )
             };
             let percent = |v: Option<f64>| v.map(|v| v / 100.0);
             let metrics = EpochMetrics {

@@ -176,10 +176,7 @@ fn parse_header<'a>(
     if bytes.len() < header_len {
         return Err(IdxError::Truncated {
             path: path.to_path_buf(),
-            detail: format!(
-                "{} bytes, the header alone needs {header_len}",
-                bytes.len()
-            ),
+            detail: format!("{} bytes, the header alone needs {header_len}", bytes.len()),
         });
     }
     let dims = bytes[4..header_len]

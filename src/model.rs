@@ -33,6 +33,15 @@ pub enum ActivationKind {
     Tanh,
 }
 
+impl std::fmt::Display for ActivationKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ActivationKind::Relu => "relu",
+            ActivationKind::Tanh => "tanh",
+        })
+    }
+}
+
 /// The subsampling of S2 and S4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -40,6 +49,15 @@ pub enum PoolingKind {
     #[default]
     Max,
     Avg,
+}
+
+impl std::fmt::Display for PoolingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PoolingKind::Max => "max",
+            PoolingKind::Avg => "avg",
+        })
+    }
 }
 
 #[derive(Config, Debug)]
@@ -116,7 +134,9 @@ impl LeNet5 {
     pub fn layer_shapes(&self, device: &Device) -> Vec<(&'static str, Vec<usize>)> {
         let mut shapes = Vec::new();
         let image = Tensor::zeros([1, 1, 28, 28], device);
-        self.forward_observed(image, |layer, dims| shapes.push((layer, dims[1..].to_vec())));
+        self.forward_observed(image, |layer, dims| {
+            shapes.push((layer, dims[1..].to_vec()))
+        });
         shapes
     }
 

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::time::Instant;
 
+use burn::train::LearnerSummary;
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
 use burn::train::renderer::{
     EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining,
 };
-use burn::train::LearnerSummary;
 
 /// The value of each numeric metric at the end of one split of an epoch, by metric name.
 type SplitValues = HashMap<String, f64>;
@@ -161,7 +161,10 @@ mod tests {
 
     fn numeric(id: &MetricId, value: NumericEntry) -> MetricState {
         MetricState::Numeric(
-            MetricEntry::new(id.clone(), SerializedEntry::new(String::new(), String::new())),
+            MetricEntry::new(
+                id.clone(),
+                SerializedEntry::new(String::new(), String::new()),
+            ),
             Some(value),
         )
     }

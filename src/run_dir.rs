@@ -92,7 +92,10 @@ pub fn prepare(dir: &Path, overwrite: bool) -> Result<(), RunDirError> {
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
 /// crash leaves either the old file or the new one, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunDirError> {
-    let file_name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let temp = path.with_file_name(format!(".{file_name}.tmp"));
     let written = fs::File::create(&temp)
         .and_then(|mut file| {
@@ -123,7 +126,10 @@ mod tests {
 
         prepare(&dir, true).unwrap();
         assert!(!dir.join(CONFIG_FILE).exists());
-        assert!(dir.join("notes.txt").exists(), "files that are not the run's stay");
+        assert!(
+            dir.join("notes.txt").exists(),
+            "files that are not the run's stay"
+        );
     }
 
     #[test]

@@ -112,7 +112,9 @@ pub fn cache_dir() -> Option<PathBuf> {
 /// downloading into the cache what it lacks. A folder the user named is authoritative: if it
 /// lacks a file, that is an error, not a reason to look elsewhere.
 pub fn locate(configured: Option<&Path>) -> Result<DataLocation, SourceError> {
-    let from_env = env::var_os(DIR_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let from_env = env::var_os(DIR_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     let named = configured
         .map(|d| (d.to_path_buf(), Origin::Configured))
         .or(from_env.map(|d| (d, Origin::Env)));

@@ -1,6 +1,7 @@
 //! Training LeNet-5 through Burn's `SupervisedTraining` + `Learner`, then one evaluation on the
 //! test set.
 
+use std::fs;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,14 +9,14 @@ use std::time::Instant;
 
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::Dataset;
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::lr_scheduler::constant::ConstantLr;
 use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::lr_scheduler::step::StepLrSchedulerConfig;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::train::metric::{
     AccuracyMetric, CpuMemory, CpuUse, IterationSpeedMetric, LearningRateMetric, LossMetric,
@@ -114,7 +115,8 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
     run_dir::prepare(&run_dir, options.overwrite)?;
     let mut resolved = config.clone();
     resolved.device = Some(backend);
-    resolved.data.dir = Some(location.dir.clone());
+    // Absolute, so that the run can be evaluated again from another working directory.
+    resolved.data.dir = Some(fs::canonicalize(&location.dir).unwrap_or(location.dir.clone()));
     resolved.artifact_dir = Some(run_dir.clone());
     let resolved_json = serde_json::to_vec_pretty(&resolved).expect("config serialises");
     run_dir::write_atomic(&run_dir.join(CONFIG_FILE), &resolved_json)?;
@@ -126,16 +128,22 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
     let iterations_per_epoch = train_set.len().div_ceil(config.batch_size);
 
     println!(
-        "LeNet-5, {parameters} parameters ({:?} activation, {:?} pooling), on {backend}",
-        config.model.activation, config.model.pooling
+        "LeNet-5, {} parameters ({} activation, {} pooling), on {backend}",
+        thousands(parameters),
+        config.model.activation,
+        config.model.pooling
     );
     println!(
         "MNIST from {}: {} training, {} validation{}, {} test images",
         location.dir.display(),
-        train_set.len(),
-        valid_set.len(),
-        if validated_on_test_set { " (the test set)" } else { "" },
-        test_set.len()
+        thousands(train_set.len()),
+        thousands(valid_set.len()),
+        if validated_on_test_set {
+            " (the test set)"
+        } else {
+            ""
+        },
+        thousands(test_set.len())
     );
     println!(
         "{} epochs of {iterations_per_epoch} batches of {}; outputs in {}",
@@ -164,12 +172,12 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
         .metric_train_numeric(CpuMemory::new())
         .with_default_checkpointers()
         .num_epochs(config.epochs);
-    let renderer: Box<dyn MetricsRenderer> =
-        if options.dashboard && std::io::stdout().is_terminal() {
-            Box::new(TuiMetricsRendererWrapper::new(training.interrupter(), None))
-        } else {
-            Box::new(EpochLineRenderer::new())
-        };
+    let renderer: Box<dyn MetricsRenderer> = if options.dashboard && std::io::stdout().is_terminal()
+    {
+        Box::new(TuiMetricsRendererWrapper::new(training.interrupter(), None))
+    } else {
+        Box::new(EpochLineRenderer::new())
+    };
     let learner = Learner::new(
         model,
         optimizer(&config.optimizer),
@@ -227,6 +235,19 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
     Ok(summary)
 }
 
+/// `61706` -> `61,706`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The training, validation and test sets the config asks for.
 fn datasets(
     config: &TrainingConfig,
@@ -264,7 +285,10 @@ fn optimizer(config: &OptimizerConfig) -> ModuleOptimizer {
 }
 
 /// Burn's schedulers step once per batch; the config speaks in epochs.
-fn scheduler(config: &TrainingConfig, iterations_per_epoch: usize) -> Result<ModuleLrScheduler, Error> {
+fn scheduler(
+    config: &TrainingConfig,
+    iterations_per_epoch: usize,
+) -> Result<ModuleLrScheduler, Error> {
     let lr = config.optimizer.learning_rate();
     let built = match &config.lr_schedule {
         LrSchedule::Constant => Ok(ConstantLr::new(lr).into()),
@@ -285,4 +309,18 @@ fn scheduler(config: &TrainingConfig, iterations_per_epoch: usize) -> Result<Mod
             message,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::thousands;
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(850), "850");
+        assert_eq!(thousands(2_416), "2,416");
+        assert_eq!(thousands(61_706), "61,706");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 }

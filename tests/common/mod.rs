@@ -1,0 +1,78 @@
+//! Helpers shared by the integration tests: small synthetic MNIST-format datasets and the path
+//! of the real one.
+
+#![allow(dead_code)] // each test crate uses its own subset of these helpers
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use lenet::idx::{IMAGE_PIXELS, IMAGE_SIDE, encode_images, encode_labels};
+
+/// The real MNIST: `$MNIST_DIR`, else `../shared/data/mnist` beside the project.
+pub fn real_mnist_dir() -> PathBuf {
+    let dir = std::env::var_os("MNIST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"));
+    assert!(
+        dir.join("train-images-idx3-ubyte.gz").exists(),
+        "real MNIST not found in {}: set MNIST_DIR",
+        dir.display()
+    );
+    dir
+}
+
+/// A digit-like image for `label`: a bright bar whose row depends on the label, plus a column
+/// that depends on `variant`, so images of one class differ but stay easy to tell apart.
+pub fn synthetic_image(label: u8, variant: usize) -> [u8; IMAGE_PIXELS] {
+    let mut image = [0u8; IMAGE_PIXELS];
+    let row = 3 + 2 * label as usize;
+    for col in 4..24 {
+        image[row * IMAGE_SIDE + col] = 255;
+        image[(row + 1) * IMAGE_SIDE + col] = 200;
+    }
+    let col = 4 + variant % 20;
+    for r in 2..26 {
+        image[r * IMAGE_SIDE + col] = image[r * IMAGE_SIDE + col].max(90);
+    }
+    image
+}
+
+/// `count` synthetic digits, labels cycling through 0-9.
+pub fn synthetic_digits(count: usize) -> (Vec<[u8; IMAGE_PIXELS]>, Vec<u8>) {
+    let labels: Vec<u8> = (0..count).map(|i| (i % 10) as u8).collect();
+    let images = labels
+        .iter()
+        .enumerate()
+        .map(|(i, &label)| synthetic_image(label, i * 7))
+        .collect();
+    (images, labels)
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// Writes the four MNIST files for a synthetic dataset into `dir` (gzipped or raw).
+pub fn write_synthetic_mnist(dir: &Path, train: usize, test: usize, gz: bool) {
+    fs::create_dir_all(dir).unwrap();
+    let (train_images, train_labels) = synthetic_digits(train);
+    let (test_images, test_labels) = synthetic_digits(test);
+    let files = [
+        ("train-images-idx3-ubyte", encode_images(&train_images)),
+        ("train-labels-idx1-ubyte", encode_labels(&train_labels)),
+        ("t10k-images-idx3-ubyte", encode_images(&test_images)),
+        ("t10k-labels-idx1-ubyte", encode_labels(&test_labels)),
+    ];
+    for (name, bytes) in files {
+        if gz {
+            fs::write(dir.join(format!("{name}.gz")), gzip(&bytes)).unwrap();
+        } else {
+            fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+}
