@@ -247,7 +247,7 @@ fn offline_without_data_says_which_files_to_put_where() {
     let last = stderr.trim_end().lines().last().unwrap();
     assert!(last.starts_with("error: MNIST is not in"), "{stderr}");
     assert!(last.contains("could not be downloaded"), "{stderr}");
-    assert!(last.contains(&format!("put the four files")), "{stderr}");
+    assert!(last.contains("put the four files"), "{stderr}");
     assert!(last.contains(&cache_dir.display().to_string()), "{stderr}");
     assert!(last.contains("t10k-labels-idx1-ubyte"), "{stderr}");
     let left: Vec<_> = fs::read_dir(&cache_dir).unwrap().collect();

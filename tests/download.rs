@@ -55,7 +55,8 @@ fn real_files(prefix: &str) -> HashMap<String, Vec<u8>> {
     FILE_NAMES
         .iter()
         .map(|name| {
-            let bytes = fs::read(real_mnist_dir().join(format!("{name}.gz"))).unwrap();
+            let path = lenet::data::find_file(&real_mnist_dir(), name).unwrap();
+            let bytes = gzip(&lenet::idx::read_maybe_gzip(&path).unwrap());
             (format!("{prefix}/{name}.gz"), bytes)
         })
         .collect()
@@ -92,8 +93,8 @@ fn downloads_verifies_and_falls_back_to_the_next_mirror() {
 fn a_corrupt_download_is_rejected_and_not_kept() {
     let mut files = real_files("");
     let labels = "/t10k-labels-idx1-ubyte.gz".to_string();
-    let mut content =
-        lenet::idx::read_maybe_gzip(&real_mnist_dir().join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    let path = lenet::data::find_file(&real_mnist_dir(), "t10k-labels-idx1-ubyte").unwrap();
+    let mut content = lenet::idx::read_maybe_gzip(&path).unwrap();
     content[100] = (content[100] + 1) % 10; // still a valid label file, but not MNIST's
     files.insert(labels, gzip(&content));
     let (base, _) = serve(files);

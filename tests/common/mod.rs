@@ -11,17 +11,22 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use lenet::idx::{IMAGE_PIXELS, IMAGE_SIDE, encode_images, encode_labels};
 
-/// The real MNIST: `$MNIST_DIR`, else `../shared/data/mnist` beside the project.
+/// The real MNIST: `$MNIST_DIR`, else `../shared/data/mnist` beside the project, else the
+/// cache a first training run downloads it into.
 pub fn real_mnist_dir() -> PathBuf {
-    let dir = std::env::var_os("MNIST_DIR")
+    let candidates: Vec<PathBuf> = std::env::var_os("MNIST_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"));
-    assert!(
-        dir.join("train-images-idx3-ubyte.gz").exists(),
-        "real MNIST not found in {}: set MNIST_DIR",
-        dir.display()
-    );
-    dir
+        .into_iter()
+        .chain([Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")])
+        .chain(lenet::source::cache_dir())
+        .collect();
+    candidates
+        .iter()
+        .find(|dir| lenet::data::missing_files(dir).is_empty())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!("real MNIST not found in any of {candidates:?}: set MNIST_DIR to a folder holding it")
+        })
 }
 
 /// A digit-like image for `label`: a bright bar whose row depends on the label, plus a column
