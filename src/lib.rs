@@ -34,8 +34,16 @@ pub enum Error {
     RunDir(#[from] run_dir::RunDirError),
     #[error("training failed: {0}")]
     Training(String),
-    #[error("training interrupted: {0}")]
-    Interrupted(String),
+    #[error(
+        "training stopped ({reason}) after {completed_epochs} complete epoch(s); \
+         their checkpoints are in {}",
+        run_dir.join("checkpoint").display()
+    )]
+    Interrupted {
+        reason: String,
+        completed_epochs: usize,
+        run_dir: std::path::PathBuf,
+    },
 }
 
 impl Error {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use lenet::config::{Overrides, TrainingConfig, config_name};
 use lenet::device::Backend;
-use lenet::training::{RunOptions, RunSummary, train};
+use lenet::training::{RunOptions, RunSummary, thousands, train};
 
 /// Train LeNet-5 on MNIST with Burn.
 ///
@@ -91,8 +91,8 @@ fn print_summary(summary: &RunSummary) {
     println!(
         "Test accuracy: {:.2}% ({} of {} images), test loss {:.4}",
         summary.test_accuracy * 100.0,
-        summary.test_correct,
-        summary.test_images,
+        thousands(summary.test_correct),
+        thousands(summary.test_images),
         summary.test_loss
     );
     println!(

@@ -4,7 +4,7 @@
 use std::fs;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use burn::data::dataloader::DataLoaderBuilder;
@@ -18,13 +18,15 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
+use burn::train::logger::TrainingProgressLogger;
 use burn::train::metric::{
     AccuracyMetric, CpuMemory, CpuUse, IterationSpeedMetric, LearningRateMetric, LossMetric,
 };
 use burn::train::renderer::MetricsRenderer;
 use burn::train::renderer::tui::TuiMetricsRendererWrapper;
 use burn::train::{
-    ClassificationOutput, InferenceStep, Learner, SupervisedTraining, TrainOutput, TrainStep,
+    ClassificationOutput, InferenceStep, Interrupter, Learner, SupervisedTraining, TrainOutput,
+    TrainStep,
 };
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +68,47 @@ impl InferenceStep for LeNet5 {
     fn step(&self, batch: MnistBatch) -> ClassificationOutput {
         self.forward_classification(batch)
     }
+}
+
+/// How far a run got: the last epoch that ran to the end, and why it stopped early, if it did.
+#[derive(Debug, Clone, Default)]
+struct Outcome {
+    completed_epochs: usize,
+    interruption: Option<String>,
+}
+
+/// Follows the run from Burn's progress events. Needed because Burn's dashboard resets the
+/// interrupter when training ends, so `LearningResult::interrupted` does not say that the user
+/// stopped the run with `q`; the stop is captured here, at the end event, before that reset.
+struct OutcomeTracker {
+    interrupter: Interrupter,
+    outcome: Arc<Mutex<Outcome>>,
+}
+
+impl TrainingProgressLogger for OutcomeTracker {
+    fn start(&mut self, _: usize, _: usize, _: Option<usize>, _: Option<&str>) {}
+
+    fn update_epoch(&mut self, epoch: usize) {
+        // An epoch stopped during validation still ends with this event: it does not count.
+        if !self.interrupter.should_stop() {
+            self.outcome.lock().unwrap().completed_epochs = epoch;
+        }
+    }
+
+    fn start_split(&mut self, _: &str, _: usize) {}
+
+    fn update_split(&mut self, _: usize) {}
+
+    fn end_split(&mut self) {}
+
+    fn end(&mut self) {
+        self.outcome.lock().unwrap().interruption = self
+            .interrupter
+            .interruption()
+            .map(|i| i.reason.unwrap_or_else(|| "stopped by request".to_string()));
+    }
+
+    fn log_event_training(&mut self, _: String) {}
 }
 
 /// How a run is carried out, beyond what the config says.
@@ -172,6 +215,12 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
         .metric_train_numeric(CpuMemory::new())
         .with_default_checkpointers()
         .num_epochs(config.epochs);
+    let outcome = Arc::new(Mutex::new(Outcome::default()));
+    let interrupter = training.interrupter();
+    let training = training.with_progress_logger(OutcomeTracker {
+        interrupter: interrupter.clone(),
+        outcome: outcome.clone(),
+    });
     let renderer: Box<dyn MetricsRenderer> = if options.dashboard && std::io::stdout().is_terminal()
     {
         Box::new(TuiMetricsRendererWrapper::new(training.interrupter(), None))
@@ -192,12 +241,13 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
     if let Some(error) = result.error {
         return Err(Error::Training(error.to_string()));
     }
-    if let Some(interruption) = result.interrupted {
-        return Err(Error::Interrupted(
-            interruption
-                .reason
-                .unwrap_or_else(|| "stopped by request".to_string()),
-        ));
+    let outcome = outcome.lock().unwrap().clone();
+    if let Some(reason) = outcome.interruption {
+        return Err(Error::Interrupted {
+            reason,
+            completed_epochs: outcome.completed_epochs,
+            run_dir,
+        });
     }
 
     let model = result.model;
@@ -313,7 +363,44 @@ fn scheduler(
 
 #[cfg(test)]
 mod tests {
-    use super::thousands;
+    use super::*;
+
+    #[test]
+    fn a_stop_is_kept_even_if_the_interrupter_is_reset_afterwards() {
+        let interrupter = Interrupter::new();
+        let outcome = Arc::new(Mutex::new(Outcome::default()));
+        let mut tracker = OutcomeTracker {
+            interrupter: interrupter.clone(),
+            outcome: outcome.clone(),
+        };
+        tracker.update_epoch(1);
+        interrupter.stop(Some("Stopping training from user input."));
+        tracker.update_epoch(2); // stopped during epoch 2's validation
+        tracker.end();
+        interrupter.reset(); // what Burn's dashboard does when training ends
+
+        let outcome = outcome.lock().unwrap();
+        assert_eq!(outcome.completed_epochs, 1);
+        assert_eq!(
+            outcome.interruption.as_deref(),
+            Some("Stopping training from user input.")
+        );
+    }
+
+    #[test]
+    fn a_run_that_finishes_has_no_interruption() {
+        let outcome = Arc::new(Mutex::new(Outcome::default()));
+        let mut tracker = OutcomeTracker {
+            interrupter: Interrupter::new(),
+            outcome: outcome.clone(),
+        };
+        tracker.update_epoch(1);
+        tracker.update_epoch(2);
+        tracker.end();
+        let outcome = outcome.lock().unwrap();
+        assert_eq!(outcome.completed_epochs, 2);
+        assert_eq!(outcome.interruption, None);
+    }
 
     #[test]
     fn thousands_are_separated() {
