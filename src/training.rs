@@ -223,7 +223,7 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
     });
     let renderer: Box<dyn MetricsRenderer> = if options.dashboard && std::io::stdout().is_terminal()
     {
-        Box::new(TuiMetricsRendererWrapper::new(training.interrupter(), None))
+        Box::new(TuiMetricsRendererWrapper::new(interrupter, None))
     } else {
         Box::new(EpochLineRenderer::new())
     };
