@@ -26,23 +26,27 @@ fn raw_and_gzipped_files_read_the_same() {
     assert_eq!(read_labels(&dir.path().join("labels.gz")).unwrap(), labels);
 }
 
-/// Writes `bytes` as a file named `name` and returns the reader's error for it.
-fn images_error(name: &str, bytes: &[u8]) -> String {
+/// Writes `bytes` as a file named `name`, reads it with `reader` and returns the error, which
+/// must name the file.
+fn read_error<T: std::fmt::Debug, E: std::fmt::Display>(
+    reader: impl Fn(&Path) -> Result<T, E>,
+    name: &str,
+    bytes: &[u8],
+) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
     fs::write(&path, bytes).unwrap();
-    let err = read_images(&path).unwrap_err().to_string();
+    let err = reader(&path).unwrap_err().to_string();
     assert!(err.contains(name), "the error names the file: {err}");
     err
 }
 
+fn images_error(name: &str, bytes: &[u8]) -> String {
+    read_error(read_images, name, bytes)
+}
+
 fn labels_error(name: &str, bytes: &[u8]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(name);
-    fs::write(&path, bytes).unwrap();
-    let err = read_labels(&path).unwrap_err().to_string();
-    assert!(err.contains(name), "the error names the file: {err}");
-    err
+    read_error(read_labels, name, bytes)
 }
 
 #[test]
