@@ -2,17 +2,24 @@
 //!
 //! The binary (`src/main.rs`) is a thin command line over this library: [`config`] reads a run's
 //! hyperparameters, [`source`] finds or downloads MNIST, [`data`] turns it into Burn datasets,
-//! [`model`] declares the network, [`training`] trains it through Burn's `Learner` and
-//! [`inference`] evaluates it.
+//! [`model`] declares the network, [`training`] trains it through Burn's `Learner`,
+//! [`inference`] runs it, [`eval`] reports on a finished run, [`predict`] classifies people's
+//! images and [`export`] writes the weights for PyTorch.
 
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod eval;
+pub mod export;
 pub mod history;
 pub mod idx;
 pub mod inference;
 pub mod model;
+pub mod plots;
+pub mod predict;
 pub mod renderer;
+pub mod report;
+pub mod run;
 pub mod run_dir;
 pub mod source;
 pub mod training;
@@ -32,8 +39,16 @@ pub enum Error {
     Data(#[from] data::DataError),
     #[error(transparent)]
     RunDir(#[from] run_dir::RunDirError),
+    #[error(transparent)]
+    Run(#[from] run::RunError),
+    #[error(transparent)]
+    Plot(#[from] plots::PlotError),
+    #[error(transparent)]
+    Export(#[from] export::ExportError),
     #[error("training failed: {0}")]
     Training(String),
+    #[error("evaluation failed: {0}")]
+    Evaluation(String),
     #[error(
         "training stopped ({reason}) after {completed_epochs} complete epoch(s); \
          their checkpoints are in {}",
@@ -53,6 +68,7 @@ impl Error {
         match self {
             Error::Config(_) | Error::Device(_) => 2,
             Error::RunDir(run_dir::RunDirError::Exists { .. }) => 2,
+            Error::Run(run::RunError::NotARun { .. }) => 2,
             Error::Data(data::DataError::ValidationTooLarge { .. }) => 2,
             _ => 1,
         }

@@ -1,25 +1,60 @@
-//! `lenet`: train LeNet-5 on MNIST from a JSON config.
+//! `lenet`: train LeNet-5 on MNIST from a JSON config, then evaluate, use and export it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 use lenet::config::{Overrides, TrainingConfig, config_name};
 use lenet::device::Backend;
-use lenet::training::{RunOptions, RunSummary, thousands, train};
+use lenet::eval::{EvalOptions, eval_run};
+use lenet::export::to_safetensors;
+use lenet::predict::predict_files;
+use lenet::report::{layer_table, thousands};
+use lenet::run::TrainedRun;
+use lenet::run_dir::write_atomic;
+use lenet::training::{RunOptions, RunSummary, train};
 
-/// Train LeNet-5 on MNIST with Burn.
+/// Train LeNet-5 on MNIST with Burn, then evaluate, use and export it.
 ///
-/// Every hyperparameter comes from the JSON config; the flags below override the common ones.
-/// In a terminal, training shows Burn's dashboard (press q to stop); otherwise it prints one line
-/// per epoch. The run's outputs (resolved config, final model, checkpoints, metric logs,
-/// summary.json) go to artifacts/<config name> unless --artifact-dir says otherwise.
+/// `lenet --config FILE` trains (the same as `lenet train --config FILE`). Every hyperparameter
+/// comes from the JSON config; the flags override the common ones. In a terminal, training shows
+/// Burn's dashboard (press q to stop); otherwise it prints one line per epoch. The run's outputs
+/// go to artifacts/<config name> unless --artifact-dir says otherwise.
 #[derive(Debug, Parser)]
-#[command(name = "lenet", version, max_term_width = 100)]
+#[command(
+    name = "lenet",
+    version,
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    train: TrainArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train LeNet-5 on MNIST (what `lenet --config FILE` does)
+    Train(TrainArgs),
+    /// Evaluate a finished run on the test set: accuracy, per-digit precision and recall,
+    /// confusion matrix, and the worst mistakes as pictures (written to RUN/eval/)
+    Eval(EvalArgs),
+    /// Classify image files (PNG, JPEG or BMP; any size, colour or polarity) with a run's model
+    Predict(PredictArgs),
+    /// Print the model's layers: kind, output shape and parameters
+    Summary(SummaryArgs),
+    /// Write a run's weights as safetensors in PyTorch's layout and names
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+struct TrainArgs {
     /// Training config (JSON), e.g. configs/lenet.json
-    #[arg(long, short, value_name = "FILE")]
-    config: PathBuf,
+    #[arg(long, short, value_name = "FILE", required = true)]
+    config: Option<PathBuf>,
     /// Number of epochs (config: epochs)
     #[arg(long, value_name = "N")]
     epochs: Option<usize>,
@@ -51,13 +86,74 @@ struct Cli {
     overwrite: bool,
 }
 
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// A run directory written by training, e.g. artifacts/lenet
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// Folder holding MNIST [default: the one the run was trained from]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Backend to evaluate on [default: the run's, if compiled in]
+    #[arg(long, value_enum, value_name = "NAME")]
+    device: Option<Backend>,
+    /// Print the report as JSON instead of tables
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct PredictArgs {
+    /// A run directory written by training, e.g. artifacts/lenet
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// Backend to run the model on [default: the run's, if compiled in]
+    #[arg(long, value_enum, value_name = "NAME")]
+    device: Option<Backend>,
+    /// Print the predictions as JSON
+    #[arg(long)]
+    json: bool,
+    /// Images of single digits
+    #[arg(value_name = "IMAGE", required = true)]
+    images: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct SummaryArgs {
+    /// Config whose model to describe [default: the default model, as in configs/lenet.json]
+    #[arg(long, short, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// A run directory written by training, e.g. artifacts/lenet
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// The safetensors file to write
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so `lenet ... | head` would panic on the next print once `head`
+    // exits; restore the default and end quietly, as other command-line tools do.
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
-    match run(&cli) {
-        Ok(summary) => {
-            print_summary(&summary);
-            ExitCode::SUCCESS
-        }
+    let result = match &cli.command {
+        None => train_command(&cli.train),
+        Some(Command::Train(args)) => train_command(args),
+        Some(Command::Eval(args)) => eval_command(args),
+        Some(Command::Predict(args)) => predict_command(args),
+        Some(Command::Summary(args)) => summary_command(args),
+        Some(Command::Export(args)) => export_command(args),
+    };
+    match result {
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::from(error.exit_code() as u8)
@@ -65,23 +161,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<RunSummary, lenet::Error> {
-    let mut config = TrainingConfig::load(&cli.config)?;
+fn train_command(args: &TrainArgs) -> Result<ExitCode, lenet::Error> {
+    let config_path = args.config.as_ref().expect("clap requires --config");
+    let mut config = TrainingConfig::load(config_path)?;
     config.apply(&Overrides {
-        epochs: cli.epochs,
-        batch_size: cli.batch_size,
-        learning_rate: cli.learning_rate,
-        seed: cli.seed,
-        device: cli.device,
-        data_dir: cli.data_dir.clone(),
-        artifact_dir: cli.artifact_dir.clone(),
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        learning_rate: args.learning_rate,
+        seed: args.seed,
+        device: args.device,
+        data_dir: args.data_dir.clone(),
+        artifact_dir: args.artifact_dir.clone(),
     })?;
     let options = RunOptions {
-        config_name: config_name(&cli.config),
-        dashboard: !cli.no_tui,
-        overwrite: cli.overwrite,
+        config_name: config_name(config_path),
+        dashboard: !args.no_tui,
+        overwrite: args.overwrite,
     };
-    train(&config, &options)
+    let summary = train(&config, &options)?;
+    print_summary(&summary);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_summary(summary: &RunSummary) {
@@ -109,7 +208,103 @@ fn print_summary(summary: &RunSummary) {
     );
     println!("Backend: {}", summary.device);
     println!(
-        "Outputs: {} (model.bpk, summary.json, config.json, checkpoint/, train/ and valid/ logs)",
+        "Outputs: {} (model.bpk, summary.json, metrics.csv, plots/, config.json, checkpoint/)",
         summary.run_dir.display()
     );
+    println!(
+        "Next: lenet eval --run {0}   |   lenet predict --run {0} digit.png",
+        summary.run_dir.display()
+    );
+}
+
+fn eval_command(args: &EvalArgs) -> Result<ExitCode, lenet::Error> {
+    let outcome = eval_run(
+        &args.run,
+        &EvalOptions {
+            data_dir: args.data_dir.clone(),
+            device: args.device,
+            progress: true,
+        },
+    )?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&outcome.report).expect("report serialises")
+        );
+    } else {
+        print!("{}", outcome.report.to_table());
+        println!("\nBackend: {}", outcome.backend);
+        println!("Written:");
+        for file in &outcome.files {
+            println!("  {}", file.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn predict_command(args: &PredictArgs) -> Result<ExitCode, lenet::Error> {
+    let run = TrainedRun::load(&args.run, args.device)?;
+    let results = predict_files(&run.model, &args.images, &run.device);
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    if args.json {
+        let entries: Vec<serde_json::Value> = results
+            .iter()
+            .map(|r| match r {
+                Ok(p) => serde_json::to_value(p).expect("prediction serialises"),
+                Err(e) => serde_json::json!({ "error": e.to_string() }),
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&entries).expect("json serialises")
+        );
+    } else {
+        for result in &results {
+            match result {
+                Ok(p) => {
+                    let top3: Vec<String> = p
+                        .top3
+                        .iter()
+                        .map(|c| format!("{} {:.1}%", c.digit, c.probability * 100.0))
+                        .collect();
+                    println!(
+                        "{}: {} ({:.1}%)   top 3: {}",
+                        p.file.display(),
+                        p.digit,
+                        p.probability * 100.0,
+                        top3.join(", ")
+                    );
+                }
+                Err(e) => eprintln!("error: {e}"),
+            }
+        }
+    }
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn summary_command(args: &SummaryArgs) -> Result<ExitCode, lenet::Error> {
+    let config = match &args.config {
+        Some(path) => TrainingConfig::load(path)?,
+        None => TrainingConfig::default(),
+    };
+    let device = Backend::preferred().device()?;
+    let model_config = config.model.to_model_config();
+    let model = model_config.init(&device);
+    print!("{}", layer_table(&model_config, &model.layers(&device)));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export_command(args: &ExportArgs) -> Result<ExitCode, lenet::Error> {
+    let run = TrainedRun::load(&args.run, None)?;
+    let bytes = to_safetensors(&run.model, &run.config.model.to_model_config())?;
+    write_atomic(&args.out, &bytes)?;
+    println!(
+        "Wrote {}: weights and biases of c1, c3, c5 (Conv2d) and f6, f7 (Linear) in PyTorch's layout",
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

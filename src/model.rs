@@ -124,7 +124,64 @@ impl LeNet5Config {
     }
 }
 
+/// One row of the per-layer table: what a reader of the design expects to see.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerInfo {
+    pub name: &'static str,
+    pub kind: String,
+    /// Output shape for one image (no batch dimension).
+    pub output: Vec<usize>,
+    pub parameters: usize,
+}
+
 impl LeNet5 {
+    /// Every layer with its kind, output shape and parameter count, in the order data flows.
+    pub fn layers(&self, device: &Device) -> Vec<LayerInfo> {
+        let activation = self.activation;
+        let conv = |c: &Conv2d| {
+            let [out, input, kh, kw] = c.weight.dims();
+            let padding = match c.padding {
+                PaddingConfig2d::Explicit(top, ..) if top > 0 => format!(", padding {top}"),
+                _ => String::new(),
+            };
+            (
+                format!("conv {kh}x{kw}, {input}->{out}{padding}, {activation}"),
+                c.num_params(),
+            )
+        };
+        let pool = |s: &Subsampling| {
+            let kind = match s {
+                Subsampling::Max(_) => "max",
+                Subsampling::Avg(_) => "avg",
+            };
+            (format!("{kind} pool 2x2"), 0)
+        };
+        let dense = |l: &Linear, activation: Option<ActivationKind>| {
+            let [input, out] = l.weight.dims();
+            let activation = activation.map_or(String::new(), |a| format!(", {a}"));
+            (format!("dense {input}->{out}{activation}"), l.num_params())
+        };
+        let described = [
+            conv(&self.c1),
+            pool(&self.s2),
+            conv(&self.c3),
+            pool(&self.s4),
+            conv(&self.c5),
+            dense(&self.f6, Some(activation)),
+            dense(&self.f7, None),
+        ];
+        self.layer_shapes(device)
+            .into_iter()
+            .zip(described)
+            .map(|((name, output), (kind, parameters))| LayerInfo {
+                name,
+                kind,
+                output,
+                parameters,
+            })
+            .collect()
+    }
+
     /// Class logits `[batch, 10]` for normalised images `[batch, 1, 28, 28]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.forward_observed(images, |_, _| {})
@@ -222,6 +279,30 @@ mod tests {
             ("f7", vec![10]),
         ];
         assert_eq!(shapes, expected);
+    }
+
+    #[test]
+    fn layer_table_matches_the_design() {
+        let model = LeNet5Config::new().init(&device());
+        let rows: Vec<(&str, String, usize)> = model
+            .layers(&device())
+            .into_iter()
+            .map(|l| (l.name, l.kind, l.parameters))
+            .collect();
+        let expected = [
+            ("c1", "conv 5x5, 1->6, padding 2, relu", 156),
+            ("s2", "max pool 2x2", 0),
+            ("c3", "conv 5x5, 6->16, relu", 2_416),
+            ("s4", "max pool 2x2", 0),
+            ("c5", "conv 5x5, 16->120, relu", 48_120),
+            ("f6", "dense 120->84, relu", 10_164),
+            ("f7", "dense 84->10", 850),
+        ];
+        let expected: Vec<(&str, String, usize)> = expected
+            .into_iter()
+            .map(|(n, k, p)| (n, k.to_string(), p))
+            .collect();
+        assert_eq!(rows, expected);
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //!   config.json        the resolved config (CLI overrides applied, device and data folder filled in)
 //!   model.bpk          the final weights (Burn's burnpack format)
 //!   summary.json       test accuracy, epochs, device, timings, per-epoch metrics
+//!   metrics.csv        per-epoch loss, accuracy, learning rate and seconds, train and valid
+//!   plots/             loss.png and accuracy.png per epoch
+//!   eval/              what `lenet eval` writes
 //!   checkpoint/        Burn's per-epoch checkpoints (model, optimizer, scheduler)
 //!   train/ valid/      Burn's metric logs, one folder per epoch
 //!   experiment.log     Burn's log
@@ -13,18 +16,23 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use thiserror::Error;
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const MODEL_FILE: &str = "model.bpk";
 pub const SUMMARY_FILE: &str = "summary.json";
+pub const METRICS_FILE: &str = "metrics.csv";
 
 /// Everything a run puts in its directory; `--overwrite` removes exactly these, nothing else.
-const RUN_ENTRIES: [&str; 7] = [
+const RUN_ENTRIES: [&str; 10] = [
     CONFIG_FILE,
     MODEL_FILE,
     SUMMARY_FILE,
+    METRICS_FILE,
+    "plots",
+    "eval",
     "checkpoint",
     "train",
     "valid",
@@ -92,11 +100,17 @@ pub fn prepare(dir: &Path, overwrite: bool) -> Result<(), RunDirError> {
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
 /// crash leaves either the old file or the new one, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RunDirError> {
+    // Unique per process and call, so two writers of the same file never share a temporary.
+    static WRITES: AtomicUsize = AtomicUsize::new(0);
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{file_name}.tmp"));
+    let temp = path.with_file_name(format!(
+        ".{file_name}.{}.{}.tmp",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
     let written = fs::File::create(&temp)
         .and_then(|mut file| {
             file.write_all(bytes)?;

@@ -33,12 +33,13 @@ use serde::{Deserialize, Serialize};
 use crate::config::{LrSchedule, OptimizerConfig, TrainingConfig};
 use crate::data::{Mnist, MnistBatch, MnistBatcher, MnistDataset};
 use crate::device::Backend;
-use crate::history::{self, EpochMetrics};
+use crate::history::{self, EpochMetrics, SplitSeconds};
 use crate::inference::evaluate;
 use crate::model::LeNet5;
 use crate::renderer::EpochLineRenderer;
-use crate::run_dir::{self, CONFIG_FILE, MODEL_FILE, SUMMARY_FILE};
-use crate::{Error, source};
+use crate::report::{layer_table, thousands};
+use crate::run_dir::{self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, SUMMARY_FILE};
+use crate::{Error, plots, source};
 
 impl LeNet5 {
     /// Logits and cross-entropy loss of a batch, in the form Burn's metrics read.
@@ -70,11 +71,13 @@ impl InferenceStep for LeNet5 {
     }
 }
 
-/// How far a run got: the last epoch that ran to the end, and why it stopped early, if it did.
+/// How far a run got: the last epoch that ran to the end, why it stopped early if it did, and
+/// how long each epoch's splits took.
 #[derive(Debug, Clone, Default)]
 struct Outcome {
     completed_epochs: usize,
     interruption: Option<String>,
+    seconds: Vec<SplitSeconds>,
 }
 
 /// Follows the run from Burn's progress events. Needed because Burn's dashboard resets the
@@ -83,23 +86,48 @@ struct Outcome {
 struct OutcomeTracker {
     interrupter: Interrupter,
     outcome: Arc<Mutex<Outcome>>,
+    split_started: Instant,
+    /// Durations of the current epoch's splits so far: train, then valid.
+    splits: Vec<f64>,
+}
+
+impl OutcomeTracker {
+    fn new(interrupter: Interrupter, outcome: Arc<Mutex<Outcome>>) -> Self {
+        Self {
+            interrupter,
+            outcome,
+            split_started: Instant::now(),
+            splits: Vec::new(),
+        }
+    }
 }
 
 impl TrainingProgressLogger for OutcomeTracker {
     fn start(&mut self, _: usize, _: usize, _: Option<usize>, _: Option<&str>) {}
 
     fn update_epoch(&mut self, epoch: usize) {
+        let mut outcome = self.outcome.lock().unwrap();
+        let seconds = |i: usize| self.splits.get(i).copied().unwrap_or_default();
+        outcome.seconds.push(SplitSeconds {
+            train: seconds(0),
+            valid: seconds(1),
+        });
+        self.splits.clear();
         // An epoch stopped during validation still ends with this event: it does not count.
         if !self.interrupter.should_stop() {
-            self.outcome.lock().unwrap().completed_epochs = epoch;
+            outcome.completed_epochs = epoch;
         }
     }
 
-    fn start_split(&mut self, _: &str, _: usize) {}
+    fn start_split(&mut self, _: &str, _: usize) {
+        self.split_started = Instant::now();
+    }
 
     fn update_split(&mut self, _: usize) {}
 
-    fn end_split(&mut self) {}
+    fn end_split(&mut self) {
+        self.splits.push(self.split_started.elapsed().as_secs_f64());
+    }
 
     fn end(&mut self) {
         self.outcome.lock().unwrap().interruption = self
@@ -166,16 +194,13 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
 
     let autodiff = device.clone().autodiff();
     autodiff.seed(config.seed);
-    let model = config.model.to_model_config().init(&autodiff);
+    let model_config = config.model.to_model_config();
+    let model = model_config.init(&autodiff);
     let parameters = model.num_params();
     let iterations_per_epoch = train_set.len().div_ceil(config.batch_size);
 
-    println!(
-        "LeNet-5, {} parameters ({} activation, {} pooling), on {backend}",
-        thousands(parameters),
-        config.model.activation,
-        config.model.pooling
-    );
+    print!("{}", layer_table(&model_config, &model.layers(&device)));
+    println!("Backend: {backend}");
     println!(
         "MNIST from {}: {} training, {} validation{}, {} test images",
         location.dir.display(),
@@ -217,10 +242,8 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
         .num_epochs(config.epochs);
     let outcome = Arc::new(Mutex::new(Outcome::default()));
     let interrupter = training.interrupter();
-    let training = training.with_progress_logger(OutcomeTracker {
-        interrupter: interrupter.clone(),
-        outcome: outcome.clone(),
-    });
+    let training =
+        training.with_progress_logger(OutcomeTracker::new(interrupter.clone(), outcome.clone()));
     let renderer: Box<dyn MetricsRenderer> = if options.dashboard && std::io::stdout().is_terminal()
     {
         Box::new(TuiMetricsRendererWrapper::new(interrupter, None))
@@ -258,9 +281,16 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
         .map_err(|e| Error::Training(format!("cannot serialise the model: {e}")))?;
     run_dir::write_atomic(&run_dir.join(MODEL_FILE), &model_bytes)?;
 
+    let history = history::read(&run_dir, &outcome.seconds);
+    run_dir::write_atomic(
+        &run_dir.join(METRICS_FILE),
+        history::to_csv(&history).as_bytes(),
+    )?;
+    plots::history(&run_dir.join("plots"), &history)?;
+
     let started = Instant::now();
-    let test = evaluate(&model, test_set, config.batch_size, &device)
-        .map_err(|e| Error::Training(format!("test set: {e}")))?;
+    let test = evaluate(&model, test_set, config.batch_size, &device, true)
+        .map_err(|e| Error::Evaluation(format!("test set: {e}")))?;
     let test_seconds = started.elapsed().as_secs_f64();
 
     let summary = RunSummary {
@@ -278,24 +308,11 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
         test_loss: test.loss,
         train_seconds,
         test_seconds,
-        history: history::read(&run_dir),
+        history,
     };
     let summary_json = serde_json::to_vec_pretty(&summary).expect("summary serialises");
     run_dir::write_atomic(&run_dir.join(SUMMARY_FILE), &summary_json)?;
     Ok(summary)
-}
-
-/// `61706` -> `61,706`.
-pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The training, validation and test sets the config asks for.
@@ -369,10 +386,7 @@ mod tests {
     fn a_stop_is_kept_even_if_the_interrupter_is_reset_afterwards() {
         let interrupter = Interrupter::new();
         let outcome = Arc::new(Mutex::new(Outcome::default()));
-        let mut tracker = OutcomeTracker {
-            interrupter: interrupter.clone(),
-            outcome: outcome.clone(),
-        };
+        let mut tracker = OutcomeTracker::new(interrupter.clone(), outcome.clone());
         tracker.update_epoch(1);
         interrupter.stop(Some("Stopping training from user input."));
         tracker.update_epoch(2); // stopped during epoch 2's validation
@@ -390,24 +404,12 @@ mod tests {
     #[test]
     fn a_run_that_finishes_has_no_interruption() {
         let outcome = Arc::new(Mutex::new(Outcome::default()));
-        let mut tracker = OutcomeTracker {
-            interrupter: Interrupter::new(),
-            outcome: outcome.clone(),
-        };
+        let mut tracker = OutcomeTracker::new(Interrupter::new(), outcome.clone());
         tracker.update_epoch(1);
         tracker.update_epoch(2);
         tracker.end();
         let outcome = outcome.lock().unwrap();
         assert_eq!(outcome.completed_epochs, 2);
         assert_eq!(outcome.interruption, None);
-    }
-
-    #[test]
-    fn thousands_are_separated() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(850), "850");
-        assert_eq!(thousands(2_416), "2,416");
-        assert_eq!(thousands(61_706), "61,706");
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }
