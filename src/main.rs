@@ -249,9 +249,10 @@ fn predict_command(args: &PredictArgs) -> Result<ExitCode, lenet::Error> {
     if args.json {
         let entries: Vec<serde_json::Value> = results
             .iter()
-            .map(|r| match r {
+            .zip(&args.images)
+            .map(|(r, file)| match r {
                 Ok(p) => serde_json::to_value(p).expect("prediction serialises"),
-                Err(e) => serde_json::json!({ "error": e.to_string() }),
+                Err(e) => serde_json::json!({ "file": file, "error": e.to_string() }),
             })
             .collect();
         println!(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, ImageBuffer, ImageReader, Luma};
+use image::{DynamicImage, ImageBuffer, ImageFormat, Luma};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -27,7 +27,9 @@ pub enum ImageError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{}: not an image this program can decode (PNG, JPEG or BMP): {message}", path.display())]
+    #[error("{}: not a PNG, JPEG or BMP image", path.display())]
+    UnknownFormat { path: PathBuf },
+    #[error("{}: cannot decode the image: {message}", path.display())]
     Decode { path: PathBuf, message: String },
     #[error("{}: no digit found: the image is blank", path.display())]
     Blank { path: PathBuf },
@@ -51,17 +53,22 @@ pub struct Candidate {
 
 /// Reads an image file and brings it to MNIST form (28x28, white ink on black, row-major).
 pub fn load_digit(path: &Path) -> Result<Vec<u8>, ImageError> {
-    let decode_error = |message: String| ImageError::Decode {
+    let bytes = std::fs::read(path).map_err(|source| ImageError::Read {
         path: path.to_path_buf(),
-        message,
-    };
-    let reader = ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|source| ImageError::Read {
+        source,
+    })?;
+    // By content, not by name: a text file called .png is not a PNG.
+    let format = image::guess_format(&bytes)
+        .ok()
+        .filter(|f| matches!(f, ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Bmp))
+        .ok_or_else(|| ImageError::UnknownFormat {
             path: path.to_path_buf(),
-            source,
         })?;
-    let image = reader.decode().map_err(|e| decode_error(e.to_string()))?;
+    let image =
+        image::load_from_memory_with_format(&bytes, format).map_err(|e| ImageError::Decode {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
     mnist_style(&image).ok_or_else(|| ImageError::Blank {
         path: path.to_path_buf(),
     })

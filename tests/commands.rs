@@ -277,6 +277,12 @@ fn predict_reports_bad_files_by_name_and_still_classifies_the_rest() {
         .unwrap();
     let text = dir.path().join("notes.png");
     fs::write(&text, "this is not an image").unwrap();
+    let truncated = dir.path().join("cut.png");
+    let mut png = Vec::new();
+    DynamicImage::ImageRgb8(drawn(1, (80, 120)))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    fs::write(&truncated, &png[..png.len() / 2]).unwrap();
     let blank = dir.path().join("blank.png");
     GrayImage::from_pixel(30, 30, Luma([255]))
         .save(&blank)
@@ -286,17 +292,43 @@ fn predict_reports_bad_files_by_name_and_still_classifies_the_rest() {
     let assert = lenet()
         .args(["predict", "--run"])
         .arg(trained_run())
-        .args([&good, &text, &blank, &missing])
+        .args([&good, &text, &truncated, &blank, &missing])
         .assert()
         .code(1);
     let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
     let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
     assert!(stdout.contains("one.png: 1 ("), "{stdout}");
     assert!(stdout.contains("top 3: 1 "), "{stdout}");
-    assert!(stderr.contains("notes.png: not an image"), "{stderr}");
+    assert!(
+        stderr.contains("notes.png: not a PNG, JPEG or BMP image"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cut.png: cannot decode the image"),
+        "{stderr}"
+    );
     assert!(stderr.contains("blank.png: no digit found"), "{stderr}");
     assert!(stderr.contains("missing.png: cannot read"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let output = lenet()
+        .args(["predict", "--json", "--run"])
+        .arg(trained_run())
+        .args([&good, &text])
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let entries: Vec<serde_json::Value> = serde_json::from_slice(&output).unwrap();
+    assert_eq!(entries[0]["digit"], 1);
+    assert_eq!(entries[1]["file"], text.to_string_lossy().as_ref());
+    assert!(
+        entries[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a PNG, JPEG or BMP image")
+    );
 }
 
 #[test]
