@@ -192,14 +192,19 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
     let resolved_json = serde_json::to_vec_pretty(&resolved).expect("config serialises");
     run_dir::write_atomic(&run_dir.join(CONFIG_FILE), &resolved_json)?;
 
+    let model_config = config.model.to_model_config();
+    // The table comes from a model of its own, made before seeding: Burn initialises parameters
+    // lazily, on first use, so running the trained model for the table would change the order in
+    // which its parameters draw random numbers, and with it the whole run.
+    print!(
+        "{}",
+        layer_table(&model_config, &model_config.init(&device).layers(&device))
+    );
     let autodiff = device.clone().autodiff();
     autodiff.seed(config.seed);
-    let model_config = config.model.to_model_config();
     let model = model_config.init(&autodiff);
     let parameters = model.num_params();
     let iterations_per_epoch = train_set.len().div_ceil(config.batch_size);
-
-    print!("{}", layer_table(&model_config, &model.layers(&device)));
     println!("Backend: {backend}");
     println!(
         "MNIST from {}: {} training, {} validation{}, {} test images",
