@@ -40,7 +40,8 @@ pub fn layer_table(config: &LeNet5Config, layers: &[LayerInfo]) -> String {
         config.activation, config.pooling
     );
     let row = |name: &str, kind: &str, output: &str, params: &str| {
-        format!("{name:<6} {kind:<kind_width$} {output:>9} {params:>11}\n")
+        let line = format!("{name:<6} {kind:<kind_width$} {output:>9} {params:>11}");
+        format!("{}\n", line.trim_end())
     };
     out += &row("layer", "kind", "output", "parameters");
     out += &row("input", "28x28 greyscale digit", "1x28x28", "");
