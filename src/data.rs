@@ -73,6 +73,21 @@ impl MnistSplit {
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
+
+    /// `count` made-up digits for unit tests: image `i` is filled with the value `i` and labelled
+    /// `i % 10`.
+    #[cfg(test)]
+    pub(crate) fn synthetic(count: usize) -> Self {
+        Self {
+            images: IdxImages {
+                count,
+                pixels: (0..count * IMAGE_PIXELS)
+                    .map(|i| (i / IMAGE_PIXELS) as u8)
+                    .collect(),
+            },
+            labels: (0..count).map(|i| (i % 10) as u8).collect(),
+        }
+    }
 }
 
 /// The path of `name` in `dir`, raw or gzipped, if either exists.
@@ -171,6 +186,12 @@ impl MnistDataset {
         self
     }
 
+    /// The digits at positions `range` of this view.
+    pub fn range(mut self, range: std::ops::Range<usize>) -> Self {
+        self.indices = self.indices[range].to_vec();
+        self
+    }
+
     /// The labels of the digits in this view, in order.
     pub fn labels(&self) -> impl Iterator<Item = u8> + '_ {
         self.indices.iter().map(|&i| self.split.labels[i as usize])
@@ -193,7 +214,7 @@ impl Dataset<MnistItem> for MnistDataset {
 
 /// Fisher-Yates with SplitMix64: written out rather than taken from `rand` so that a seed picks
 /// the same validation digits on every platform and every version of every dependency.
-fn shuffle(values: &mut [u32], seed: u64) {
+pub(crate) fn shuffle(values: &mut [u32], seed: u64) {
     let mut state = seed;
     let mut next = || {
         state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -254,15 +275,7 @@ mod tests {
     use super::*;
 
     fn split_of(count: usize) -> Arc<MnistSplit> {
-        Arc::new(MnistSplit {
-            images: IdxImages {
-                count,
-                pixels: (0..count * IMAGE_PIXELS)
-                    .map(|i| (i / IMAGE_PIXELS) as u8)
-                    .collect(),
-            },
-            labels: (0..count).map(|i| (i % 10) as u8).collect(),
-        })
+        Arc::new(MnistSplit::synthetic(count))
     }
 
     #[test]

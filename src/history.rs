@@ -23,7 +23,7 @@ pub struct EpochMetrics {
 }
 
 /// How long the training and validation splits of an epoch took, in seconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct SplitSeconds {
     pub train: f64,
     pub valid: f64,

@@ -6,6 +6,7 @@
 //! [`inference`] runs it, [`eval`] reports on a finished run, [`predict`] classifies people's
 //! images and [`export`] writes the weights for PyTorch.
 
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod device;
@@ -14,6 +15,7 @@ pub mod export;
 pub mod history;
 pub mod idx;
 pub mod inference;
+pub mod loader;
 pub mod model;
 pub mod plots;
 pub mod predict;
@@ -22,7 +24,9 @@ pub mod report;
 pub mod run;
 pub mod run_dir;
 pub mod source;
+pub mod terminal;
 pub mod training;
+pub mod training_loop;
 
 use thiserror::Error;
 
@@ -45,19 +49,43 @@ pub enum Error {
     Plot(#[from] plots::PlotError),
     #[error(transparent)]
     Export(#[from] export::ExportError),
+    #[error(transparent)]
+    Checkpoint(#[from] checkpoint::CheckpointError),
     #[error("training failed: {0}")]
     Training(String),
+    #[error("cannot resume: {0}")]
+    Resume(String),
     #[error("evaluation failed: {0}")]
     Evaluation(String),
     #[error(
-        "training stopped ({reason}) after {completed_epochs} complete epoch(s); \
-         their checkpoints are in {}",
-        run_dir.join("checkpoint").display()
+        "training stopped ({reason}); {}",
+        match checkpoint {
+            Some((path, at)) => format!(
+                "checkpoint {} continues at epoch {}, batch {}",
+                path.display(), at.epoch, at.batches_done + 1
+            ),
+            None => "no checkpoint was written yet".to_string(),
+        }
     )]
     Interrupted {
         reason: String,
-        completed_epochs: usize,
+        checkpoint: Option<(std::path::PathBuf, checkpoint::Position)>,
         run_dir: std::path::PathBuf,
+    },
+    #[error(
+        "training stopped: the loss became {loss} at epoch {epoch}, batch {batch}, so no step was \
+         taken with it (is optimizer.learning_rate = {learning_rate} too high?); {}",
+        match checkpoint {
+            Some(path) => format!("the last good checkpoint is {}", path.display()),
+            None => "no checkpoint had been written yet".to_string(),
+        }
+    )]
+    NonFiniteLoss {
+        epoch: usize,
+        batch: usize,
+        loss: f64,
+        learning_rate: f64,
+        checkpoint: Option<std::path::PathBuf>,
     },
 }
 
@@ -67,7 +95,14 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Device(_) => 2,
-            Error::RunDir(run_dir::RunDirError::Exists { .. }) => 2,
+            Error::RunDir(
+                run_dir::RunDirError::Exists { .. }
+                | run_dir::RunDirError::NothingToResume { .. }
+                | run_dir::RunDirError::Finished { .. },
+            ) => 2,
+            Error::Resume(_) => 2,
+            // The shell's convention for a program stopped by Ctrl-C.
+            Error::Interrupted { .. } => 130,
             Error::Run(run::RunError::NotARun { .. }) => 2,
             Error::Data(data::DataError::ValidationTooLarge { .. }) => 2,
             _ => 1,

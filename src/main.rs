@@ -11,15 +11,21 @@ use lenet::export::to_safetensors;
 use lenet::predict::predict_files;
 use lenet::report::{layer_table, thousands};
 use lenet::run::TrainedRun;
-use lenet::run_dir::write_atomic;
+use lenet::checkpoint::Checkpoints;
+use lenet::run_dir::{self, write_atomic};
+use lenet::terminal;
 use lenet::training::{RunOptions, RunSummary, train};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use burn::train::Interrupter;
 
 /// Train LeNet-5 on MNIST with Burn, then evaluate, use and export it.
 ///
 /// `lenet --config FILE` trains (the same as `lenet train --config FILE`). Every hyperparameter
 /// comes from the JSON config; the flags override the common ones. In a terminal, training shows
 /// Burn's dashboard (press q to stop); otherwise it prints one line per epoch. The run's outputs
-/// go to artifacts/<config name> unless --artifact-dir says otherwise.
+/// go to artifacts/<config name> unless --artifact-dir says otherwise. Ctrl-C stops training at
+/// the next batch and writes a checkpoint that `lenet resume --run DIR` continues from; a second
+/// Ctrl-C exits at once.
 #[derive(Debug, Parser)]
 #[command(
     name = "lenet",
@@ -39,6 +45,9 @@ struct Cli {
 enum Command {
     /// Train LeNet-5 on MNIST (what `lenet --config FILE` does)
     Train(TrainArgs),
+    /// Continue an interrupted run from its newest checkpoint (what `--resume` does, given only
+    /// the run directory)
+    Resume(ResumeArgs),
     /// Evaluate a finished run on the test set: accuracy, per-digit precision and recall,
     /// confusion matrix, and the worst mistakes as pictures (written to RUN/eval/)
     Eval(EvalArgs),
@@ -82,8 +91,28 @@ struct TrainArgs {
     #[arg(long)]
     no_tui: bool,
     /// Replace a run already in the output folder
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     overwrite: bool,
+    /// Continue the run in the output folder from its newest checkpoint (the config must be the
+    /// one it started with)
+    #[arg(long)]
+    resume: bool,
+}
+
+#[derive(Debug, Args)]
+struct ResumeArgs {
+    /// The run directory of an interrupted run, e.g. artifacts/lenet
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// Backend to continue on [default: the run's]
+    #[arg(long, value_enum, value_name = "NAME")]
+    device: Option<Backend>,
+    /// Folder holding MNIST [default: the one the run was trained from]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Print one line per epoch instead of showing the dashboard, even in a terminal
+    #[arg(long)]
+    no_tui: bool,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +176,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         None => train_command(&cli.train),
         Some(Command::Train(args)) => train_command(args),
+        Some(Command::Resume(args)) => resume_command(args),
         Some(Command::Eval(args)) => eval_command(args),
         Some(Command::Predict(args)) => predict_command(args),
         Some(Command::Summary(args)) => summary_command(args),
@@ -156,6 +186,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");
+            if let lenet::Error::Interrupted { run_dir, .. } = &error {
+                eprintln!("to resume: {} resume --run {}", invocation(), run_dir.display());
+            }
             ExitCode::from(error.exit_code() as u8)
         }
     }
@@ -174,13 +207,74 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode, lenet::Error> {
         artifact_dir: args.artifact_dir.clone(),
     })?;
     let options = RunOptions {
-        config_name: config_name(config_path),
         dashboard: !args.no_tui,
         overwrite: args.overwrite,
+        resume: args.resume,
+        interrupter: stop_on_ctrl_c(),
+        ..RunOptions::new(config_name(config_path))
     };
     let summary = train(&config, &options)?;
     print_summary(&summary);
     Ok(ExitCode::SUCCESS)
+}
+
+fn resume_command(args: &ResumeArgs) -> Result<ExitCode, lenet::Error> {
+    let mut config = run_dir::prepare_resume(&args.run)?;
+    config.artifact_dir = Some(args.run.clone());
+    if args.device.is_some() {
+        config.device = args.device;
+    }
+    if args.data_dir.is_some() {
+        config.data.dir = args.data_dir.clone();
+    }
+    let name = Checkpoints::new(&args.run).config_name().unwrap_or_else(|| {
+        args.run
+            .file_name()
+            .map_or("run".to_string(), |n| n.to_string_lossy().into_owned())
+    });
+    let options = RunOptions {
+        dashboard: !args.no_tui,
+        resume: true,
+        interrupter: stop_on_ctrl_c(),
+        ..RunOptions::new(name)
+    };
+    let summary = train(&config, &options)?;
+    print_summary(&summary);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The first Ctrl-C asks training to stop at the next batch boundary and write a checkpoint; the
+/// second exits at once.
+fn stop_on_ctrl_c() -> Interrupter {
+    let interrupter = Interrupter::new();
+    let handle = interrupter.clone();
+    let presses = AtomicUsize::new(0);
+    let installed = ctrlc::set_handler(move || {
+        if presses.fetch_add(1, Ordering::SeqCst) == 0 {
+            eprintln!(
+                "\nStopping at the end of this batch to write a checkpoint; Ctrl-C again quits at once."
+            );
+            handle.stop(Some("interrupted with Ctrl-C"));
+        } else {
+            terminal::restore();
+            eprintln!("Quit without a checkpoint; the previous one is intact.");
+            std::process::exit(130);
+        }
+    });
+    if let Err(e) = installed {
+        eprintln!("warning: Ctrl-C will end training without a checkpoint: {e}");
+    }
+    interrupter
+}
+
+/// How the user ran this program, for commands printed back to them.
+fn invocation() -> String {
+    // `cargo run` sets CARGO in the environment of the program it runs.
+    if std::env::var_os("CARGO").is_some() {
+        "cargo run --release --".to_string()
+    } else {
+        "lenet".to_string()
+    }
 }
 
 fn print_summary(summary: &RunSummary) {
@@ -208,7 +302,7 @@ fn print_summary(summary: &RunSummary) {
     );
     println!("Backend: {}", summary.device);
     println!(
-        "Outputs: {} (model.bpk, summary.json, metrics.csv, plots/, config.json, checkpoint/)",
+        "Outputs: {} (model.bpk, summary.json, metrics.csv, plots/, config.json, checkpoints/)",
         summary.run_dir.display()
     );
     println!(

@@ -8,7 +8,7 @@
 //!   metrics.csv        per-epoch loss, accuracy, learning rate and seconds, train and valid
 //!   plots/             loss.png and accuracy.png per epoch
 //!   eval/              what `lenet eval` writes
-//!   checkpoint/        Burn's per-epoch checkpoints (model, optimizer, scheduler)
+//!   checkpoints/       the two newest checkpoints (model, optimizer, scheduler, position)
 //!   train/ valid/      Burn's metric logs, one folder per epoch
 //!   experiment.log     Burn's log
 //! ```
@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use thiserror::Error;
+
+use crate::config::TrainingConfig;
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const MODEL_FILE: &str = "model.bpk";
@@ -33,7 +35,7 @@ const RUN_ENTRIES: [&str; 10] = [
     METRICS_FILE,
     "plots",
     "eval",
-    "checkpoint",
+    crate::checkpoint::CHECKPOINT_DIR,
     "train",
     "valid",
     "experiment.log",
@@ -42,10 +44,19 @@ const RUN_ENTRIES: [&str; 10] = [
 #[derive(Debug, Error)]
 pub enum RunDirError {
     #[error(
-        "{}: already holds a run; pass --overwrite to replace it, or --artifact-dir to write elsewhere",
+        "{}: already holds a run; pass --resume to continue it, --overwrite to replace it, or \
+         --artifact-dir to write elsewhere",
         dir.display()
     )]
     Exists { dir: PathBuf },
+    #[error("{}: no run to resume (no {CONFIG_FILE}); start one without --resume", dir.display())]
+    NothingToResume { dir: PathBuf },
+    #[error(
+        "{}: the run already finished ({SUMMARY_FILE} is there); nothing to resume. Pass \
+         --overwrite to train it again",
+        dir.display()
+    )]
+    Finished { dir: PathBuf },
     #[error("{}: exists and is not a directory", dir.display())]
     NotADirectory { dir: PathBuf },
     #[error("{}: cannot {action}: {source}", path.display())]
@@ -95,6 +106,24 @@ pub fn prepare(dir: &Path, overwrite: bool) -> Result<(), RunDirError> {
         }
     }
     fs::create_dir_all(dir).map_err(RunDirError::io(dir, "create directory"))
+}
+
+/// Checks that `dir` holds a run that can be resumed and returns the config it was started with.
+pub fn prepare_resume(dir: &Path) -> Result<TrainingConfig, crate::Error> {
+    let config = dir.join(CONFIG_FILE);
+    if !config.is_file() {
+        return Err(RunDirError::NothingToResume {
+            dir: dir.to_path_buf(),
+        }
+        .into());
+    }
+    if dir.join(SUMMARY_FILE).exists() {
+        return Err(RunDirError::Finished {
+            dir: dir.to_path_buf(),
+        }
+        .into());
+    }
+    Ok(TrainingConfig::load(&config)?)
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::Dataset;
 use burn::lr_scheduler::constant::ConstantLr;
 use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
@@ -18,7 +17,6 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
-use burn::train::logger::TrainingProgressLogger;
 use burn::train::metric::{
     AccuracyMetric, CpuMemory, CpuUse, IterationSpeedMetric, LearningRateMetric, LossMetric,
 };
@@ -26,17 +24,20 @@ use burn::train::renderer::MetricsRenderer;
 use burn::train::renderer::tui::TuiMetricsRendererWrapper;
 use burn::train::{
     ClassificationOutput, InferenceStep, Interrupter, Learner, SupervisedTraining, TrainOutput,
-    TrainStep,
+    TrainStep, TrainingStrategy,
 };
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::{Checkpoints, Position};
 use crate::config::{LrSchedule, OptimizerConfig, TrainingConfig};
-use crate::data::{Mnist, MnistBatch, MnistBatcher, MnistDataset};
+use crate::data::{Mnist, MnistBatch, MnistDataset};
 use crate::device::Backend;
-use crate::history::{self, EpochMetrics, SplitSeconds};
+use crate::history::{self, EpochMetrics};
+use crate::loader::EpochLoader;
 use crate::inference::evaluate;
 use crate::model::LeNet5;
 use crate::renderer::EpochLineRenderer;
+use crate::training_loop::{Outcome, ResumableLoop, Stop};
 use crate::report::{layer_table, thousands};
 use crate::run_dir::{self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, SUMMARY_FILE};
 use crate::{Error, plots, source};
@@ -71,76 +72,8 @@ impl InferenceStep for LeNet5 {
     }
 }
 
-/// How far a run got: the last epoch that ran to the end, why it stopped early if it did, and
-/// how long each epoch's splits took.
-#[derive(Debug, Clone, Default)]
-struct Outcome {
-    completed_epochs: usize,
-    interruption: Option<String>,
-    seconds: Vec<SplitSeconds>,
-}
-
-/// Follows the run from Burn's progress events. Needed because Burn's dashboard resets the
-/// interrupter when training ends, so `LearningResult::interrupted` does not say that the user
-/// stopped the run with `q`; the stop is captured here, at the end event, before that reset.
-struct OutcomeTracker {
-    interrupter: Interrupter,
-    outcome: Arc<Mutex<Outcome>>,
-    split_started: Instant,
-    /// Durations of the current epoch's splits so far: train, then valid.
-    splits: Vec<f64>,
-}
-
-impl OutcomeTracker {
-    fn new(interrupter: Interrupter, outcome: Arc<Mutex<Outcome>>) -> Self {
-        Self {
-            interrupter,
-            outcome,
-            split_started: Instant::now(),
-            splits: Vec::new(),
-        }
-    }
-}
-
-impl TrainingProgressLogger for OutcomeTracker {
-    fn start(&mut self, _: usize, _: usize, _: Option<usize>, _: Option<&str>) {}
-
-    fn update_epoch(&mut self, epoch: usize) {
-        let mut outcome = self.outcome.lock().unwrap();
-        let seconds = |i: usize| self.splits.get(i).copied().unwrap_or_default();
-        outcome.seconds.push(SplitSeconds {
-            train: seconds(0),
-            valid: seconds(1),
-        });
-        self.splits.clear();
-        // An epoch stopped during validation still ends with this event: it does not count.
-        if !self.interrupter.should_stop() {
-            outcome.completed_epochs = epoch;
-        }
-    }
-
-    fn start_split(&mut self, _: &str, _: usize) {
-        self.split_started = Instant::now();
-    }
-
-    fn update_split(&mut self, _: usize) {}
-
-    fn end_split(&mut self) {
-        self.splits.push(self.split_started.elapsed().as_secs_f64());
-    }
-
-    fn end(&mut self) {
-        self.outcome.lock().unwrap().interruption = self
-            .interrupter
-            .interruption()
-            .map(|i| i.reason.unwrap_or_else(|| "stopped by request".to_string()));
-    }
-
-    fn log_event_training(&mut self, _: String) {}
-}
-
 /// How a run is carried out, beyond what the config says.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunOptions {
     /// The config's name, which names the default run directory.
     pub config_name: String,
@@ -148,6 +81,22 @@ pub struct RunOptions {
     pub dashboard: bool,
     /// Replace a run already in the run directory.
     pub overwrite: bool,
+    /// Continue the run in the run directory from its newest checkpoint.
+    pub resume: bool,
+    /// Stops training at the next batch boundary when asked to (Ctrl-C, `q` in the dashboard).
+    pub interrupter: Interrupter,
+}
+
+impl RunOptions {
+    pub fn new(config_name: impl Into<String>) -> Self {
+        Self {
+            config_name: config_name.into(),
+            dashboard: true,
+            overwrite: false,
+            resume: false,
+            interrupter: Interrupter::new(),
+        }
+    }
 }
 
 /// What `summary.json` holds: the outcome of a run.
@@ -169,28 +118,41 @@ pub struct RunSummary {
     pub test_loss: f64,
     pub train_seconds: f64,
     pub test_seconds: f64,
+    /// Whether the run was interrupted and resumed on the way.
+    #[serde(default)]
+    pub resumed: bool,
     pub history: Vec<EpochMetrics>,
 }
 
 /// Trains a model as `config` says, evaluates it on the test set and writes the run directory.
+/// With `options.resume`, continues the run already in the run directory instead.
 pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary, Error> {
     let backend = config.device.unwrap_or_else(Backend::preferred);
     let device = backend.device()?;
     let run_dir = config.run_dir(&options.config_name);
 
     let location = source::locate(config.data.dir.as_deref())?;
-    let mnist = Mnist::read(&location.dir)?;
-    let (train_set, valid_set, test_set) = datasets(config, mnist)?;
-    let validated_on_test_set = config.data.validation_size == 0;
-
-    run_dir::prepare(&run_dir, options.overwrite)?;
     let mut resolved = config.clone();
     resolved.device = Some(backend);
     // Absolute, so that the run can be evaluated again from another working directory.
     resolved.data.dir = Some(fs::canonicalize(&location.dir).unwrap_or(location.dir.clone()));
     resolved.artifact_dir = Some(run_dir.clone());
-    let resolved_json = serde_json::to_vec_pretty(&resolved).expect("config serialises");
-    run_dir::write_atomic(&run_dir.join(CONFIG_FILE), &resolved_json)?;
+    if options.resume {
+        let saved = run_dir::prepare_resume(&run_dir)?;
+        same_run(&saved, &resolved, &run_dir)?;
+    }
+
+    let mnist = Mnist::read(&location.dir)?;
+    let (train_set, valid_set, test_set) = datasets(config, mnist)?;
+    let validated_on_test_set = config.data.validation_size == 0;
+
+    let checkpoints = Checkpoints::new(&run_dir);
+    if !options.resume {
+        run_dir::prepare(&run_dir, options.overwrite)?;
+        let resolved_json = serde_json::to_vec_pretty(&resolved).expect("config serialises");
+        run_dir::write_atomic(&run_dir.join(CONFIG_FILE), &resolved_json)?;
+    }
+    checkpoints.prepare()?;
 
     let model_config = config.model.to_model_config();
     // The table comes from a model of its own, made before seeding: Burn initialises parameters
@@ -204,7 +166,54 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
     autodiff.seed(config.seed);
     let model = model_config.init(&autodiff);
     let parameters = model.num_params();
-    let iterations_per_epoch = train_set.len().div_ceil(config.batch_size);
+    let mut learner = Learner::new(
+        model,
+        optimizer(&config.optimizer),
+        scheduler(config, train_set.len().div_ceil(config.batch_size))?,
+    );
+
+    let mut outcome = Outcome::default();
+    let mut start = Position::START;
+    if options.resume {
+        let (newest, problems) = checkpoints.newest();
+        for problem in problems {
+            eprintln!("warning: skipping a checkpoint that does not load: {problem}");
+        }
+        match newest {
+            Some(loaded) => {
+                learner.load_model(loaded.model);
+                learner.load_optim(loaded.optim);
+                learner.load_scheduler(loaded.scheduler);
+                start = loaded.state.position;
+                outcome.completed_epochs = start.epoch - 1;
+                outcome.seconds = loaded.state.seconds;
+                let path = checkpoints.dir().join(format!("step-{:08}", loaded.state.steps));
+                outcome.checkpoint = Some((path, start));
+            }
+            None => println!(
+                "No complete checkpoint in {}: starting the run from the beginning.",
+                checkpoints.dir().display()
+            ),
+        }
+    }
+
+    let train_loader = EpochLoader::new(
+        train_set.clone(),
+        config.batch_size,
+        Some(config.seed),
+        config.num_workers,
+        device.clone(),
+    )
+    .starting_at(start);
+    let batches_per_epoch = train_loader.batches_per_epoch();
+    let valid_loader = EpochLoader::new(
+        valid_set.clone(),
+        config.batch_size,
+        None,
+        config.num_workers,
+        device.clone(),
+    );
+
     println!("Backend: {backend}");
     println!(
         "MNIST from {}: {} training, {} validation{}, {} test images",
@@ -218,64 +227,78 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
         },
         thousands(test_set.len())
     );
+    if start != Position::START {
+        println!(
+            "Resuming at epoch {}, after batch {} of {batches_per_epoch}",
+            start.epoch, start.batches_done
+        );
+    }
     println!(
-        "{} epochs of {iterations_per_epoch} batches of {}; outputs in {}",
+        "{} epochs of {batches_per_epoch} batches of {}; outputs in {}",
         config.epochs,
         config.batch_size,
         run_dir.display()
     );
 
-    let train_loader = DataLoaderBuilder::new(MnistBatcher)
-        .batch_size(config.batch_size)
-        .shuffle(config.seed)
-        .num_workers(config.num_workers)
-        .set_device(device.clone())
-        .build(train_set.clone());
-    let valid_loader = DataLoaderBuilder::new(MnistBatcher)
-        .batch_size(config.batch_size)
-        .num_workers(config.num_workers)
-        .set_device(device.clone())
-        .build(valid_set.clone());
-
-    let training = SupervisedTraining::new(&run_dir, train_loader, valid_loader)
+    let outcome = Arc::new(Mutex::new(outcome));
+    let training_loop = ResumableLoop {
+        device: autodiff.clone(),
+        start,
+        batches_per_epoch,
+        checkpoints: checkpoints.clone(),
+        config_name: options.config_name.clone(),
+        outcome: outcome.clone(),
+    };
+    let (model_checkpointer, optim_checkpointer, scheduler_checkpointer, strategy) =
+        checkpoints.burn_checkpointers();
+    let training = SupervisedTraining::new(&run_dir, Arc::new(train_loader), Arc::new(valid_loader))
         .metrics((AccuracyMetric::new(), LossMetric::new()))
         .metric_train_numeric(LearningRateMetric::new())
         .metric_train_numeric(IterationSpeedMetric::new())
         .metric_train_numeric(CpuUse::new())
         .metric_train_numeric(CpuMemory::new())
-        .with_default_checkpointers()
+        .with_custom_checkpointers(model_checkpointer, optim_checkpointer, scheduler_checkpointer)
+        .with_checkpointing_strategy(strategy)
+        .with_training_strategy(TrainingStrategy::Custom(Arc::new(training_loop)))
+        .with_interrupter(options.interrupter.clone())
         .num_epochs(config.epochs);
-    let outcome = Arc::new(Mutex::new(Outcome::default()));
-    let interrupter = training.interrupter();
-    let training =
-        training.with_progress_logger(OutcomeTracker::new(interrupter.clone(), outcome.clone()));
     let renderer: Box<dyn MetricsRenderer> = if options.dashboard && std::io::stdout().is_terminal()
     {
-        Box::new(TuiMetricsRendererWrapper::new(interrupter, None))
+        crate::terminal::remember_settings();
+        let dashboard = TuiMetricsRendererWrapper::new(options.interrupter.clone(), None);
+        crate::terminal::keep_ctrl_c();
+        Box::new(dashboard)
     } else {
         Box::new(EpochLineRenderer::new())
     };
-    let learner = Learner::new(
-        model,
-        optimizer(&config.optimizer),
-        scheduler(config, iterations_per_epoch)?,
-    );
 
-    let started = Instant::now();
     let result = training.renderer(renderer).launch(learner);
-    let train_seconds = started.elapsed().as_secs_f64();
     // Dropping the renderer closes the dashboard and gives the terminal back.
     drop(result.renderer);
+    let outcome = outcome.lock().unwrap().clone();
+    let checkpoint = outcome.checkpoint.clone();
+    match outcome.stop {
+        Some(Stop::Requested(reason)) => {
+            return Err(Error::Interrupted {
+                reason,
+                checkpoint,
+                run_dir,
+            });
+        }
+        Some(Stop::NonFinite { epoch, batch, loss }) => {
+            return Err(Error::NonFiniteLoss {
+                epoch,
+                batch,
+                loss,
+                learning_rate: config.optimizer.learning_rate(),
+                checkpoint: checkpoint.map(|(path, _)| path),
+            });
+        }
+        Some(Stop::Checkpoint(problem)) => return Err(Error::Training(problem)),
+        None => {}
+    }
     if let Some(error) = result.error {
         return Err(Error::Training(error.to_string()));
-    }
-    let outcome = outcome.lock().unwrap().clone();
-    if let Some(reason) = outcome.interruption {
-        return Err(Error::Interrupted {
-            reason,
-            completed_epochs: outcome.completed_epochs,
-            run_dir,
-        });
     }
 
     let model = result.model;
@@ -311,13 +334,69 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
         test_correct: test.correct(),
         test_accuracy: test.accuracy(),
         test_loss: test.loss,
-        train_seconds,
+        // Summed over epochs rather than timed around the launch, so that a resumed run counts
+        // the epochs done before it was interrupted.
+        train_seconds: outcome.seconds.iter().map(|s| s.train + s.valid).sum(),
         test_seconds,
+        resumed: options.resume,
         history,
     };
     let summary_json = serde_json::to_vec_pretty(&summary).expect("summary serialises");
     run_dir::write_atomic(&run_dir.join(SUMMARY_FILE), &summary_json)?;
     Ok(summary)
+}
+
+/// Refuses to resume with a config that differs from the one the run started with, in anything
+/// but where the data and outputs are.
+fn same_run(
+    saved: &TrainingConfig,
+    requested: &TrainingConfig,
+    run_dir: &std::path::Path,
+) -> Result<(), Error> {
+    let comparable = |config: &TrainingConfig| {
+        let mut config = config.clone();
+        config.data.dir = None;
+        config.artifact_dir = None;
+        serde_json::to_value(config).expect("config serialises")
+    };
+    match first_difference(&comparable(saved), &comparable(requested), String::new()) {
+        None => Ok(()),
+        Some((key, was, now)) => Err(Error::Resume(format!(
+            "{}: the run was started with {key} = {was}, not {now}; resume with the config it \
+             started with, or pass --overwrite to start again",
+            run_dir.join(CONFIG_FILE).display()
+        ))),
+    }
+}
+
+/// The first key path at which two JSON values differ, with both values.
+fn first_difference(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    path: String,
+) -> Option<(String, String, String)> {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter().find_map(|key| {
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                first_difference(
+                    a.get(key).unwrap_or(&Value::Null),
+                    b.get(key).unwrap_or(&Value::Null),
+                    child,
+                )
+            })
+        }
+        _ if a == b => None,
+        _ => Some((path, a.to_string(), b.to_string())),
+    }
 }
 
 /// The training, validation and test sets the config asks for.
@@ -381,40 +460,4 @@ fn scheduler(
             message,
         })
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_stop_is_kept_even_if_the_interrupter_is_reset_afterwards() {
-        let interrupter = Interrupter::new();
-        let outcome = Arc::new(Mutex::new(Outcome::default()));
-        let mut tracker = OutcomeTracker::new(interrupter.clone(), outcome.clone());
-        tracker.update_epoch(1);
-        interrupter.stop(Some("Stopping training from user input."));
-        tracker.update_epoch(2); // stopped during epoch 2's validation
-        tracker.end();
-        interrupter.reset(); // what Burn's dashboard does when training ends
-
-        let outcome = outcome.lock().unwrap();
-        assert_eq!(outcome.completed_epochs, 1);
-        assert_eq!(
-            outcome.interruption.as_deref(),
-            Some("Stopping training from user input.")
-        );
-    }
-
-    #[test]
-    fn a_run_that_finishes_has_no_interruption() {
-        let outcome = Arc::new(Mutex::new(Outcome::default()));
-        let mut tracker = OutcomeTracker::new(Interrupter::new(), outcome.clone());
-        tracker.update_epoch(1);
-        tracker.update_epoch(2);
-        tracker.end();
-        let outcome = outcome.lock().unwrap();
-        assert_eq!(outcome.completed_epochs, 2);
-        assert_eq!(outcome.interruption, None);
-    }
 }

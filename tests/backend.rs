@@ -25,9 +25,8 @@ fn a_tiny_run_trains_on_the_preferred_backend() {
         ..TrainingConfig::default()
     };
     let options = RunOptions {
-        config_name: "backend".into(),
         dashboard: false,
-        overwrite: false,
+        ..RunOptions::new("backend")
     };
 
     let summary = train(&config, &options).unwrap();

@@ -327,13 +327,16 @@ fn an_existing_run_is_not_overwritten_unless_asked() {
     let assert = lenet().args(args(&[])).assert().code(2);
     let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
     assert!(
-        stderr.contains("already holds a run; pass --overwrite"),
+        stderr.contains("already holds a run; pass --resume to continue it, --overwrite"),
         "{stderr}"
     );
+    let assert = lenet().args(args(&["--resume"])).assert().code(2);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert!(stderr.contains("the run already finished"), "{stderr}");
     assert_eq!(
         fs::read(run.join("summary.json")).unwrap(),
         first,
-        "refusal changes nothing"
+        "refusals change nothing"
     );
 
     lenet()

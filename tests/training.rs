@@ -11,9 +11,8 @@ use lenet::training::{RunOptions, RunSummary, train};
 
 fn options() -> RunOptions {
     RunOptions {
-        config_name: "test".into(),
         dashboard: false,
-        overwrite: false,
+        ..RunOptions::new("test")
     }
 }
 
