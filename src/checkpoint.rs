@@ -18,7 +18,7 @@ use burn::optim::lr_scheduler::LrSchedulerRecord;
 use burn::store::{ModuleRecord, RecordError};
 use burn::tensor::Bytes;
 use burn::train::checkpoint::{
-    Checkpoint, CheckpointerError, Checkpointer, CheckpointingAction, CheckpointingStrategy,
+    Checkpoint, Checkpointer, CheckpointerError, CheckpointingAction, CheckpointingStrategy,
 };
 use burn::train::metric::store::EventStoreClient;
 use serde::{Deserialize, Serialize};
@@ -375,10 +375,18 @@ mod tests {
     fn a_seal_detects_truncation_extension_and_flipped_bits() {
         let sealed = seal(b"weights");
         assert_eq!(unseal(&sealed).unwrap(), b"weights");
-        assert!(unseal(&sealed[..sealed.len() - 1]).unwrap_err().contains("truncated"));
+        assert!(
+            unseal(&sealed[..sealed.len() - 1])
+                .unwrap_err()
+                .contains("truncated")
+        );
         let mut longer = sealed.clone();
         longer.push(0);
-        assert!(unseal(&longer).unwrap_err().contains("truncated or extended"));
+        assert!(
+            unseal(&longer)
+                .unwrap_err()
+                .contains("truncated or extended")
+        );
         let mut flipped = sealed.clone();
         *flipped.last_mut().unwrap() ^= 1;
         assert!(unseal(&flipped).unwrap_err().contains("checksum"));

@@ -159,11 +159,15 @@ impl EpochIter {
                 let (sender, receiver) = sync_channel(1);
                 let dataset = dataset.clone();
                 let device = device.clone();
-                let mine: Vec<Vec<u32>> = batches.iter().skip(w).step_by(workers).cloned().collect();
+                let mine: Vec<Vec<u32>> =
+                    batches.iter().skip(w).step_by(workers).cloned().collect();
                 let handle = std::thread::spawn(move || {
                     for indices in mine {
                         // The iterator was dropped: the epoch ended early.
-                        if sender.send(make_batch(&dataset, &indices, &device)).is_err() {
+                        if sender
+                            .send(make_batch(&dataset, &indices, &device))
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -230,19 +234,20 @@ mod tests {
     fn labels_of_epoch(loader: &EpochLoader) -> Vec<i64> {
         loader
             .iter()
-            .flat_map(|batch| batch.unwrap().targets.into_data().iter::<i64>().collect::<Vec<_>>())
+            .flat_map(|batch| {
+                batch
+                    .unwrap()
+                    .targets
+                    .into_data()
+                    .iter::<i64>()
+                    .collect::<Vec<_>>()
+            })
             .collect()
     }
 
     fn loader(workers: usize, seed: Option<u64>) -> EpochLoader {
         let split = Arc::new(MnistSplit::synthetic(50));
-        EpochLoader::new(
-            MnistDataset::new(split),
-            8,
-            seed,
-            workers,
-            Device::flex(),
-        )
+        EpochLoader::new(MnistDataset::new(split), 8, seed, workers, Device::flex())
     }
 
     #[test]
@@ -279,12 +284,22 @@ mod tests {
         assert_eq!(iter.progress().items_processed, 24);
         let rest: Vec<i64> = iter
             .by_ref()
-            .flat_map(|b| b.unwrap().targets.into_data().iter::<i64>().collect::<Vec<_>>())
+            .flat_map(|b| {
+                b.unwrap()
+                    .targets
+                    .into_data()
+                    .iter::<i64>()
+                    .collect::<Vec<_>>()
+            })
             .collect();
         assert_eq!(rest, epoch_2[24..]);
         assert_eq!(iter.progress().items_processed, 50);
         drop(iter);
-        assert_eq!(labels_of_epoch(&resumed).len(), 50, "the next epoch is whole");
+        assert_eq!(
+            labels_of_epoch(&resumed).len(),
+            50,
+            "the next epoch is whole"
+        );
     }
 
     #[test]

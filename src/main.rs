@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use burn::train::Interrupter;
 use clap::{Args, Parser, Subcommand};
+use lenet::checkpoint::Checkpoints;
 use lenet::config::{Overrides, TrainingConfig, config_name};
 use lenet::device::Backend;
 use lenet::eval::{EvalOptions, eval_run};
@@ -11,12 +13,10 @@ use lenet::export::to_safetensors;
 use lenet::predict::predict_files;
 use lenet::report::{layer_table, thousands};
 use lenet::run::TrainedRun;
-use lenet::checkpoint::Checkpoints;
 use lenet::run_dir::{self, write_atomic};
 use lenet::terminal;
 use lenet::training::{RunOptions, RunSummary, train};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use burn::train::Interrupter;
 
 /// Train LeNet-5 on MNIST with Burn, then evaluate, use and export it.
 ///
@@ -187,7 +187,11 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("error: {error}");
             if let lenet::Error::Interrupted { run_dir, .. } = &error {
-                eprintln!("to resume: {} resume --run {}", invocation(), run_dir.display());
+                eprintln!(
+                    "to resume: {} resume --run {}",
+                    invocation(),
+                    run_dir.display()
+                );
             }
             ExitCode::from(error.exit_code() as u8)
         }
@@ -227,11 +231,13 @@ fn resume_command(args: &ResumeArgs) -> Result<ExitCode, lenet::Error> {
     if args.data_dir.is_some() {
         config.data.dir = args.data_dir.clone();
     }
-    let name = Checkpoints::new(&args.run).config_name().unwrap_or_else(|| {
-        args.run
-            .file_name()
-            .map_or("run".to_string(), |n| n.to_string_lossy().into_owned())
-    });
+    let name = Checkpoints::new(&args.run)
+        .config_name()
+        .unwrap_or_else(|| {
+            args.run
+                .file_name()
+                .map_or("run".to_string(), |n| n.to_string_lossy().into_owned())
+        });
     let options = RunOptions {
         dashboard: !args.no_tui,
         resume: true,

@@ -33,13 +33,13 @@ use crate::config::{LrSchedule, OptimizerConfig, TrainingConfig};
 use crate::data::{Mnist, MnistBatch, MnistDataset};
 use crate::device::Backend;
 use crate::history::{self, EpochMetrics};
-use crate::loader::EpochLoader;
 use crate::inference::evaluate;
+use crate::loader::EpochLoader;
 use crate::model::LeNet5;
 use crate::renderer::EpochLineRenderer;
-use crate::training_loop::{Outcome, ResumableLoop, Stop};
 use crate::report::{layer_table, thousands};
 use crate::run_dir::{self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, SUMMARY_FILE};
+use crate::training_loop::{Outcome, ResumableLoop, Stop};
 use crate::{Error, plots, source};
 
 impl LeNet5 {
@@ -187,7 +187,9 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
                 start = loaded.state.position;
                 outcome.completed_epochs = start.epoch - 1;
                 outcome.seconds = loaded.state.seconds;
-                let path = checkpoints.dir().join(format!("step-{:08}", loaded.state.steps));
+                let path = checkpoints
+                    .dir()
+                    .join(format!("step-{:08}", loaded.state.steps));
                 outcome.checkpoint = Some((path, start));
             }
             None => println!(
@@ -251,17 +253,22 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
     };
     let (model_checkpointer, optim_checkpointer, scheduler_checkpointer, strategy) =
         checkpoints.burn_checkpointers();
-    let training = SupervisedTraining::new(&run_dir, Arc::new(train_loader), Arc::new(valid_loader))
-        .metrics((AccuracyMetric::new(), LossMetric::new()))
-        .metric_train_numeric(LearningRateMetric::new())
-        .metric_train_numeric(IterationSpeedMetric::new())
-        .metric_train_numeric(CpuUse::new())
-        .metric_train_numeric(CpuMemory::new())
-        .with_custom_checkpointers(model_checkpointer, optim_checkpointer, scheduler_checkpointer)
-        .with_checkpointing_strategy(strategy)
-        .with_training_strategy(TrainingStrategy::Custom(Arc::new(training_loop)))
-        .with_interrupter(options.interrupter.clone())
-        .num_epochs(config.epochs);
+    let training =
+        SupervisedTraining::new(&run_dir, Arc::new(train_loader), Arc::new(valid_loader))
+            .metrics((AccuracyMetric::new(), LossMetric::new()))
+            .metric_train_numeric(LearningRateMetric::new())
+            .metric_train_numeric(IterationSpeedMetric::new())
+            .metric_train_numeric(CpuUse::new())
+            .metric_train_numeric(CpuMemory::new())
+            .with_custom_checkpointers(
+                model_checkpointer,
+                optim_checkpointer,
+                scheduler_checkpointer,
+            )
+            .with_checkpointing_strategy(strategy)
+            .with_training_strategy(TrainingStrategy::Custom(Arc::new(training_loop)))
+            .with_interrupter(options.interrupter.clone())
+            .num_epochs(config.epochs);
     let renderer: Box<dyn MetricsRenderer> = if options.dashboard && std::io::stdout().is_terminal()
     {
         crate::terminal::remember_settings();

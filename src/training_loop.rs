@@ -128,11 +128,15 @@ impl SupervisedLearningStrategy<LeNet5> for ResumableLoop {
         mut components: TrainingComponents<LeNet5>,
     ) -> LearningResult<LeNet5> {
         let interrupter = components.interrupter.clone();
-        interrupter.fail_on_error(components.event_processor.process_train(LearnerEvent::Start {
-            total_epochs: components.num_epochs,
-            starting_epoch: self.start.epoch,
-            label: components.label.clone(),
-        }));
+        interrupter.fail_on_error(
+            components
+                .event_processor
+                .process_train(LearnerEvent::Start {
+                    total_epochs: components.num_epochs,
+                    starting_epoch: self.start.epoch,
+                    label: components.label.clone(),
+                }),
+        );
         let (model, mut processor) = self.fit(
             components,
             learner,
@@ -215,7 +219,8 @@ impl SupervisedLearningStrategy<LeNet5> for ResumableLoop {
                         Some(position.batches_done),
                         Some(learner.lr_current()),
                     );
-                    interrupter.fail_on_error(processor.process_train(LearnerEvent::ProcessedItem(item)));
+                    interrupter
+                        .fail_on_error(processor.process_train(LearnerEvent::ProcessedItem(item)));
                     if interrupter.should_stop() {
                         break;
                     }
@@ -260,7 +265,8 @@ impl SupervisedLearningStrategy<LeNet5> for ResumableLoop {
                 iteration += 1;
                 let output = burn::train::InferenceStep::step(&model, item);
                 let item = TrainingItem::new(output, progress, Some(iteration), None);
-                interrupter.fail_on_error(processor.process_valid(LearnerEvent::ProcessedItem(item)));
+                interrupter
+                    .fail_on_error(processor.process_valid(LearnerEvent::ProcessedItem(item)));
                 if interrupter.should_stop() {
                     break;
                 }

@@ -5,7 +5,8 @@ mod common;
 use std::fs;
 
 use common::write_synthetic_mnist;
-use lenet::config::{DataSection, TrainingConfig};
+use lenet::config::{AdamSection, DataSection, OptimizerConfig, TrainingConfig};
+use lenet::history::EpochMetrics;
 use lenet::run_dir::{CONFIG_FILE, MODEL_FILE, SUMMARY_FILE};
 use lenet::training::{RunOptions, RunSummary, train};
 
@@ -56,7 +57,18 @@ fn training_lowers_the_loss_and_writes_the_run_directory() {
                 .is_file()
         );
     }
-    assert!(run.join("checkpoint/model-3.bpk").is_file());
+    // 350 images in batches of 32: 11 steps an epoch. The two newest checkpoints are kept.
+    let checkpoints: Vec<String> = fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".state.ckpt"))
+        .collect();
+    let mut checkpoints = checkpoints;
+    checkpoints.sort();
+    assert_eq!(
+        checkpoints,
+        ["step-00000022.state.ckpt", "step-00000033.state.ckpt"]
+    );
 
     let written: RunSummary =
         serde_json::from_slice(&fs::read(run.join(SUMMARY_FILE)).unwrap()).unwrap();
@@ -93,4 +105,92 @@ fn validation_size_zero_validates_on_the_test_set() {
         ),
         (60, 30, 30)
     );
+}
+
+fn small_run(root: &std::path::Path, name: &str, learning_rate: f64) -> TrainingConfig {
+    let data = root.join("data");
+    if !data.exists() {
+        write_synthetic_mnist(&data, 300, 60, true);
+    }
+    TrainingConfig {
+        epochs: 2,
+        batch_size: 25,
+        optimizer: OptimizerConfig::Adam(AdamSection {
+            learning_rate,
+            ..AdamSection::default()
+        }),
+        data: DataSection {
+            dir: Some(data),
+            validation_size: 50,
+            ..DataSection::default()
+        },
+        artifact_dir: Some(root.join(name)),
+        ..TrainingConfig::default()
+    }
+}
+
+/// The metrics of a summary, without what differs between two identical runs: timings and
+/// where the run was written.
+fn metrics(summary: &RunSummary) -> RunSummary {
+    RunSummary {
+        run_dir: Default::default(),
+        train_seconds: 0.0,
+        test_seconds: 0.0,
+        history: summary
+            .history
+            .iter()
+            .map(|epoch| EpochMetrics {
+                train_seconds: None,
+                valid_seconds: None,
+                ..epoch.clone()
+            })
+            .collect(),
+        ..summary.clone()
+    }
+}
+
+#[test]
+fn two_runs_with_the_same_seed_have_identical_metrics() {
+    let root = tempfile::tempdir().unwrap();
+    let first = train(&small_run(root.path(), "first", 1e-3), &options()).unwrap();
+    let second = train(&small_run(root.path(), "second", 1e-3), &options()).unwrap();
+    assert_eq!(metrics(&first), metrics(&second));
+    assert!(first.history.iter().all(|e| e.valid_loss.is_some()));
+
+    let mut other_seed = small_run(root.path(), "third", 1e-3);
+    other_seed.seed += 1;
+    let third = train(&other_seed, &options()).unwrap();
+    assert_ne!(
+        metrics(&first).history,
+        metrics(&third).history,
+        "the seed matters"
+    );
+}
+
+#[test]
+fn a_loss_that_is_not_finite_stops_training_and_keeps_the_last_good_checkpoint() {
+    let root = tempfile::tempdir().unwrap();
+    let config = small_run(root.path(), "nan", 1e6);
+    let error = train(&config, &options()).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.starts_with("training stopped: the loss became"),
+        "{message}"
+    );
+    assert!(
+        message.contains("optimizer.learning_rate = 1000000"),
+        "{message}"
+    );
+    assert_eq!(error.exit_code(), 1);
+    let run = root.path().join("nan");
+    assert!(!run.join(SUMMARY_FILE).exists());
+    assert!(!run.join(MODEL_FILE).exists());
+    // Whatever checkpoints were written before the loss diverged hold finite weights.
+    if let lenet::Error::NonFiniteLoss {
+        checkpoint: Some(path),
+        ..
+    } = &error
+    {
+        assert!(path.is_file(), "{}", path.display());
+    }
 }
