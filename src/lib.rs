@@ -60,8 +60,12 @@ pub enum Error {
     #[error(
         "training stopped ({reason}); {}",
         match checkpoint {
+            Some((path, at)) if at.batches_done == *batches_per_epoch => format!(
+                "checkpoint {} continues with epoch {}'s validation",
+                path.display(), at.epoch
+            ),
             Some((path, at)) => format!(
-                "checkpoint {} continues at epoch {}, batch {}",
+                "checkpoint {} continues at epoch {}, batch {} of {batches_per_epoch}",
                 path.display(), at.epoch, at.batches_done + 1
             ),
             None => "no checkpoint was written yet".to_string(),
@@ -70,6 +74,7 @@ pub enum Error {
     Interrupted {
         reason: String,
         checkpoint: Option<(std::path::PathBuf, checkpoint::Position)>,
+        batches_per_epoch: usize,
         run_dir: std::path::PathBuf,
     },
     #[error(

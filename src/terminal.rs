@@ -24,16 +24,24 @@ pub fn remember_settings() {
     }
 }
 
-/// Call right after the dashboard has put the terminal in raw mode.
+/// Call once the dashboard is starting: waits (up to two seconds) for its thread to put the
+/// terminal in raw mode, then turns the signal keys back on.
 pub fn keep_ctrl_c() {
     #[cfg(unix)]
-    // SAFETY: tcgetattr/tcsetattr on stdout's descriptor with a termios owned by this frame.
-    unsafe {
-        let mut settings: libc::termios = std::mem::zeroed();
-        if libc::tcgetattr(libc::STDOUT_FILENO, &mut settings) == 0 {
-            settings.c_lflag |= libc::ISIG;
-            libc::tcsetattr(libc::STDOUT_FILENO, libc::TCSANOW, &settings);
+    for _ in 0..200 {
+        // SAFETY: tcgetattr/tcsetattr on stdout's descriptor with a termios owned by this frame.
+        unsafe {
+            let mut settings: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(libc::STDOUT_FILENO, &mut settings) != 0 {
+                return;
+            }
+            if settings.c_lflag & libc::ICANON == 0 {
+                settings.c_lflag |= libc::ISIG;
+                libc::tcsetattr(libc::STDOUT_FILENO, libc::TCSANOW, &settings);
+                return;
+            }
         }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
 

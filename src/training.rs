@@ -289,6 +289,7 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
             return Err(Error::Interrupted {
                 reason,
                 checkpoint,
+                batches_per_epoch,
                 run_dir,
             });
         }
