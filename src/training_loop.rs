@@ -13,12 +13,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use burn::data::dataloader::DataLoaderIterator;
 use burn::prelude::*;
 use burn::train::metric::store::EventStoreClient;
 use burn::train::{
-    EventProcessorTraining, Interrupter, Learner, LearnerEvent, LearningCheckpointer,
-    LearningResult, SupervisedLearningStrategy, SupervisedTrainingEventProcessor, TrainLoader,
-    TrainingComponents, TrainingItem, ValidLoader,
+    EventProcessorTraining, InferenceStep, Interrupter, Learner, LearnerEvent,
+    LearningCheckpointer, LearningResult, SupervisedLearningStrategy,
+    SupervisedTrainingEventProcessor, TrainLoader, TrainingComponents, TrainingItem, ValidLoader,
 };
 
 use crate::checkpoint::{CheckpointState, Checkpoints, Position};
@@ -178,113 +179,42 @@ impl SupervisedLearningStrategy<LeNet5> for ResumableLoop {
         let processor = &mut event_processor;
 
         for epoch in starting_epoch..=num_epochs {
-            let mut position = Position {
-                epoch,
-                batches_done: if epoch == self.start.epoch {
-                    self.start.batches_done
-                } else {
-                    0
-                },
+            let start = if epoch == self.start.epoch {
+                self.start
+            } else {
+                Position {
+                    epoch,
+                    batches_done: 0,
+                }
             };
-
             let started = Instant::now();
-            if position.batches_done < self.batches_per_epoch {
-                interrupter.fail_on_error(processor.process_train(LearnerEvent::StartSplit {
-                    epoch_number: epoch,
-                    total_items: train.num_items(),
-                }));
-                let mut iterator = train.iter();
-                while let Some(item) = iterator.next() {
-                    let item = match item {
-                        Ok(item) => item,
-                        Err(err) => {
-                            interrupter.fail(err);
-                            break;
-                        }
-                    };
-                    let progress = iterator.progress();
-                    let output = learner.train_step(item);
-                    let loss = output.item.loss.clone().into_scalar::<f64>();
-                    if !loss.is_finite() {
-                        let batch = position.batches_done + 1;
-                        self.stop(&interrupter, Stop::NonFinite { epoch, batch, loss });
-                        break;
-                    }
-                    learner.lr_step();
-                    learner.optimizer_step(output.grads);
-                    position.batches_done += 1;
-                    let item = TrainingItem::new(
-                        output.item,
-                        progress,
-                        Some(position.batches_done),
-                        Some(learner.lr_current()),
-                    );
-                    interrupter
-                        .fail_on_error(processor.process_train(LearnerEvent::ProcessedItem(item)));
-                    if interrupter.should_stop() {
-                        break;
-                    }
-                }
-                interrupter.fail_on_error(processor.process_train(LearnerEvent::EndSplit(epoch)));
-            }
+            let position = self.train_split(&mut learner, &train, processor, &interrupter, start);
             let train_seconds = started.elapsed().as_secs_f64();
-
             if interrupter.should_stop() {
-                self.note_request(&interrupter);
-                let faulted = matches!(
-                    self.outcome.lock().unwrap().stop,
-                    Some(Stop::NonFinite { .. })
+                self.stopped(
+                    &learner,
+                    &mut checkpointer,
+                    &event_store,
+                    &interrupter,
+                    position,
                 );
-                if !faulted
-                    && interrupter.error().is_none()
-                    && let Err(stop) =
-                        self.checkpoint(&learner, &mut checkpointer, &event_store, position)
-                {
-                    self.stop(&interrupter, stop);
-                }
                 break;
             }
 
             let started = Instant::now();
-            interrupter.fail_on_error(processor.process_valid(LearnerEvent::StartSplit {
-                epoch_number: epoch,
-                total_items: valid.num_items(),
-            }));
-            let model = learner.model().valid();
-            let mut iterator = valid.iter();
-            let mut iteration = 0;
-            while let Some(item) = iterator.next() {
-                let item = match item {
-                    Ok(item) => item,
-                    Err(err) => {
-                        interrupter.fail(err);
-                        break;
-                    }
-                };
-                let progress = iterator.progress();
-                iteration += 1;
-                let output = burn::train::InferenceStep::step(&model, item);
-                let item = TrainingItem::new(output, progress, Some(iteration), None);
-                interrupter
-                    .fail_on_error(processor.process_valid(LearnerEvent::ProcessedItem(item)));
-                if interrupter.should_stop() {
-                    break;
-                }
-            }
-            interrupter.fail_on_error(processor.process_valid(LearnerEvent::EndSplit(epoch)));
+            self.valid_split(&learner, &valid, processor, &interrupter, epoch);
             interrupter.fail_on_error(processor.process_train(LearnerEvent::EndEpoch(epoch)));
             // The metric logs of the epoch are on disk before its checkpoint is.
             interrupter.fail_on_error(processor.flush());
-
             if interrupter.should_stop() {
                 // Stopped during validation: the checkpoint repeats only the validation.
-                self.note_request(&interrupter);
-                if interrupter.error().is_none()
-                    && let Err(stop) =
-                        self.checkpoint(&learner, &mut checkpointer, &event_store, position)
-                {
-                    self.stop(&interrupter, stop);
-                }
+                self.stopped(
+                    &learner,
+                    &mut checkpointer,
+                    &event_store,
+                    &interrupter,
+                    position,
+                );
                 break;
             }
 
@@ -309,5 +239,115 @@ impl SupervisedLearningStrategy<LeNet5> for ResumableLoop {
         // before the run reports how it ended.
         drop(checkpointer);
         (learner.model(), event_processor)
+    }
+}
+
+impl ResumableLoop {
+    /// Trains on the rest of an epoch from `position`; returns where it got to.
+    fn train_split(
+        &self,
+        learner: &mut Learner<LeNet5>,
+        train: &TrainLoader<LeNet5>,
+        processor: &mut SupervisedTrainingEventProcessor<LeNet5>,
+        interrupter: &Interrupter,
+        mut position: Position,
+    ) -> Position {
+        if position.batches_done >= self.batches_per_epoch {
+            return position;
+        }
+        let epoch = position.epoch;
+        interrupter.fail_on_error(processor.process_train(LearnerEvent::StartSplit {
+            epoch_number: epoch,
+            total_items: train.num_items(),
+        }));
+        let mut iterator = train.iter();
+        while let Some(item) = next_item(&mut *iterator, interrupter) {
+            let progress = iterator.progress();
+            let output = learner.train_step(item);
+            let loss = output.item.loss.clone().into_scalar::<f64>();
+            if !loss.is_finite() {
+                let batch = position.batches_done + 1;
+                self.stop(interrupter, Stop::NonFinite { epoch, batch, loss });
+                break;
+            }
+            learner.lr_step();
+            learner.optimizer_step(output.grads);
+            position.batches_done += 1;
+            let item = TrainingItem::new(
+                output.item,
+                progress,
+                Some(position.batches_done),
+                Some(learner.lr_current()),
+            );
+            interrupter.fail_on_error(processor.process_train(LearnerEvent::ProcessedItem(item)));
+            if interrupter.should_stop() {
+                break;
+            }
+        }
+        interrupter.fail_on_error(processor.process_train(LearnerEvent::EndSplit(epoch)));
+        position
+    }
+
+    fn valid_split(
+        &self,
+        learner: &Learner<LeNet5>,
+        valid: &ValidLoader<LeNet5>,
+        processor: &mut SupervisedTrainingEventProcessor<LeNet5>,
+        interrupter: &Interrupter,
+        epoch: usize,
+    ) {
+        interrupter.fail_on_error(processor.process_valid(LearnerEvent::StartSplit {
+            epoch_number: epoch,
+            total_items: valid.num_items(),
+        }));
+        let model = learner.model().valid();
+        let mut iterator = valid.iter();
+        let mut iteration = 0;
+        while let Some(item) = next_item(&mut *iterator, interrupter) {
+            let progress = iterator.progress();
+            iteration += 1;
+            let output = InferenceStep::step(&model, item);
+            let item = TrainingItem::new(output, progress, Some(iteration), None);
+            interrupter.fail_on_error(processor.process_valid(LearnerEvent::ProcessedItem(item)));
+            if interrupter.should_stop() {
+                break;
+            }
+        }
+        interrupter.fail_on_error(processor.process_valid(LearnerEvent::EndSplit(epoch)));
+    }
+
+    /// Ends a run that was asked to stop: records why, and checkpoints where it stopped unless
+    /// the stop came from a fault (whose state is not worth resuming from).
+    fn stopped(
+        &self,
+        learner: &Learner<LeNet5>,
+        checkpointer: &mut LearningCheckpointer<LeNet5>,
+        store: &EventStoreClient,
+        interrupter: &Interrupter,
+        position: Position,
+    ) {
+        self.note_request(interrupter);
+        let faulted = matches!(
+            self.outcome.lock().unwrap().stop,
+            Some(Stop::NonFinite { .. })
+        );
+        if !faulted
+            && interrupter.error().is_none()
+            && let Err(stop) = self.checkpoint(learner, checkpointer, store, position)
+        {
+            self.stop(interrupter, stop);
+        }
+    }
+}
+
+/// The next item of an epoch; `None` at its end, or after handing a loading error to the
+/// interrupter, which ends training with it.
+fn next_item<T>(iterator: &mut dyn DataLoaderIterator<T>, interrupter: &Interrupter) -> Option<T> {
+    match iterator.next()? {
+        Ok(item) => Some(item),
+        Err(err) => {
+            interrupter.fail(err);
+            None
+        }
     }
 }

@@ -573,6 +573,12 @@ fn every_bad_input_gets_one_line_and_writes_nothing() {
         let assert = lenet().args(args).assert();
         let output = assert.get_output();
         let stderr = String::from_utf8_lossy(&output.stderr);
+        // Shown with --nocapture: the whole table of inputs and answers, for reading.
+        println!(
+            "{what} -> exit {:?}: {}",
+            output.status.code(),
+            stderr.trim_end()
+        );
         assert_eq!(output.status.code(), Some(*code), "{what}: {stderr}");
         assert!(
             stderr.contains(expected.as_str()),
