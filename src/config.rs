@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::device::Backend;
-use crate::model::{ActivationKind, LeNet5Config, PoolingKind};
+use crate::model::{ActivationKind, LeNet5Config, OutputKind, PoolingKind, Variant};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -90,18 +90,41 @@ impl Default for TrainingConfig {
     }
 }
 
+/// The network. `variant` picks the modern LeNet-5 or the 1998 paper's; the other keys default
+/// by variant (modern: relu, max, linear; lecun98: scaled_tanh, trainable, rbf) and can be set
+/// to mix the two.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelSection {
-    pub activation: ActivationKind,
-    pub pooling: PoolingKind,
+    pub variant: Variant,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activation: Option<ActivationKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pooling: Option<PoolingKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<OutputKind>,
 }
 
 impl ModelSection {
     pub fn to_model_config(self) -> LeNet5Config {
+        let paper = self.variant == Variant::Lecun98;
         LeNet5Config::new()
-            .with_activation(self.activation)
-            .with_pooling(self.pooling)
+            .with_variant(self.variant)
+            .with_activation(self.activation.unwrap_or(if paper {
+                ActivationKind::ScaledTanh
+            } else {
+                ActivationKind::Relu
+            }))
+            .with_pooling(self.pooling.unwrap_or(if paper {
+                PoolingKind::Trainable
+            } else {
+                PoolingKind::Max
+            }))
+            .with_output(self.output.unwrap_or(if paper {
+                OutputKind::Rbf
+            } else {
+                OutputKind::Linear
+            }))
     }
 }
 
@@ -581,8 +604,8 @@ mod tests {
                 "data": {"validation_size": 0, "train_limit": 100}}"#,
         )
         .unwrap();
-        assert_eq!(config.model.activation, ActivationKind::Tanh);
-        assert_eq!(config.model.pooling, PoolingKind::Avg);
+        assert_eq!(config.model.activation, Some(ActivationKind::Tanh));
+        assert_eq!(config.model.pooling, Some(PoolingKind::Avg));
         assert_eq!(config.optimizer.learning_rate(), 0.05);
         assert_eq!(
             config.lr_schedule,

@@ -14,7 +14,7 @@ use burn::prelude::*;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use thiserror::Error;
 
-use crate::model::{ActivationKind, LeNet5, LeNet5Config, PoolingKind};
+use crate::model::{ActivationKind, LeNet5, LeNet5Config, PoolingKind, Variant};
 
 #[derive(Debug, Error)]
 pub enum ExportError {
@@ -22,6 +22,11 @@ pub enum ExportError {
     Format(#[from] safetensors::SafeTensorError),
     #[error("safetensors: tensor {name}: {problem}")]
     Tensor { name: String, problem: String },
+    #[error(
+        "export writes PyTorch's Conv2d and Linear layers; this model has {0}, which PyTorch has no \
+         layer for"
+    )]
+    NoPyTorchLayer(&'static str),
 }
 
 /// A weight tensor in PyTorch's layout: name, shape, values in row-major order.
@@ -66,12 +71,23 @@ fn bias_weight(name: &str, bias: &Param<Tensor<1>>) -> Weight {
 
 /// The model's weights as a safetensors file, with the activation and pooling as metadata.
 pub fn to_safetensors(model: &LeNet5, config: &LeNet5Config) -> Result<Vec<u8>, ExportError> {
+    let unsupported = match (config.variant, config.activation, config.pooling, &model.f7) {
+        (Variant::Lecun98, ..) => Some("the 1998 input scaling and C3 connection table"),
+        (_, ActivationKind::ScaledTanh, ..) => Some("the scaled tanh"),
+        (_, _, PoolingKind::Trainable, _) => Some("trainable subsampling"),
+        (.., None) => Some("RBF output units"),
+        _ => None,
+    };
+    if let Some(feature) = unsupported {
+        return Err(ExportError::NoPyTorchLayer(feature));
+    }
+    let f7 = model.f7.as_ref().expect("checked above");
     let weights: Vec<Weight> = [
         conv_weights("c1", &model.c1),
         conv_weights("c3", &model.c3),
         conv_weights("c5", &model.c5),
         linear_weights("f6", &model.f6),
-        linear_weights("f7", &model.f7),
+        linear_weights("f7", f7),
     ]
     .into_iter()
     .flatten()
@@ -175,6 +191,8 @@ pub fn from_safetensors(bytes: &[u8], device: &Device) -> Result<LeNet5, ExportE
     load_conv("c3", &mut model.c3)?;
     load_conv("c5", &mut model.c5)?;
     load_linear("f6", &mut model.f6)?;
-    load_linear("f7", &mut model.f7)?;
+    if let Some(f7) = &mut model.f7 {
+        load_linear("f7", f7)?;
+    }
     Ok(model)
 }

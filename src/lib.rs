@@ -15,6 +15,7 @@ pub mod export;
 pub mod history;
 pub mod idx;
 pub mod inference;
+pub mod lecun98;
 pub mod loader;
 pub mod model;
 pub mod plots;

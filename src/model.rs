@@ -13,7 +13,10 @@
 //! | F6    | dense 120 -> 84         | 84       |     10,164 |
 //! | F7    | dense 84 -> 10 (logits) | 10       |        850 |
 //!
-//! 61,706 parameters in all.
+//! 61,706 parameters in all. The `lecun98` variant is the paper's own network instead: scaled
+//! tanh, trainable subsampling in S2 and S4 (12 and 32 parameters), C3 wired by the paper's
+//! Table I (1,516), the paper's input scaling, and RBF output units with fixed prototypes:
+//! 60,000 trainable parameters (see [`crate::lecun98`]).
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
@@ -23,14 +26,17 @@ use burn::tensor::activation::{relu, tanh};
 use serde::{Deserialize, Serialize};
 
 use crate::idx::NUM_CLASSES;
+use crate::lecun98::{self, TrainableSubsampling};
 
 /// The non-linearity after C1, C3, C5 and F6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum ActivationKind {
     #[default]
     Relu,
     Tanh,
+    /// The paper's 1.7159 tanh(2a/3).
+    ScaledTanh,
 }
 
 impl std::fmt::Display for ActivationKind {
@@ -38,8 +44,39 @@ impl std::fmt::Display for ActivationKind {
         f.write_str(match self {
             ActivationKind::Relu => "relu",
             ActivationKind::Tanh => "tanh",
+            ActivationKind::ScaledTanh => "scaled tanh",
         })
     }
+}
+
+/// Which LeNet-5: the modern simplification, or the paper's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    #[default]
+    Modern,
+    /// LeCun et al. 1998: paper input scaling, C3 connection table, paper initialisation.
+    Lecun98,
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Variant::Modern => "modern",
+            Variant::Lecun98 => "lecun98",
+        })
+    }
+}
+
+/// The output layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputKind {
+    /// A dense layer 84 -> 10 giving logits.
+    #[default]
+    Linear,
+    /// The paper's Euclidean RBF units with fixed prototypes; logits are minus the distances.
+    Rbf,
 }
 
 /// The subsampling of S2 and S4.
@@ -49,6 +86,8 @@ pub enum PoolingKind {
     #[default]
     Max,
     Avg,
+    /// The paper's: 2x2 sum times a trainable coefficient plus a trainable bias, per map.
+    Trainable,
 }
 
 impl std::fmt::Display for PoolingKind {
@@ -56,16 +95,21 @@ impl std::fmt::Display for PoolingKind {
         f.write_str(match self {
             PoolingKind::Max => "max",
             PoolingKind::Avg => "avg",
+            PoolingKind::Trainable => "trainable",
         })
     }
 }
 
 #[derive(Config, Debug)]
 pub struct LeNet5Config {
+    #[config(default = "Variant::Modern")]
+    pub variant: Variant,
     #[config(default = "ActivationKind::Relu")]
     pub activation: ActivationKind,
     #[config(default = "PoolingKind::Max")]
     pub pooling: PoolingKind,
+    #[config(default = "OutputKind::Linear")]
+    pub output: OutputKind,
 }
 
 /// A 2x2, stride-2 subsampling layer (S2, S4).
@@ -73,13 +117,17 @@ pub struct LeNet5Config {
 pub enum Subsampling {
     Max(MaxPool2d),
     Avg(AvgPool2d),
+    Trainable(TrainableSubsampling),
 }
 
 impl Subsampling {
-    fn new(kind: PoolingKind) -> Self {
+    fn new(kind: PoolingKind, maps: usize, device: &Device) -> Self {
         match kind {
             PoolingKind::Max => Subsampling::Max(MaxPool2dConfig::new([2, 2]).init()),
             PoolingKind::Avg => Subsampling::Avg(AvgPool2dConfig::new([2, 2]).init()),
+            PoolingKind::Trainable => {
+                Subsampling::Trainable(TrainableSubsampling::new(maps, device))
+            }
         }
     }
 
@@ -87,6 +135,7 @@ impl Subsampling {
         match self {
             Subsampling::Max(pool) => pool.forward(x),
             Subsampling::Avg(pool) => pool.forward(x),
+            Subsampling::Trainable(layer) => layer.forward(x),
         }
     }
 }
@@ -100,26 +149,52 @@ pub struct LeNet5 {
     pub s4: Subsampling,
     pub c5: Conv2d,
     pub f6: Linear,
-    pub f7: Linear,
+    /// The dense output layer; `None` when the output is the paper's RBF units, which have no
+    /// trainable parameters.
+    pub f7: Option<Linear>,
     #[module(skip)]
     pub activation: ActivationKind,
+    #[module(skip)]
+    pub variant: Variant,
 }
 
 impl LeNet5Config {
     pub fn init(&self, device: &Device) -> LeNet5 {
-        let conv = |channels: [usize; 2]| Conv2dConfig::new(channels, [5, 5]);
+        let paper = self.variant == Variant::Lecun98;
+        let conv = |channels: [usize; 2]| {
+            let config = Conv2dConfig::new(channels, [5, 5]);
+            if paper {
+                config.with_initializer(lecun98::initializer(channels[0] * 25))
+            } else {
+                config
+            }
+        };
+        let dense = |input: usize, output: usize| {
+            let config = LinearConfig::new(input, output);
+            if paper {
+                config.with_initializer(lecun98::initializer(input))
+            } else {
+                config
+            }
+        };
         LeNet5 {
-            // Padding 2 turns the 28x28 digit into the paper's 32x32 input.
-            c1: conv([1, 6])
-                .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
-                .init(device),
-            s2: Subsampling::new(self.pooling),
+            // The modern variant pads the 28x28 digit by 2 with zeros, giving the paper's 32x32;
+            // the paper's variant pads with its background value before C1 instead.
+            c1: if paper {
+                conv([1, 6]).init(device)
+            } else {
+                conv([1, 6])
+                    .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
+                    .init(device)
+            },
+            s2: Subsampling::new(self.pooling, 6, device),
             c3: conv([6, 16]).init(device),
-            s4: Subsampling::new(self.pooling),
+            s4: Subsampling::new(self.pooling, 16, device),
             c5: conv([16, 120]).init(device),
-            f6: LinearConfig::new(120, 84).init(device),
-            f7: LinearConfig::new(84, NUM_CLASSES).init(device),
+            f6: dense(120, 84).init(device),
+            f7: (self.output == OutputKind::Linear).then(|| dense(84, NUM_CLASSES).init(device)),
             activation: self.activation,
+            variant: self.variant,
         }
     }
 }
@@ -135,44 +210,12 @@ pub struct LayerInfo {
 }
 
 impl LeNet5 {
-    /// Every layer with its kind, output shape and parameter count, in the order data flows.
+    /// Every layer with its kind, output shape and trainable parameter count, in the order
+    /// data flows.
     pub fn layers(&self, device: &Device) -> Vec<LayerInfo> {
-        let activation = self.activation;
-        let conv = |c: &Conv2d| {
-            let [out, input, kh, kw] = c.weight.dims();
-            let padding = match c.padding {
-                PaddingConfig2d::Explicit(top, ..) if top > 0 => format!(", padding {top}"),
-                _ => String::new(),
-            };
-            (
-                format!("conv {kh}x{kw}, {input}->{out}{padding}, {activation}"),
-                c.num_params(),
-            )
-        };
-        let pool = |s: &Subsampling| {
-            let kind = match s {
-                Subsampling::Max(_) => "max",
-                Subsampling::Avg(_) => "avg",
-            };
-            (format!("{kind} pool 2x2"), 0)
-        };
-        let dense = |l: &Linear, activation: Option<ActivationKind>| {
-            let [input, out] = l.weight.dims();
-            let activation = activation.map_or(String::new(), |a| format!(", {a}"));
-            (format!("dense {input}->{out}{activation}"), l.num_params())
-        };
-        let described = [
-            conv(&self.c1),
-            pool(&self.s2),
-            conv(&self.c3),
-            pool(&self.s4),
-            conv(&self.c5),
-            dense(&self.f6, Some(activation)),
-            dense(&self.f7, None),
-        ];
         self.layer_shapes(device)
             .into_iter()
-            .zip(described)
+            .zip(self.described())
             .map(|((name, output), (kind, parameters))| LayerInfo {
                 name,
                 kind,
@@ -180,6 +223,63 @@ impl LeNet5 {
                 parameters,
             })
             .collect()
+    }
+
+    /// Parameters training can change: all of them, less the C3 weights Table I leaves out.
+    pub fn trainable_params(&self) -> usize {
+        self.described().iter().map(|(_, count)| count).sum()
+    }
+
+    /// Each layer's kind and trainable parameter count.
+    fn described(&self) -> Vec<(String, usize)> {
+        let activation = self.activation;
+        let paper = self.variant == Variant::Lecun98;
+        let conv = |c: &Conv2d, table: bool| {
+            let [out, input, kh, kw] = c.weight.dims();
+            let padding = match c.padding {
+                PaddingConfig2d::Explicit(top, ..) if top > 0 => format!(", padding {top}"),
+                _ if paper && input == 1 => ", on the 32x32 paper-scaled input".to_string(),
+                _ => String::new(),
+            };
+            if table {
+                let connections = lecun98::c3_connections();
+                (
+                    format!("conv {kh}x{kw}, {input}->{out} by Table I, {activation}"),
+                    connections * kh * kw + out,
+                )
+            } else {
+                (
+                    format!("conv {kh}x{kw}, {input}->{out}{padding}, {activation}"),
+                    c.num_params(),
+                )
+            }
+        };
+        let pool = |s: &Subsampling| match s {
+            Subsampling::Max(_) => ("max pool 2x2".to_string(), 0),
+            Subsampling::Avg(_) => ("avg pool 2x2".to_string(), 0),
+            Subsampling::Trainable(layer) => (
+                format!("2x2 sum x coef + bias, {activation}"),
+                layer.num_params(),
+            ),
+        };
+        let dense = |l: &Linear, activation: Option<ActivationKind>| {
+            let [input, out] = l.weight.dims();
+            let activation = activation.map_or(String::new(), |a| format!(", {a}"));
+            (format!("dense {input}->{out}{activation}"), l.num_params())
+        };
+        let output = match &self.f7 {
+            Some(linear) => dense(linear, None),
+            None => ("RBF 84->10, fixed 7x12 prototypes".to_string(), 0),
+        };
+        vec![
+            conv(&self.c1, false),
+            pool(&self.s2),
+            conv(&self.c3, paper),
+            pool(&self.s4),
+            conv(&self.c5, false),
+            dense(&self.f6, Some(activation)),
+            output,
+        ]
     }
 
     /// Class logits `[batch, 10]` for normalised images `[batch, 1, 28, 28]`.
@@ -203,28 +303,60 @@ impl LeNet5 {
         images: Tensor<4>,
         mut observe: impl FnMut(&'static str, &[usize]),
     ) -> Tensor<2> {
+        let paper = self.variant == Variant::Lecun98;
+        let images = if paper {
+            lecun98::paper_input(images)
+        } else {
+            images
+        };
         let x = self.activate(self.c1.forward(images));
         observe("c1", &x.dims());
-        let x = self.s2.forward(x);
+        let x = self.subsample(&self.s2, x);
         observe("s2", &x.dims());
-        let x = self.activate(self.c3.forward(x));
+        let x = if paper {
+            // Table I: C3 sees only some S2 maps. Masking the weights (not the output) keeps the
+            // layer a plain convolution with zero gradients where there is no connection.
+            let weight = self.c3.weight.val() * lecun98::c3_mask(&x.device());
+            let bias = self.c3.bias.as_ref().map(|b| b.val());
+            burn::tensor::module::conv2d(
+                x,
+                weight,
+                bias,
+                burn::tensor::ops::ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+            )
+        } else {
+            self.c3.forward(x)
+        };
+        let x = self.activate(x);
         observe("c3", &x.dims());
-        let x = self.s4.forward(x);
+        let x = self.subsample(&self.s4, x);
         observe("s4", &x.dims());
         let x = self.activate(self.c5.forward(x));
         observe("c5", &x.dims());
         let x: Tensor<2> = x.flatten(1, 3);
         let x = self.activate(self.f6.forward(x));
         observe("f6", &x.dims());
-        let logits = self.f7.forward(x);
+        let logits = match &self.f7 {
+            Some(linear) => linear.forward(x),
+            None => lecun98::rbf_distances(x).neg(),
+        };
         observe("f7", &logits.dims());
         logits
+    }
+
+    /// S2 or S4; the paper's trainable subsampling is followed by the activation like any unit.
+    fn subsample(&self, layer: &Subsampling, x: Tensor<4>) -> Tensor<4> {
+        match layer {
+            Subsampling::Trainable(_) => self.activate(layer.forward(x)),
+            _ => layer.forward(x),
+        }
     }
 
     fn activate<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match self.activation {
             ActivationKind::Relu => relu(x),
             ActivationKind::Tanh => tanh(x),
+            ActivationKind::ScaledTanh => lecun98::scaled_tanh(x),
         }
     }
 }
@@ -247,7 +379,7 @@ mod tests {
             model.c3.num_params(),
             model.c5.num_params(),
             model.f6.num_params(),
-            model.f7.num_params(),
+            model.f7.as_ref().unwrap().num_params(),
         ];
         assert_eq!(per_layer, [156, 2_416, 48_120, 10_164, 850]);
     }
@@ -303,6 +435,84 @@ mod tests {
             .map(|(n, k, p)| (n, k.to_string(), p))
             .collect();
         assert_eq!(rows, expected);
+    }
+
+    fn lecun98() -> LeNet5Config {
+        crate::config::ModelSection {
+            variant: Variant::Lecun98,
+            ..Default::default()
+        }
+        .to_model_config()
+    }
+
+    #[test]
+    fn lecun98_has_the_papers_trainable_parameters() {
+        let model = lecun98().init(&device());
+        let rows: Vec<(&str, usize)> = model
+            .layers(&device())
+            .into_iter()
+            .map(|l| (l.name, l.parameters))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("c1", 156),
+                ("s2", 12),
+                ("c3", 1_516),
+                ("s4", 32),
+                ("c5", 48_120),
+                ("f6", 10_164),
+                ("f7", 0),
+            ]
+        );
+        assert_eq!(model.trainable_params(), 60_000);
+        let shapes: Vec<Vec<usize>> = model
+            .layer_shapes(&device())
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect();
+        let modern: Vec<Vec<usize>> = LeNet5Config::new()
+            .init(&device())
+            .layer_shapes(&device())
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect();
+        assert_eq!(shapes, modern);
+    }
+
+    #[test]
+    fn c3_weights_outside_table_one_get_no_gradient() {
+        let device = device().autodiff();
+        device.seed(3);
+        let model = lecun98().init(&device);
+        let images = Tensor::<4>::random(
+            [4, 1, 28, 28],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let grads = model.forward(images).sum().backward();
+        let grad: Vec<f32> = model
+            .c3
+            .weight
+            .grad(&grads)
+            .unwrap()
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        let mask: Vec<f32> = lecun98::c3_mask(&device.clone().inner())
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        for (g, m) in grad.iter().zip(&mask) {
+            if *m == 0.0 {
+                assert_eq!(*g, 0.0);
+            }
+        }
+        let connected = grad
+            .iter()
+            .zip(&mask)
+            .filter(|(g, m)| **m == 1.0 && **g != 0.0);
+        assert!(connected.count() > 1_000, "connected weights learn");
     }
 
     #[test]

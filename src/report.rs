@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::idx::NUM_CLASSES;
 use crate::inference::Evaluation;
-use crate::model::{LayerInfo, LeNet5Config};
+use crate::model::{LayerInfo, LeNet5Config, OutputKind, Variant};
 
 /// `61706` -> `61,706`.
 pub fn thousands(n: usize) -> String {
@@ -35,10 +35,21 @@ pub fn layer_table(config: &LeNet5Config, layers: &[LayerInfo]) -> String {
         .max()
         .unwrap_or(0)
         .max(4);
-    let mut out = format!(
-        "LeNet-5 ({} activation, {} pooling)\n",
-        config.activation, config.pooling
-    );
+    let mut out = match config.variant {
+        Variant::Modern => format!(
+            "LeNet-5 ({} activation, {} pooling)\n",
+            config.activation, config.pooling
+        ),
+        Variant::Lecun98 => format!(
+            "LeNet-5 as in LeCun et al. 1998 ({} activation, {} subsampling, {} output)\n",
+            config.activation,
+            config.pooling,
+            match config.output {
+                OutputKind::Linear => "linear",
+                OutputKind::Rbf => "RBF",
+            }
+        ),
+    };
     let row = |name: &str, kind: &str, output: &str, params: &str| {
         let line = format!("{name:<6} {kind:<kind_width$} {output:>9} {params:>11}");
         format!("{}\n", line.trim_end())

@@ -165,7 +165,7 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
     let autodiff = device.clone().autodiff();
     autodiff.seed(config.seed);
     let model = model_config.init(&autodiff);
-    let parameters = model.num_params();
+    let parameters = model.trainable_params();
     let mut learner = Learner::new(
         model,
         optimizer(&config.optimizer),

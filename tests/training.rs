@@ -5,8 +5,9 @@ mod common;
 use std::fs;
 
 use common::write_synthetic_mnist;
-use lenet::config::{AdamSection, DataSection, OptimizerConfig, TrainingConfig};
+use lenet::config::{AdamSection, DataSection, ModelSection, OptimizerConfig, TrainingConfig};
 use lenet::history::EpochMetrics;
+use lenet::model::Variant;
 use lenet::run_dir::{CONFIG_FILE, MODEL_FILE, SUMMARY_FILE};
 use lenet::training::{RunOptions, RunSummary, train};
 
@@ -193,4 +194,21 @@ fn a_loss_that_is_not_finite_stops_training_and_keeps_the_last_good_checkpoint()
     {
         assert!(path.is_file(), "{}", path.display());
     }
+}
+
+#[test]
+fn the_1998_variant_trains_too() {
+    let root = tempfile::tempdir().unwrap();
+    let mut config = small_run(root.path(), "lecun98", 1e-3);
+    config.epochs = 3;
+    config.model = ModelSection {
+        variant: Variant::Lecun98,
+        ..ModelSection::default()
+    };
+    let summary = train(&config, &options()).unwrap();
+    assert_eq!(summary.parameters, 60_000);
+    let first = summary.history[0].train_loss.unwrap();
+    let last = summary.history[2].train_loss.unwrap();
+    assert!(last < first * 0.5, "train loss {first} -> {last}");
+    assert!(summary.test_accuracy > 0.9, "{}", summary.test_accuracy);
 }
