@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use crate::augment::Augmentation;
 use crate::device::Backend;
 use crate::model::{ActivationKind, LeNet5Config, OutputKind, PoolingKind, Variant};
 
@@ -71,6 +72,9 @@ pub struct TrainingConfig {
     pub data: DataSection,
     /// Where the run's outputs go; `None` means `artifacts/<config file name>`.
     pub artifact_dir: Option<PathBuf>,
+    /// Random distortions of the training images; none when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub augmentation: Option<Augmentation>,
 }
 
 impl Default for TrainingConfig {
@@ -86,6 +90,7 @@ impl Default for TrainingConfig {
             device: None,
             data: DataSection::default(),
             artifact_dir: None,
+            augmentation: None,
         }
     }
 }
@@ -415,6 +420,32 @@ impl TrainingConfig {
 
     /// Checks every value that JSON types alone do not constrain.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(a) = &self.augmentation {
+            for (key, value, max) in [
+                ("augmentation.rotation_degrees", a.rotation_degrees, 90.0),
+                ("augmentation.scale", a.scale, 1.0),
+                ("augmentation.shear_degrees", a.shear_degrees, 60.0),
+                ("augmentation.translation", a.translation, 14.0),
+            ] {
+                check(
+                    (0.0..max).contains(&value),
+                    key,
+                    format!("must be in [0, {max}), got {value}"),
+                )?;
+            }
+            if let Some(e) = &a.elastic {
+                check(
+                    e.sigma > 0.0 && e.sigma <= 10.0,
+                    "augmentation.elastic.sigma",
+                    format!("must be in (0, 10], got {}", e.sigma),
+                )?;
+                check(
+                    (0.0..=100.0).contains(&e.alpha),
+                    "augmentation.elastic.alpha",
+                    format!("must be in [0, 100], got {}", e.alpha),
+                )?;
+            }
+        }
         let lr = self.optimizer.learning_rate();
         check(
             lr.is_finite() && lr > 0.0,
@@ -645,6 +676,22 @@ mod tests {
             (
                 r#"{"model": {"pooling": "min"}}"#,
                 "model.pooling: unknown variant `min`",
+            ),
+            (
+                r#"{"model": {"variant": "lecun89"}}"#,
+                "model.variant: unknown variant `lecun89`",
+            ),
+            (
+                r#"{"augmentation": {"rotation_degrees": 95}}"#,
+                "test.json: augmentation.rotation_degrees: must be in [0, 90), got 95",
+            ),
+            (
+                r#"{"augmentation": {"elastic": {"sigma": 0}}}"#,
+                "test.json: augmentation.elastic.sigma: must be in (0, 10], got 0",
+            ),
+            (
+                r#"{"augmentation": {"shift": 2}}"#,
+                "augmentation.shift: unknown field `shift`",
             ),
             (
                 r#"{"optimizer": {"type": "rmsprop"}}"#,

@@ -6,6 +6,7 @@
 //! [`inference`] runs it, [`eval`] reports on a finished run, [`predict`] classifies people's
 //! images and [`export`] writes the weights for PyTorch.
 
+pub mod augment;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

@@ -13,6 +13,7 @@ use burn::data::dataloader::{DataLoader, DataLoaderIterator, Progress};
 use burn::data::dataset::{Dataset, DatasetError};
 use burn::prelude::*;
 
+use crate::augment::Augmentation;
 use crate::checkpoint::Position;
 use crate::data::{MnistBatch, MnistBatcher, MnistDataset, shuffle};
 
@@ -24,6 +25,8 @@ pub struct EpochLoader {
     seed: Option<u64>,
     workers: usize,
     device: Device,
+    /// Distortions of the training images, if any.
+    augmentation: Option<Augmentation>,
     /// The epoch the next `iter` serves and how many of its batches to skip. Shared with the
     /// loader's copies on other devices, which serve the same sequence of epochs.
     next: Arc<Mutex<Position>>,
@@ -44,8 +47,15 @@ impl EpochLoader {
             seed,
             workers,
             device,
+            augmentation: None,
             next: Arc::new(Mutex::new(Position::START)),
         }
+    }
+
+    /// Distorts every image as it is batched, differently each epoch (needs a seed).
+    pub fn with_augmentation(mut self, augmentation: Option<Augmentation>) -> Self {
+        self.augmentation = augmentation;
+        self
     }
 
     /// Makes the first `iter` serve `position`: that epoch's order, its first batches skipped.
@@ -90,12 +100,21 @@ impl DataLoader<MnistBatch> for EpochLoader {
             .map(<[u32]>::to_vec)
             .collect();
         let skipped = (position.batches_done * self.batch_size).min(self.dataset.len());
+        let distortion = self
+            .augmentation
+            .zip(self.seed)
+            .map(|(augmentation, seed)| Distortion {
+                augmentation,
+                seed,
+                epoch: position.epoch,
+            });
         Box::new(EpochIter::new(
             self.dataset.clone(),
             batches,
             self.workers,
             self.device.clone(),
             skipped,
+            distortion,
         ))
     }
 
@@ -110,6 +129,7 @@ impl DataLoader<MnistBatch> for EpochLoader {
             seed: self.seed,
             workers: self.workers,
             device: device.clone(),
+            augmentation: self.augmentation,
             next: self.next.clone(),
         })
     }
@@ -121,15 +141,37 @@ impl DataLoader<MnistBatch> for EpochLoader {
             seed: self.seed,
             workers: self.workers,
             device: self.device.clone(),
+            augmentation: self.augmentation,
             next: Arc::new(Mutex::new(*self.next.lock().unwrap())),
         })
     }
 }
 
-fn make_batch(dataset: &MnistDataset, indices: &[u32], device: &Device) -> MnistBatch {
+/// The distortion of one epoch: each image's is drawn from the seed, the epoch and the image.
+#[derive(Clone, Copy)]
+struct Distortion {
+    augmentation: Augmentation,
+    seed: u64,
+    epoch: usize,
+}
+
+fn make_batch(
+    dataset: &MnistDataset,
+    indices: &[u32],
+    device: &Device,
+    distortion: Option<Distortion>,
+) -> MnistBatch {
     let items = indices
         .iter()
-        .map(|&i| dataset.get(i as usize).expect("index within the dataset"))
+        .map(|&i| {
+            let mut item = dataset.get(i as usize).expect("index within the dataset");
+            if let Some(d) = &distortion {
+                item.pixels = d
+                    .augmentation
+                    .apply(&item.pixels, d.seed, d.epoch, i as usize);
+            }
+            item
+        })
         .collect();
     MnistBatcher.batch(items, device)
 }
@@ -142,6 +184,7 @@ struct EpochIter {
     batches: Vec<Vec<u32>>,
     device: Device,
     workers: Vec<(Receiver<MnistBatch>, JoinHandle<()>)>,
+    distortion: Option<Distortion>,
     next_batch: usize,
     items_processed: usize,
 }
@@ -153,6 +196,7 @@ impl EpochIter {
         workers: usize,
         device: Device,
         skipped: usize,
+        distortion: Option<Distortion>,
     ) -> Self {
         let workers = (0..workers.min(batches.len()))
             .map(|w| {
@@ -163,11 +207,9 @@ impl EpochIter {
                     batches.iter().skip(w).step_by(workers).cloned().collect();
                 let handle = std::thread::spawn(move || {
                     for indices in mine {
+                        let batch = make_batch(&dataset, &indices, &device, distortion);
                         // The iterator was dropped: the epoch ended early.
-                        if sender
-                            .send(make_batch(&dataset, &indices, &device))
-                            .is_err()
-                        {
+                        if sender.send(batch).is_err() {
                             return;
                         }
                     }
@@ -180,6 +222,7 @@ impl EpochIter {
             batches,
             device,
             workers,
+            distortion,
             next_batch: 0,
             items_processed: skipped,
         }
@@ -192,7 +235,7 @@ impl Iterator for EpochIter {
     fn next(&mut self) -> Option<Self::Item> {
         let indices = self.batches.get(self.next_batch)?;
         let batch = if self.workers.is_empty() {
-            make_batch(&self.dataset, indices, &self.device)
+            make_batch(&self.dataset, indices, &self.device, self.distortion)
         } else {
             let (receiver, _) = &self.workers[self.next_batch % self.workers.len()];
             match receiver.recv() {
@@ -300,6 +343,38 @@ mod tests {
             50,
             "the next epoch is whole"
         );
+    }
+
+    fn images_of_epoch(loader: &EpochLoader) -> Vec<f32> {
+        loader
+            .iter()
+            .flat_map(|b| {
+                b.unwrap()
+                    .images
+                    .into_data()
+                    .iter::<f32>()
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn augmentation_changes_images_not_labels_and_is_reproducible() {
+        let distorted =
+            |workers| loader(workers, Some(9)).with_augmentation(Some(Augmentation::default()));
+        assert_eq!(
+            labels_of_epoch(&loader(0, Some(9))),
+            labels_of_epoch(&distorted(2))
+        );
+        let plain = images_of_epoch(&loader(0, Some(9)));
+        let a = images_of_epoch(&distorted(2));
+        assert!(plain != a, "images are distorted");
+        assert!(
+            a == images_of_epoch(&distorted(0)),
+            "same seed, same distortions, whatever the workers"
+        );
+        let (lowest, highest) = (crate::data::normalise(0), crate::data::normalise(255));
+        assert!(a.iter().all(|v| (lowest..=highest).contains(v)));
     }
 
     #[test]

@@ -206,6 +206,7 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
         config.num_workers,
         device.clone(),
     )
+    .with_augmentation(config.augmentation)
     .starting_at(start);
     let batches_per_epoch = train_loader.batches_per_epoch();
     let valid_loader = EpochLoader::new(
