@@ -5,7 +5,9 @@ mod common;
 use std::fs;
 
 use common::write_synthetic_mnist;
-use lenet::config::{AdamSection, DataSection, ModelSection, OptimizerConfig, TrainingConfig};
+use lenet::config::{
+    AdamSection, DataSection, ModelSection, OptimizerConfig, SgdSection, TrainingConfig,
+};
 use lenet::history::EpochMetrics;
 use lenet::model::Variant;
 use lenet::run_dir::{CONFIG_FILE, MODEL_FILE, SUMMARY_FILE};
@@ -171,7 +173,13 @@ fn two_runs_with_the_same_seed_have_identical_metrics() {
 #[test]
 fn a_loss_that_is_not_finite_stops_training_and_keeps_the_last_good_checkpoint() {
     let root = tempfile::tempdir().unwrap();
-    let config = small_run(root.path(), "nan", 1e6);
+    let mut config = small_run(root.path(), "nan", 1e6);
+    // Plain SGD: Adam's steps are bounded by the learning rate, which on some backends leaves
+    // the loss huge but finite; SGD's grow with the gradient until they overflow.
+    config.optimizer = OptimizerConfig::Sgd(SgdSection {
+        learning_rate: 1e6,
+        ..SgdSection::default()
+    });
     let error = train(&config, &options()).unwrap_err();
     let message = error.to_string();
     assert!(
