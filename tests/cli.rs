@@ -68,6 +68,7 @@ fn help_documents_every_flag() {
         "--artifact-dir",
         "--no-tui",
         "--overwrite",
+        "--resume",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
