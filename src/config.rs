@@ -14,6 +14,7 @@ use thiserror::Error;
 use crate::augment::Augmentation;
 use crate::device::Backend;
 use crate::model::{ActivationKind, LeNet5Config, OutputKind, PoolingKind, Variant};
+use crate::source::Dataset;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -136,7 +137,10 @@ impl ModelSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataSection {
-    /// Folder holding the four MNIST IDX files; `None` looks in `MNIST_DIR`, then the cache.
+    /// MNIST or Fashion-MNIST.
+    pub dataset: Dataset,
+    /// Folder holding the four IDX files; `None` looks in `MNIST_DIR`, then the cache (MNIST),
+    /// or in Debian's package folder (Fashion-MNIST).
     pub dir: Option<PathBuf>,
     /// Training digits held out for validation; 0 validates on the test set instead.
     pub validation_size: usize,
@@ -149,6 +153,7 @@ pub struct DataSection {
 impl Default for DataSection {
     fn default() -> Self {
         Self {
+            dataset: Dataset::Mnist,
             dir: None,
             validation_size: 5_000,
             train_limit: None,

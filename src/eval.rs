@@ -42,7 +42,7 @@ pub fn eval_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalOutcome, Er
         .data_dir
         .as_deref()
         .or(run.config.data.dir.as_deref());
-    let location = source::locate(data_dir)?;
+    let location = source::locate_dataset(run.config.data.dataset, data_dir)?;
     let mnist = Mnist::read(&location.dir)?;
     let test = MnistDataset::new(Arc::new(mnist.test)).limit(run.config.data.test_limit);
     let evaluation = evaluate(

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
@@ -94,6 +95,64 @@ pub enum SourceError {
         "no MNIST folder given and no cache folder on this system: pass --data-dir or set MNIST_DIR"
     )]
     NoCache,
+    #[error(
+        "{}: Fashion-MNIST files missing ({}): install Debian's package with `apt-get install \
+         dataset-fashion-mnist` (it puts them in {FASHION_MNIST_DIR}), or point --data-dir / \
+         data.dir at a folder holding {}, each raw or .gz",
+        dir.display(),
+        missing.join(", "),
+        FILE_NAMES.join(", ")
+    )]
+    FashionMissing {
+        dir: PathBuf,
+        missing: Vec<&'static str>,
+    },
+}
+
+/// The datasets in MNIST's format that training reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Dataset {
+    #[default]
+    #[serde(rename = "mnist")]
+    Mnist,
+    /// Zalando's Fashion-MNIST: 28x28 greyscale clothing in 10 classes, MNIST's file format.
+    #[serde(rename = "fashion-mnist")]
+    FashionMnist,
+}
+
+impl std::fmt::Display for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Dataset::Mnist => "MNIST",
+            Dataset::FashionMnist => "Fashion-MNIST",
+        })
+    }
+}
+
+/// Where Debian's `dataset-fashion-mnist` package installs the four files.
+pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+/// Finds `dataset`: MNIST as [`locate`] does; Fashion-MNIST in `configured`, else where Debian's
+/// package puts it. Fashion-MNIST is never downloaded: the package is the supported way to get it.
+pub fn locate_dataset(
+    dataset: Dataset,
+    configured: Option<&Path>,
+) -> Result<DataLocation, SourceError> {
+    match dataset {
+        Dataset::Mnist => locate(configured),
+        Dataset::FashionMnist => {
+            let (dir, origin) = match configured {
+                Some(dir) => (dir.to_path_buf(), Origin::Configured),
+                None => (PathBuf::from(FASHION_MNIST_DIR), Origin::Cache),
+            };
+            let missing = missing_files(&dir);
+            if missing.is_empty() {
+                Ok(DataLocation { dir, origin })
+            } else {
+                Err(SourceError::FashionMissing { dir, missing })
+            }
+        }
+    }
 }
 
 /// A folder that holds all four MNIST files.

@@ -131,7 +131,7 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
     let device = backend.device()?;
     let run_dir = config.run_dir(&options.config_name);
 
-    let location = source::locate(config.data.dir.as_deref())?;
+    let location = source::locate_dataset(config.data.dataset, config.data.dir.as_deref())?;
     let mut resolved = config.clone();
     resolved.device = Some(backend);
     // Absolute, so that the run can be evaluated again from another working directory.
@@ -219,7 +219,8 @@ pub fn train(config: &TrainingConfig, options: &RunOptions) -> Result<RunSummary
 
     println!("Backend: {backend}");
     println!(
-        "MNIST from {}: {} training, {} validation{}, {} test images",
+        "{} from {}: {} training, {} validation{}, {} test images",
+        config.data.dataset,
         location.dir.display(),
         thousands(train_set.len()),
         thousands(valid_set.len()),

@@ -94,6 +94,7 @@ fn validation_size_zero_validates_on_the_test_set() {
             validation_size: 0,
             train_limit: Some(60),
             test_limit: Some(30),
+            ..DataSection::default()
         },
         artifact_dir: Some(root.path().join("run")),
         ..TrainingConfig::default()
