@@ -7,8 +7,10 @@
 //! images and [`export`] writes the weights for PyTorch.
 
 pub mod augment;
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
+pub mod conv;
 pub mod data;
 pub mod device;
 pub mod eval;
@@ -20,6 +22,7 @@ pub mod lecun98;
 pub mod loader;
 pub mod model;
 pub mod plots;
+pub mod pool;
 pub mod predict;
 pub mod renderer;
 pub mod report;

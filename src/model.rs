@@ -133,7 +133,7 @@ impl Subsampling {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
-            Subsampling::Max(pool) => pool.forward(x),
+            Subsampling::Max(pool) => crate::pool::max_pool(x, pool),
             Subsampling::Avg(pool) => pool.forward(x),
             Subsampling::Trainable(layer) => layer.forward(x),
         }
@@ -309,7 +309,7 @@ impl LeNet5 {
         } else {
             images
         };
-        let x = self.activate(self.c1.forward(images));
+        let x = self.activate(crate::conv::conv2d(images, &self.c1));
         observe("c1", &x.dims());
         let x = self.subsample(&self.s2, x);
         observe("s2", &x.dims());
@@ -317,21 +317,16 @@ impl LeNet5 {
             // Table I: C3 sees only some S2 maps. Masking the weights (not the output) keeps the
             // layer a plain convolution with zero gradients where there is no connection.
             let weight = self.c3.weight.val() * lecun98::c3_mask(&x.device());
-            let bias = self.c3.bias.as_ref().map(|b| b.val());
-            burn::tensor::module::conv2d(
-                x,
-                weight,
-                bias,
-                burn::tensor::ops::ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
-            )
+            let bias = self.c3.bias.as_ref().expect("C3 has a bias").val();
+            crate::conv::conv2d_stride1(x, weight, bias, [0, 0])
         } else {
-            self.c3.forward(x)
+            crate::conv::conv2d(x, &self.c3)
         };
         let x = self.activate(x);
         observe("c3", &x.dims());
         let x = self.subsample(&self.s4, x);
         observe("s4", &x.dims());
-        let x = self.activate(self.c5.forward(x));
+        let x = self.activate(crate::conv::conv2d(x, &self.c5));
         observe("c5", &x.dims());
         let x: Tensor<2> = x.flatten(1, 3);
         let x = self.activate(self.f6.forward(x));

@@ -424,7 +424,7 @@ fn datasets(
     Ok((train.limit(config.data.train_limit), valid, test))
 }
 
-fn optimizer(config: &OptimizerConfig) -> ModuleOptimizer {
+pub(crate) fn optimizer(config: &OptimizerConfig) -> ModuleOptimizer {
     let weight_decay = |penalty: f32| (penalty > 0.0).then(|| WeightDecayConfig::new(penalty));
     match config {
         OptimizerConfig::Adam(adam) => AdamConfig::new()

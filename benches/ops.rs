@@ -1,0 +1,287 @@
+//! Where a training step's time goes: forward and backward of each layer of the modern LeNet-5,
+//! the loss, the optimizer step and batch building, timed one at a time on a backend.
+//!
+//!     cargo bench --bench ops -- [--batch-size N] [--device flex|ndarray|wgpu|vulkan] [--reps N]
+//!
+//! Each figure is the median of `--reps` runs after warm-up runs. Backward is timed on its own:
+//! the layer's forward runs on an autodiff device, then `sum().backward()` is timed, which gives
+//! the layer's gradients for its input and its parameters (C1's input needs none in training,
+//! so its backward is timed without it, as in a real step). `benches/pytorch_ops.py` prints the
+//! same table for PyTorch.
+
+use std::time::Instant;
+
+// As in the `lenet` binary (see src/main.rs): the flex kernels' buffers are reused, not
+// returned to the OS each step.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::lr_scheduler::constant::ConstantLr;
+use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::pool::MaxPool2dConfig;
+use burn::optim::AdamConfig;
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::activation::relu;
+use burn::train::Learner;
+use lenet::conv::conv2d;
+use lenet::data::{MnistBatch, MnistBatcher, MnistItem};
+use lenet::device::Backend;
+use lenet::model::{LeNet5, LeNet5Config};
+use lenet::pool::max_pool;
+
+struct Settings {
+    batch_size: usize,
+    backend: Backend,
+    reps: usize,
+}
+
+fn settings() -> Settings {
+    let mut settings = Settings {
+        batch_size: 64,
+        backend: Backend::preferred(),
+        reps: 50,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+        match arg.as_str() {
+            "--batch-size" => settings.batch_size = value().parse().expect("--batch-size N"),
+            "--reps" => settings.reps = value().parse().expect("--reps N"),
+            "--device" => {
+                settings.backend = <Backend as clap::ValueEnum>::from_str(&value(), true)
+                    .expect("--device flex|ndarray|wgpu|vulkan")
+            }
+            // cargo bench passes --bench to every bench target.
+            "--bench" => {}
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    settings
+}
+
+/// Median milliseconds of `reps` calls of `timed`, each after an untimed `prepare`.
+fn median_ms<T>(
+    device: &Device,
+    reps: usize,
+    mut prepare: impl FnMut() -> T,
+    mut timed: impl FnMut(T),
+) -> f64 {
+    let mut times = Vec::with_capacity(reps);
+    for rep in 0..reps + 5 {
+        let input = prepare();
+        device.sync().expect("device sync");
+        let started = Instant::now();
+        timed(input);
+        device.sync().expect("device sync");
+        if rep >= 5 {
+            times.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+type Layer = Box<dyn Fn(&LeNet5, Tensor<4>) -> Tensor<4>>;
+
+fn main() {
+    let settings = settings();
+    let device = settings.backend.device().expect("backend compiled in");
+    let autodiff = device.clone().autodiff();
+    let batch = settings.batch_size;
+    let model = LeNet5Config::new().init(&device);
+    let trained = LeNet5Config::new().init(&autodiff);
+    let pool = MaxPool2dConfig::new([2, 2]).init();
+    let dense = |layer: fn(&LeNet5) -> &burn::nn::Linear| -> Layer {
+        Box::new(move |m, x: Tensor<4>| {
+            let [n, c, ..] = x.dims();
+            let y = layer(m).forward(x.reshape([n, c]));
+            let [n, c] = y.dims();
+            y.reshape([n, c, 1, 1])
+        })
+    };
+    let pool_c = pool.clone();
+    let layers: Vec<(&str, [usize; 4], bool, Layer)> = vec![
+        (
+            "C1 conv 1->6, 28x28, pad 2",
+            [batch, 1, 28, 28],
+            false,
+            Box::new(|m, x| conv2d(x, &m.c1)),
+        ),
+        (
+            "relu 6x28x28",
+            [batch, 6, 28, 28],
+            true,
+            Box::new(|_, x| relu(x)),
+        ),
+        (
+            "S2 max pool 6x28x28",
+            [batch, 6, 28, 28],
+            true,
+            Box::new(move |_, x| max_pool(x, &pool)),
+        ),
+        (
+            "C3 conv 6->16, 14x14",
+            [batch, 6, 14, 14],
+            true,
+            Box::new(|m, x| conv2d(x, &m.c3)),
+        ),
+        (
+            "relu 16x10x10",
+            [batch, 16, 10, 10],
+            true,
+            Box::new(|_, x| relu(x)),
+        ),
+        (
+            "S4 max pool 16x10x10",
+            [batch, 16, 10, 10],
+            true,
+            Box::new(move |_, x| max_pool(x, &pool_c)),
+        ),
+        (
+            "C5 conv 16->120, 5x5",
+            [batch, 16, 5, 5],
+            true,
+            Box::new(|m, x| conv2d(x, &m.c5)),
+        ),
+        (
+            "relu 120",
+            [batch, 120, 1, 1],
+            true,
+            Box::new(|_, x| relu(x)),
+        ),
+        (
+            "F6 dense 120->84",
+            [batch, 120, 1, 1],
+            true,
+            dense(|m| &m.f6),
+        ),
+        ("relu 84", [batch, 84, 1, 1], true, Box::new(|_, x| relu(x))),
+        (
+            "F7 dense 84->10",
+            [batch, 84, 1, 1],
+            true,
+            dense(|m| m.f7.as_ref().expect("linear output")),
+        ),
+    ];
+
+    println!(
+        "{} backend, batch {batch}, median of {} runs (ms)",
+        settings.backend, settings.reps
+    );
+    println!(
+        "{:<30} {:>9} {:>9} {:>9}",
+        "operation", "forward", "backward", "total"
+    );
+    let mut sum = 0.0;
+    let row = |name: &str, forward: f64, backward: f64, sum: &mut f64| {
+        *sum += forward + backward;
+        println!(
+            "{name:<30} {forward:>9.3} {backward:>9.3} {:>9.3}",
+            forward + backward
+        );
+    };
+    for (name, shape, input_grad, layer) in &layers {
+        let random =
+            |device: &Device| Tensor::<4>::random(*shape, Distribution::Normal(0.0, 1.0), device);
+        let forward = median_ms(
+            &device,
+            settings.reps,
+            || random(&device),
+            |x| {
+                layer(&model, x);
+            },
+        );
+        let backward = median_ms(
+            &autodiff,
+            settings.reps,
+            || {
+                let x = random(&autodiff);
+                let x = if *input_grad { x.require_grad() } else { x };
+                layer(&trained, x).sum()
+            },
+            |y| {
+                y.backward();
+            },
+        );
+        row(name, forward, backward, &mut sum);
+    }
+
+    let logits = || Tensor::<2>::random([batch, 10], Distribution::Normal(0.0, 1.0), &autodiff);
+    let targets = Tensor::<1, Int>::from_data(
+        TensorData::new((0..batch as i64).map(|i| i % 10).collect(), [batch]),
+        &autodiff,
+    );
+    let loss_fn = CrossEntropyLossConfig::new().init(&autodiff);
+    let loss_forward = median_ms(
+        &autodiff,
+        settings.reps,
+        || logits().require_grad(),
+        |x| {
+            loss_fn.forward(x, targets.clone());
+        },
+    );
+    let loss_backward = median_ms(
+        &autodiff,
+        settings.reps,
+        || loss_fn.forward(logits().require_grad(), targets.clone()),
+        |loss| {
+            loss.backward();
+        },
+    );
+    row("cross-entropy loss", loss_forward, loss_backward, &mut sum);
+
+    let items: Vec<MnistItem> = (0..batch)
+        .map(|i| MnistItem {
+            // Pseudo-random digits: a fixed pattern trains into degenerate weights.
+            pixels: (0..784u32)
+                .map(|p| (((p + 1) * (i as u32 + 7)).wrapping_mul(2_654_435_761) >> 24) as u8)
+                .collect(),
+            label: (i % 10) as u8,
+        })
+        .collect();
+    let batching = median_ms(
+        &autodiff,
+        settings.reps,
+        || items.clone(),
+        |items| {
+            MnistBatcher.batch(items, &autodiff);
+        },
+    );
+    row("batch building (64 digits)", batching, 0.0, &mut sum);
+
+    let mut learner = Learner::new(
+        LeNet5Config::new().init(&autodiff),
+        AdamConfig::new().with_epsilon(1e-8).init(),
+        ModuleLrScheduler::from(ConstantLr::new(1e-3)),
+    );
+    let batch_of = || -> MnistBatch { MnistBatcher.batch(items.clone(), &autodiff) };
+    let mut grads = Vec::new();
+    for _ in 0..settings.reps + 5 {
+        grads.push(learner.train_step(batch_of()).grads);
+    }
+    let optimizer = median_ms(
+        &autodiff,
+        settings.reps,
+        || grads.pop().expect("grads"),
+        |g| {
+            learner.optimizer_step(g);
+        },
+    );
+    row("Adam step (61,706 parameters)", 0.0, optimizer, &mut sum);
+    println!("{:<30} {:>29.3}", "sum of the above", sum);
+
+    let step = median_ms(&autodiff, settings.reps, batch_of, |batch| {
+        let output = learner.train_step(batch);
+        output.item.loss.clone().into_scalar::<f64>();
+        learner.optimizer_step(output.grads);
+    });
+    println!("{:<30} {:>29.3}", "whole training step", step);
+    println!(
+        "{:<30} {:>29.2}",
+        "-> seconds per 60,000 images",
+        step * 60_000.0 / batch as f64 / 1e3
+    );
+}

@@ -1,0 +1,256 @@
+//! `lenet bench`: how fast each compiled backend trains, evaluates and predicts. It measures the
+//! same things, the same way, as `benches/pytorch_reference.py`, so that the two can be set side
+//! by side (`benches/compare.sh`): the whole 60,000-image training set per epoch after a few
+//! untimed warm-up batches, the test set in batches of 1,000, and single images.
+//!
+//! Training here is the product's own step: Burn's `Learner` (forward, cross-entropy, backward,
+//! optimizer step) fed by the training loader, with the loss read back every batch as the
+//! training loop's NaN guard does. What it leaves out is Burn's event processing (metrics,
+//! dashboard), which a real run adds on top.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::data::dataloader::DataLoader;
+use burn::data::dataset::Dataset;
+use burn::lr_scheduler::constant::ConstantLr;
+use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
+use burn::prelude::*;
+use burn::train::Learner;
+use serde::Serialize;
+
+use crate::config::TrainingConfig;
+use crate::data::{Mnist, MnistDataset};
+use crate::device::Backend;
+use crate::inference::{classify, evaluate};
+use crate::loader::EpochLoader;
+use crate::{Error, source, training};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchSettings {
+    pub backends: Vec<Backend>,
+    pub batch_sizes: Vec<usize>,
+    /// Timed training epochs per backend and batch size.
+    pub epochs: usize,
+    /// Untimed training batches first: allocation, kernel compilation and autotuning on GPUs.
+    pub warmup_batches: usize,
+    pub eval_batch_size: usize,
+    /// Single-image predictions timed for the latency percentiles.
+    pub predict_samples: usize,
+}
+
+/// The figures for one backend at one batch size.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchResult {
+    pub framework: String,
+    pub device: Backend,
+    pub threads: usize,
+    pub batch_size: usize,
+    pub epoch_seconds: Vec<f64>,
+    pub train_images_per_second: f64,
+    pub eval_images_per_second: f64,
+    /// Of the model after the timed epochs; a check that the run trained, not a result.
+    pub test_accuracy: f64,
+    pub predict_p50_ms: f64,
+    pub predict_p99_ms: f64,
+    /// The process's peak resident memory so far (Linux only): it covers everything measured
+    /// before in the same process, so run one backend and batch size for a clean figure.
+    pub peak_memory_mib: Option<f64>,
+}
+
+impl std::fmt::Display for BenchResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fastest = self
+            .epoch_seconds
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        write!(
+            f,
+            "{} ({} threads), batch {}: train {:.0} img/s ({fastest:.2} s/epoch), eval {:.0} img/s, \
+             predict p50 {:.3} ms p99 {:.3} ms, peak memory {}, test accuracy {:.4}",
+            self.device,
+            self.threads,
+            self.batch_size,
+            self.train_images_per_second,
+            self.eval_images_per_second,
+            self.predict_p50_ms,
+            self.predict_p99_ms,
+            self.peak_memory_mib
+                .map_or("n/a".to_string(), |mib| format!("{mib:.0} MiB")),
+            self.test_accuracy,
+        )
+    }
+}
+
+/// Measures every backend at every batch size in `settings`, with the model, optimizer, seed and
+/// data of `config`, calling `report` as each result comes in.
+pub fn run(
+    config: &TrainingConfig,
+    settings: &BenchSettings,
+    mut report: impl FnMut(&BenchResult),
+) -> Result<Vec<BenchResult>, Error> {
+    let location = source::locate_dataset(config.data.dataset, config.data.dir.as_deref())?;
+    let mnist = Mnist::read(&location.dir)?;
+    let train_set = MnistDataset::new(Arc::new(mnist.train)).limit(config.data.train_limit);
+    let test_set = MnistDataset::new(Arc::new(mnist.test)).limit(config.data.test_limit);
+    let mut results = Vec::new();
+    for &backend in &settings.backends {
+        let device = backend.device()?;
+        for &batch_size in &settings.batch_sizes {
+            let result = measure(
+                config, settings, backend, &device, batch_size, &train_set, &test_set,
+            )?;
+            report(&result);
+            results.push(result);
+        }
+    }
+    Ok(results)
+}
+
+fn measure(
+    config: &TrainingConfig,
+    settings: &BenchSettings,
+    backend: Backend,
+    device: &Device,
+    batch_size: usize,
+    train_set: &MnistDataset,
+    test_set: &MnistDataset,
+) -> Result<BenchResult, Error> {
+    let autodiff = device.clone().autodiff();
+    autodiff.seed(config.seed);
+    let model = config.model.to_model_config().init(&autodiff);
+    let mut learner = Learner::new(
+        model,
+        training::optimizer(&config.optimizer),
+        ModuleLrScheduler::from(ConstantLr::new(config.optimizer.learning_rate())),
+    );
+    let loader = EpochLoader::new(
+        train_set.clone(),
+        batch_size,
+        Some(config.seed),
+        config.num_workers,
+        autodiff.clone(),
+    );
+
+    let mut step = |batch: Result<_, _>| -> Result<(), Error> {
+        let batch =
+            batch.map_err(|e| Error::Training(format!("cannot read the training set: {e}")))?;
+        let output = learner.train_step(batch);
+        let loss = output.item.loss.clone().into_scalar::<f64>();
+        if !loss.is_finite() {
+            return Err(Error::Training(format!(
+                "the loss became {loss} while benchmarking"
+            )));
+        }
+        learner.lr_step();
+        learner.optimizer_step(output.grads);
+        Ok(())
+    };
+    // The warm-up takes the first batches of an epoch of its own, so timed epochs are whole.
+    for batch in loader.iter().take(settings.warmup_batches) {
+        step(batch)?;
+    }
+    sync(device)?;
+    let mut epoch_seconds = Vec::new();
+    for _ in 0..settings.epochs {
+        let started = Instant::now();
+        for batch in loader.iter() {
+            step(batch)?;
+        }
+        sync(device)?;
+        epoch_seconds.push(started.elapsed().as_secs_f64());
+    }
+    let model = learner.model();
+
+    let started = Instant::now();
+    let evaluation = evaluate(
+        &model,
+        test_set.clone(),
+        settings.eval_batch_size,
+        device,
+        false,
+    )
+    .map_err(|e| Error::Training(format!("cannot read the test set: {e}")))?;
+    let eval_seconds = started.elapsed().as_secs_f64();
+
+    let model = model.valid();
+    let mut latencies = Vec::with_capacity(settings.predict_samples);
+    for index in 0..settings.predict_samples {
+        let item = test_set
+            .get(index % test_set.len())
+            .expect("index within the test set");
+        let started = Instant::now();
+        classify(&model, &[&item.pixels], device);
+        latencies.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    latencies.sort_by(f64::total_cmp);
+
+    let timed_images = (train_set.len() * settings.epochs) as f64;
+    Ok(BenchResult {
+        framework: "burn 0.22.1".to_string(),
+        device: backend,
+        threads: threads(backend),
+        batch_size,
+        train_images_per_second: timed_images / epoch_seconds.iter().sum::<f64>(),
+        epoch_seconds,
+        eval_images_per_second: test_set.len() as f64 / eval_seconds,
+        test_accuracy: evaluation.accuracy(),
+        predict_p50_ms: percentile(&latencies, 0.50),
+        predict_p99_ms: percentile(&latencies, 0.99),
+        peak_memory_mib: peak_memory_mib(),
+    })
+}
+
+fn sync(device: &Device) -> Result<(), Error> {
+    device
+        .sync()
+        .map_err(|e| Error::Training(format!("the device failed: {e:?}")))
+}
+
+/// The value below which a fraction `q` of the sorted `values` lie (nearest rank).
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((q * sorted.len() as f64) as usize).min(sorted.len() - 1)]
+}
+
+/// CPU threads the backend computes with: rayon's pool for the CPU backends.
+fn threads(backend: Backend) -> usize {
+    match backend {
+        Backend::Flex | Backend::Ndarray => rayon_threads(),
+        Backend::Wgpu | Backend::Vulkan => 1,
+    }
+}
+
+fn rayon_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Peak resident memory of this process, from /proc/self/status (VmHWM).
+fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_is_nearest_rank() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 0.50), 51.0);
+        assert_eq!(percentile(&values, 0.99), 100.0);
+        assert_eq!(percentile(&[3.0], 0.99), 3.0);
+        assert!(percentile(&[], 0.5).is_nan());
+    }
+}
