@@ -5,14 +5,17 @@
 # Burn is faster) and the median ratio.
 #
 #   benches/compare.sh [--pairs N] [--batch-size N] [--threads N] [--device cpu|cuda]
-#                      [--features FEATURES] [--burn-device NAME]
+#                      [--features FEATURES] [--burn-device NAME] [--lenet BINARY]
+#
+# --lenet measures a lenet binary built elsewhere (another commit, say) instead of building this
+# tree with --features.
 #
 # Needs python3 with torch and numpy (set PYTHON to pick one). MNIST is read from $MNIST_DIR,
 # else ../shared/data/mnist, else the user cache folder (as `lenet` finds it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pairs=4 batch=64 threads=$(nproc) torch_device=cpu features=flex burn_device=""
+pairs=4 batch=64 threads=$(nproc) torch_device=cpu features=flex burn_device="" lenet=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --pairs) pairs=$2; shift 2 ;;
@@ -21,6 +24,7 @@ while [ $# -gt 0 ]; do
     --device) torch_device=$2; shift 2 ;;
     --features) features=$2; shift 2 ;;
     --burn-device) burn_device=$2; shift 2 ;;
+    --lenet) lenet=$2; shift 2 ;;
     *) echo "unknown argument $1 (see the comment at the top of $0)" >&2; exit 2 ;;
   esac
 done
@@ -32,8 +36,10 @@ if [ -n "$data_dir" ]; then data_args=(--data-dir "$data_dir"); fi
 burn_args=(--batch-size "$batch" --json "${data_args[@]}")
 if [ -n "$burn_device" ]; then burn_args+=(--device "$burn_device"); fi
 
-cargo build --release --quiet --no-default-features --features "$features"
-lenet=${CARGO_TARGET_DIR:-target}/release/lenet
+if [ -z "$lenet" ]; then
+  cargo build --release --quiet --no-default-features --features "$features"
+  lenet=${CARGO_TARGET_DIR:-target}/release/lenet
+fi
 export RAYON_NUM_THREADS=$threads
 
 epoch_seconds() { "$python" -c 'import json,sys; print(min(json.loads(sys.stdin.read().splitlines()[-1])["epoch_seconds"]))'; }

@@ -76,7 +76,6 @@ mod flex {
     use burn::backend::autodiff::grads::Gradients;
     use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
     use burn::backend::flex::{FlexTensor, Layout};
-    use burn::backend::ops::FloatTensorOps;
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
     use burn::prelude::*;
@@ -124,8 +123,7 @@ mod flex {
             bias: FlexTensor,
             padding: [usize; 2],
         ) -> FlexTensor {
-            let geometry = Geometry::new(&x, &weight, padding);
-            geometry.forward(&geometry.im2col(&x), &weight, &bias)
+            Geometry::new(&x, &weight, padding).forward(&x, &weight, &bias)
         }
     }
 
@@ -136,11 +134,12 @@ mod flex {
             bias: FloatTensor<Self>,
             padding: [usize; 2],
         ) -> FloatTensor<Self> {
-            /// What backward needs: the forward pass's columns and weights, and the shapes.
+            /// What backward needs: the input and the weights (the columns are laid out again,
+            /// a pass at a time, rather than kept), and the shapes.
             #[derive(Debug, Clone)]
             struct Saved {
                 geometry: Geometry,
-                columns: FlexTensor,
+                x: FlexTensor,
                 weight: FlexTensor,
             }
 
@@ -157,21 +156,24 @@ mod flex {
                     _checkpointer: &mut Checkpointer,
                 ) {
                     let [node_x, node_weight, node_bias] = ops.parents;
-                    let grad = grads.consume::<Flex>(&ops.node);
+                    let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
                     let Saved {
                         geometry,
-                        columns,
+                        x,
                         weight,
                     } = ops.state;
-                    let grad = geometry.as_rows(&grad);
-                    if let Some(node) = node_x {
-                        grads.register::<Flex>(node.id, geometry.input_grad(&grad, &weight));
-                    }
-                    if let Some(node) = node_weight {
-                        grads.register::<Flex>(node.id, geometry.weight_grad(&grad, &columns));
-                    }
                     if let Some(node) = node_bias {
                         grads.register::<Flex>(node.id, geometry.bias_grad(&grad));
+                    }
+                    if node_x.is_some() || node_weight.is_some() {
+                        let (input_grad, weight_grad) =
+                            geometry.backward(&x, &weight, &grad, node_x.is_some());
+                        if let (Some(node), Some(input_grad)) = (node_x, input_grad) {
+                            grads.register::<Flex>(node.id, input_grad);
+                        }
+                        if let Some(node) = node_weight {
+                            grads.register::<Flex>(node.id, weight_grad);
+                        }
                     }
                 }
             }
@@ -186,13 +188,12 @@ mod flex {
                 bias.into_primitive(),
             );
             let geometry = Geometry::new(&x, &weight, padding);
-            let columns = geometry.im2col(&x);
-            let output = geometry.forward(&columns, &weight, &bias);
+            let output = geometry.forward(&x, &weight, &bias);
             match prepared {
                 OpsKind::Tracked(prep) => prep.finish(
                     Saved {
                         geometry,
-                        columns,
+                        x,
                         weight,
                     },
                     output,
@@ -201,6 +202,13 @@ mod flex {
             }
         }
     }
+
+    /// One image's share of `Geometry::backward`: its input, its output gradient, its slot of
+    /// the weight gradient, and its input gradient when one is wanted.
+    type ImageWork<'a> = (
+        ((&'a [f32], &'a [f32]), &'a mut [f32]),
+        Option<&'a mut [f32]>,
+    );
 
     /// The sizes of one convolution.
     #[derive(Debug, Clone, Copy)]
@@ -240,7 +248,7 @@ mod flex {
             }
         }
 
-        /// Rows of the column matrix: one per input channel and kernel position.
+        /// Rows of an image's column matrix: one per input channel and kernel position.
         fn patch(&self) -> usize {
             self.channels * self.kernel[0] * self.kernel[1]
         }
@@ -249,8 +257,25 @@ mod flex {
             self.out_height * self.out_width
         }
 
-        /// For kernel position `(ki, kj)`: the output rows whose input row is inside the image
-        /// and the output columns likewise, as ranges, with the input offsets.
+        fn image_len(&self) -> usize {
+            self.channels * self.height * self.width
+        }
+
+        fn output_len(&self) -> usize {
+            self.out_channels * self.positions()
+        }
+
+        fn weight_len(&self) -> usize {
+            self.out_channels * self.patch()
+        }
+
+        /// Whether there is anything to compute: no empty dimension anywhere.
+        fn is_empty(&self) -> bool {
+            self.batch == 0 || self.image_len() == 0 || self.output_len() == 0 || self.patch() == 0
+        }
+
+        /// For kernel position `(ki, kj)`: the output rows whose input row is inside the image,
+        /// and the output columns likewise.
         fn valid(&self, ki: usize, kj: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
             let range = |out: usize, size: usize, pad: usize, k: usize| {
                 let start = pad.saturating_sub(k).min(out);
@@ -263,7 +288,7 @@ mod flex {
             )
         }
 
-        /// Calls `each(row, ci, ki, kj)` for every row of one image's column matrix: input
+        /// Calls `each(row, ci, ki, kj)` for every row of an image's column matrix: input
         /// channel `ci` at kernel position `(ki, kj)`.
         fn rows(&self, mut each: impl FnMut(usize, usize, usize, usize)) {
             let [kh, kw] = self.kernel;
@@ -276,76 +301,80 @@ mod flex {
             }
         }
 
-        /// `[batch, in * kh * kw, out_h * out_w]`: each output position's receptive field.
-        ///
-        /// (Measured against one `[patch, batch * positions]` matrix, which makes every product
-        /// one large gemm instead of one per image: that was slower here, 7.5 s per epoch
-        /// against 6.9 s, for the reordering it needs around the products.)
-        fn im2col(&self, x: &FlexTensor) -> FlexTensor {
-            let x = x.to_contiguous();
-            let input: &[f32] = x.storage();
-            let (image_len, columns_len) = (
-                self.channels * self.height * self.width,
-                self.patch() * self.positions(),
-            );
-            let mut columns = vec![0.0f32; self.batch * columns_len];
+        /// Lays out `image`'s receptive fields as `columns` `[patch, positions]`.
+        fn im2col(&self, image: &[f32], columns: &mut [f32]) {
+            if self.padding != [0, 0] {
+                // Positions in the padding read zeros; the rest is overwritten below.
+                columns.fill(0.0);
+            }
             let (ow, [ph, pw]) = (self.out_width, self.padding);
-            if columns_len > 0 && image_len > 0 {
-                columns
-                    .par_chunks_mut(columns_len)
-                    .zip(input.par_chunks(image_len))
-                    .for_each(|(columns, image)| {
-                        self.rows(|row, ci, ki, kj| {
-                            let (rows, cols) = self.valid(ki, kj);
-                            let dst = &mut columns[row * self.positions()..][..self.positions()];
-                            for y in rows {
-                                let source =
-                                    &image[(ci * self.height + y + ki - ph) * self.width..];
-                                dst[y * ow + cols.start..][..cols.len()]
-                                    .copy_from_slice(&source[cols.start + kj - pw..][..cols.len()]);
+            self.rows(|row, ci, ki, kj| {
+                let (rows, cols) = self.valid(ki, kj);
+                let dst = &mut columns[row * self.positions()..][..self.positions()];
+                for y in rows {
+                    let source = &image[(ci * self.height + y + ki - ph) * self.width..]
+                        [cols.start + kj - pw..][..cols.len()];
+                    for (d, s) in dst[y * ow + cols.start..][..cols.len()]
+                        .iter_mut()
+                        .zip(source)
+                    {
+                        *d = *s;
+                    }
+                }
+            });
+        }
+
+        /// Adds each entry of `columns` `[patch, positions]` onto the input position it was
+        /// laid out from, in `image`.
+        fn col2im(&self, columns: &[f32], image: &mut [f32]) {
+            let (ow, [ph, pw]) = (self.out_width, self.padding);
+            self.rows(|row, ci, ki, kj| {
+                let (rows, cols) = self.valid(ki, kj);
+                let source = &columns[row * self.positions()..][..self.positions()];
+                for y in rows {
+                    let target = &mut image[(ci * self.height + y + ki - ph) * self.width..]
+                        [cols.start + kj - pw..][..cols.len()];
+                    for (t, s) in target.iter_mut().zip(&source[y * ow + cols.start..]) {
+                        *t += s;
+                    }
+                }
+            });
+        }
+
+        /// `[batch, out, out_h, out_w]`: per image, weights `[out, patch]` x its columns, plus
+        /// the bias. Images are spread over threads; each thread reuses one column buffer,
+        /// which stays in its cache.
+        fn forward(&self, x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
+            let mut output = vec![0.0f32; self.batch * self.output_len()];
+            if !self.is_empty() {
+                let x = x.to_contiguous();
+                let (weight, bias) = (weight.to_contiguous(), bias.to_contiguous());
+                let (weight, bias): (&[f32], &[f32]) = (weight.storage(), bias.storage());
+                let weight = Matrix::rows(weight, self.out_channels, self.patch());
+                output
+                    .par_chunks_mut(self.output_len())
+                    .zip(x.storage::<f32>().par_chunks(self.image_len()))
+                    .for_each_init(
+                        || vec![0.0f32; self.patch() * self.positions()],
+                        |columns, (output, image)| {
+                            self.im2col(image, columns);
+                            let columns = Matrix::rows(columns, self.patch(), self.positions());
+                            multiply(output, weight, columns, false);
+                            for (map, b) in output.chunks_mut(self.positions()).zip(bias) {
+                                map.iter_mut().for_each(|v| *v += b);
                             }
-                        })
-                    });
+                        },
+                    );
             }
-            tensor(columns, &[self.batch, self.patch(), self.positions()])
-        }
-
-        /// The output `[batch, out, out_h, out_w]`: weights `[out, patch]` x each image's
-        /// columns, plus the bias.
-        fn forward(
-            &self,
-            columns: &FlexTensor,
-            weight: &FlexTensor,
-            bias: &FlexTensor,
-        ) -> FlexTensor {
-            let weight = weight.reshape(Shape::new([1, self.out_channels, self.patch()]));
-            let mut output = Flex::float_matmul(weight, columns.clone()).to_contiguous();
-            let bias = bias.to_contiguous();
-            let bias: &[f32] = bias.storage();
-            let positions = self.positions().max(1);
-            for (map, values) in output
-                .storage_mut::<f32>()
-                .chunks_mut(positions)
-                .enumerate()
-            {
-                let b = bias[map % self.out_channels];
-                values.iter_mut().for_each(|v| *v += b);
-            }
-            output.reshape(Shape::new([
-                self.batch,
-                self.out_channels,
-                self.out_height,
-                self.out_width,
-            ]))
-        }
-
-        /// The output gradient as `[batch, out, positions]`.
-        fn as_rows(&self, grad: &FlexTensor) -> FlexTensor {
-            grad.to_contiguous().reshape(Shape::new([
-                self.batch,
-                self.out_channels,
-                self.positions(),
-            ]))
+            tensor(
+                output,
+                &[
+                    self.batch,
+                    self.out_channels,
+                    self.out_height,
+                    self.out_width,
+                ],
+            )
         }
 
         fn bias_grad(&self, grad: &FlexTensor) -> FlexTensor {
@@ -357,57 +386,160 @@ mod flex {
             tensor(sums, &[self.out_channels])
         }
 
-        /// The sum over images of grad `[out, positions]` x columns^T `[positions, patch]`.
-        fn weight_grad(&self, grad: &FlexTensor, columns: &FlexTensor) -> FlexTensor {
-            let per_image = Flex::float_matmul(grad.clone(), columns.transpose(1, 2));
-            Flex::float_sum_dim(per_image, 0)
-                .to_contiguous()
-                .reshape(Shape::new([
+        /// The input's gradient (when `want_input`) and the weights', from the output's `grad`
+        /// `[batch, out, out_h, out_w]`. Per image: the weight gradient grad `[out, positions]`
+        /// x columns^T (the columns laid out again rather than kept from forward), and the
+        /// columns' gradient weight^T x grad folded back onto the input. Each image's weight
+        /// gradient goes to its own slot and the slots are summed in image order, so the result
+        /// does not depend on how the images were spread over threads.
+        fn backward(
+            &self,
+            x: &FlexTensor,
+            weight: &FlexTensor,
+            grad: &FlexTensor,
+            want_input: bool,
+        ) -> (Option<FlexTensor>, FlexTensor) {
+            let mut per_image = vec![0.0f32; self.batch * self.weight_len()];
+            let mut input_grad = vec![
+                0.0f32;
+                if want_input {
+                    self.batch * self.image_len()
+                } else {
+                    0
+                }
+            ];
+            if !self.is_empty() {
+                let x = x.to_contiguous();
+                let weight = weight.to_contiguous();
+                let weight: &[f32] = weight.storage();
+                let weight_t = Matrix::rows(weight, self.out_channels, self.patch()).transposed();
+                let grad: &[f32] = grad.storage();
+                let input_grads = input_grad.par_chunks_mut(self.image_len()).map(Some);
+                let no_input_grads = (0..self.batch).into_par_iter().map(|_| None);
+                let work = |scratch: &mut (Vec<f32>, Vec<f32>), item: ImageWork| {
+                    let (((image, grad), weight_grad), input_grad) = item;
+                    let (columns, column_grad) = scratch;
+                    self.im2col(image, columns);
+                    let grad = Matrix::rows(grad, self.out_channels, self.positions());
+                    let columns_t =
+                        Matrix::rows(columns, self.patch(), self.positions()).transposed();
+                    multiply(weight_grad, grad, columns_t, false);
+                    if let Some(input_grad) = input_grad {
+                        multiply(column_grad, weight_t, grad, false);
+                        self.col2im(column_grad, input_grad);
+                    }
+                };
+                let scratch = || {
+                    let len = self.patch() * self.positions();
+                    (vec![0.0f32; len], vec![0.0f32; len])
+                };
+                let images = x
+                    .storage::<f32>()
+                    .par_chunks(self.image_len())
+                    .zip(grad.par_chunks(self.output_len()))
+                    .zip(per_image.par_chunks_mut(self.weight_len()));
+                if want_input {
+                    images.zip(input_grads).for_each_init(scratch, work);
+                } else {
+                    images.zip(no_input_grads).for_each_init(scratch, work);
+                }
+            }
+            let mut weight_grad = vec![0.0f32; self.weight_len()];
+            for image in per_image.chunks(self.weight_len().max(1)) {
+                for (total, g) in weight_grad.iter_mut().zip(image) {
+                    *total += g;
+                }
+            }
+            let weight_grad = tensor(
+                weight_grad,
+                &[
                     self.out_channels,
                     self.channels,
                     self.kernel[0],
                     self.kernel[1],
-                ]))
+                ],
+            );
+            let input_grad = want_input.then(|| {
+                tensor(
+                    input_grad,
+                    &[self.batch, self.channels, self.height, self.width],
+                )
+            });
+            (input_grad, weight_grad)
+        }
+    }
+
+    /// A read-only matrix view: `rows x cols`, element `(r, c)` at `r * row_stride + c *
+    /// col_stride`.
+    #[derive(Debug, Clone, Copy)]
+    struct Matrix<'a> {
+        data: &'a [f32],
+        rows: usize,
+        cols: usize,
+        row_stride: usize,
+        col_stride: usize,
+    }
+
+    impl<'a> Matrix<'a> {
+        /// The row-major `rows x cols` matrix at the start of `data`.
+        fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
+            assert!(data.len() >= rows * cols, "matrix larger than its data");
+            Self {
+                data,
+                rows,
+                cols,
+                row_stride: cols,
+                col_stride: 1,
+            }
         }
 
-        /// weight^T `[patch, out]` x grad `[out, positions]` per image, each column folded back
-        /// onto the input positions it came from.
-        fn input_grad(&self, grad: &FlexTensor, weight: &FlexTensor) -> FlexTensor {
-            let weight_t = weight
-                .reshape(Shape::new([1, self.out_channels, self.patch()]))
-                .transpose(1, 2);
-            let column_grad = Flex::float_matmul(weight_t, grad.clone()).to_contiguous();
-            let column_grad: &[f32] = column_grad.storage();
-            let (image_len, columns_len) = (
-                self.channels * self.height * self.width,
-                self.patch() * self.positions(),
-            );
-            let mut input_grad = vec![0.0f32; self.batch * image_len];
-            let (ow, [ph, pw]) = (self.out_width, self.padding);
-            if image_len > 0 && columns_len > 0 {
-                input_grad
-                    .par_chunks_mut(image_len)
-                    .zip(column_grad.par_chunks(columns_len))
-                    .for_each(|(image, columns)| {
-                        self.rows(|row, ci, ki, kj| {
-                            let (rows, cols) = self.valid(ki, kj);
-                            let source = &columns[row * self.positions()..][..self.positions()];
-                            for y in rows {
-                                let target = &mut image
-                                    [(ci * self.height + y + ki - ph) * self.width..]
-                                    [cols.start + kj - pw..][..cols.len()];
-                                let source = &source[y * ow + cols.start..][..cols.len()];
-                                for (t, s) in target.iter_mut().zip(source) {
-                                    *t += s;
-                                }
-                            }
-                        })
-                    });
+        fn transposed(self) -> Self {
+            Self {
+                rows: self.cols,
+                cols: self.rows,
+                row_stride: self.col_stride,
+                col_stride: self.row_stride,
+                ..self
             }
-            tensor(
-                input_grad,
-                &[self.batch, self.channels, self.height, self.width],
-            )
+        }
+    }
+
+    /// `dst` (row-major, `lhs.rows x rhs.cols`) = lhs x rhs, or += with `accumulate`, on the
+    /// calling thread: the callers already spread images over threads.
+    fn multiply(dst: &mut [f32], lhs: Matrix, rhs: Matrix, accumulate: bool) {
+        assert_eq!(lhs.cols, rhs.rows, "matrix product of mismatched shapes");
+        let (m, n, k) = (lhs.rows, rhs.cols, lhs.cols);
+        assert!(dst.len() >= m * n, "product larger than its destination");
+        if m == 0 || n == 0 {
+            return;
+        }
+        // The views were checked against their data when made (`Matrix::rows`, and a transpose
+        // swaps strides and sizes together), so every index gemm computes is in bounds.
+        // SAFETY: dst holds m x n row-major values, lhs and rhs index only inside their slices
+        // (checked above), dst does not alias them (it is a distinct &mut), and gemm writes only
+        // inside dst.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                1,
+                n as isize,
+                accumulate,
+                lhs.data.as_ptr(),
+                lhs.col_stride as isize,
+                lhs.row_stride as isize,
+                rhs.data.as_ptr(),
+                rhs.col_stride as isize,
+                rhs.row_stride as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
         }
     }
 
@@ -472,7 +604,8 @@ mod tests {
                 PaddingConfig2d::Explicit(2, 2, 2, 2),
                 [8, 1, 28, 28],
             ),
-            ([6, 16], [5, 5], PaddingConfig2d::Valid, [8, 6, 14, 14]),
+            // 20 images: more than one pass of IMAGES_PER_PASS, the last one partial.
+            ([6, 16], [5, 5], PaddingConfig2d::Valid, [20, 6, 14, 14]),
             ([16, 120], [5, 5], PaddingConfig2d::Valid, [8, 16, 5, 5]),
             (
                 [3, 4],
