@@ -37,18 +37,6 @@ pub fn conv2d(x: Tensor<4>, conv: &Conv2d) -> Tensor<4> {
     }
 }
 
-/// Below this many output positions per map, as in C5 (1x1), each image's matrix product is
-/// too small to pay for itself, and Burn's convolution was faster (C5's backward: 0.7 ms against
-/// 11 ms).
-const MIN_POSITIONS: usize = 16;
-
-fn output_positions(x: &Tensor<4>, weight: &Tensor<4>, padding: [usize; 2]) -> usize {
-    let [_, _, height, width] = x.dims();
-    let [_, _, kh, kw] = weight.dims();
-    let out = |size: usize, kernel: usize, pad: usize| (size + 2 * pad + 1).saturating_sub(kernel);
-    out(height, kh, padding[0]) * out(width, kw, padding[1])
-}
-
 /// A stride-1 convolution with a bias and symmetric zero padding (`[rows, columns]`), through
 /// the fast path on flex and Burn's convolution elsewhere.
 pub fn conv2d_stride1(
@@ -58,7 +46,7 @@ pub fn conv2d_stride1(
     padding: [usize; 2],
 ) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if flex::applies(&x) && output_positions(&x, &weight, padding) >= MIN_POSITIONS {
+    if flex::applies(&x) {
         return flex::conv2d_stride1(x, weight, bias, padding);
     }
     burn_conv2d(
@@ -351,6 +339,15 @@ mod flex {
                 let (weight, bias) = (weight.to_contiguous(), bias.to_contiguous());
                 let (weight, bias): (&[f32], &[f32]) = (weight.storage(), bias.storage());
                 let weight = Matrix::rows(weight, self.out_channels, self.patch());
+                if self.is_dense() {
+                    // images `[batch, patch]` x weights^T: one product for the whole batch.
+                    let images = Matrix::rows(x.storage(), self.batch, self.patch());
+                    multiply(&mut output, images, weight.transposed(), true);
+                    for row in output.chunks_mut(self.out_channels) {
+                        row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+                    }
+                    return self.output_tensor(output);
+                }
                 output
                     .par_chunks_mut(self.output_len())
                     .zip(x.storage::<f32>().par_chunks(self.image_len()))
@@ -366,6 +363,10 @@ mod flex {
                         },
                     );
             }
+            self.output_tensor(output)
+        }
+
+        fn output_tensor(&self, output: Vec<f32>) -> FlexTensor {
             tensor(
                 output,
                 &[
@@ -375,6 +376,14 @@ mod flex {
                     self.out_width,
                 ],
             )
+        }
+
+        /// Whether the kernel covers the whole unpadded input, as in C5: then each image's
+        /// columns are the image itself and the convolution is a dense layer, best done as one
+        /// product over the batch (per image it is a matrix-vector product, which gemm does
+        /// poorly: C5 took 11 ms per backward pass that way at batch 64).
+        fn is_dense(&self) -> bool {
+            self.padding == [0, 0] && self.kernel == [self.height, self.width]
         }
 
         fn bias_grad(&self, grad: &FlexTensor) -> FlexTensor {
@@ -399,6 +408,9 @@ mod flex {
             grad: &FlexTensor,
             want_input: bool,
         ) -> (Option<FlexTensor>, FlexTensor) {
+            if self.is_dense() && !self.is_empty() {
+                return self.dense_backward(x, weight, grad, want_input);
+            }
             let mut per_image = vec![0.0f32; self.batch * self.weight_len()];
             let mut input_grad = vec![
                 0.0f32;
@@ -469,6 +481,44 @@ mod flex {
         }
     }
 
+    impl Geometry {
+        /// `backward` for a dense convolution (see `is_dense`): grad `[batch, out]`, so the
+        /// weight gradient is grad^T x images and the input's is grad x weights.
+        fn dense_backward(
+            &self,
+            x: &FlexTensor,
+            weight: &FlexTensor,
+            grad: &FlexTensor,
+            want_input: bool,
+        ) -> (Option<FlexTensor>, FlexTensor) {
+            let x = x.to_contiguous();
+            let weight = weight.to_contiguous();
+            let images = Matrix::rows(x.storage(), self.batch, self.patch());
+            let weights = Matrix::rows(weight.storage(), self.out_channels, self.patch());
+            let grad = Matrix::rows(grad.storage(), self.batch, self.out_channels);
+            let mut weight_grad = vec![0.0f32; self.weight_len()];
+            multiply(&mut weight_grad, grad.transposed(), images, true);
+            let input_grad = want_input.then(|| {
+                let mut input_grad = vec![0.0f32; self.batch * self.image_len()];
+                multiply(&mut input_grad, grad, weights, true);
+                tensor(
+                    input_grad,
+                    &[self.batch, self.channels, self.height, self.width],
+                )
+            });
+            let weight_grad = tensor(
+                weight_grad,
+                &[
+                    self.out_channels,
+                    self.channels,
+                    self.kernel[0],
+                    self.kernel[1],
+                ],
+            );
+            (input_grad, weight_grad)
+        }
+    }
+
     /// A read-only matrix view: `rows x cols`, element `(r, c)` at `r * row_stride + c *
     /// col_stride`.
     #[derive(Debug, Clone, Copy)]
@@ -504,9 +554,9 @@ mod flex {
         }
     }
 
-    /// `dst` (row-major, `lhs.rows x rhs.cols`) = lhs x rhs, or += with `accumulate`, on the
-    /// calling thread: the callers already spread images over threads.
-    fn multiply(dst: &mut [f32], lhs: Matrix, rhs: Matrix, accumulate: bool) {
+    /// `dst` (row-major, `lhs.rows x rhs.cols`) = lhs x rhs, on all threads when `parallel`,
+    /// else on the calling thread (for callers that already spread images over threads).
+    fn multiply(dst: &mut [f32], lhs: Matrix, rhs: Matrix, parallel: bool) {
         assert_eq!(lhs.cols, rhs.rows, "matrix product of mismatched shapes");
         let (m, n, k) = (lhs.rows, rhs.cols, lhs.cols);
         assert!(dst.len() >= m * n, "product larger than its destination");
@@ -526,7 +576,7 @@ mod flex {
                 dst.as_mut_ptr(),
                 1,
                 n as isize,
-                accumulate,
+                false,
                 lhs.data.as_ptr(),
                 lhs.col_stride as isize,
                 lhs.row_stride as isize,
@@ -538,7 +588,11 @@ mod flex {
                 false,
                 false,
                 false,
-                gemm::Parallelism::None,
+                if parallel {
+                    gemm::Parallelism::Rayon(0)
+                } else {
+                    gemm::Parallelism::None
+                },
             );
         }
     }
@@ -558,13 +612,6 @@ mod tests {
     use burn::tensor::Distribution;
 
     use super::*;
-
-    fn padding_of(conv: &Conv2d) -> [usize; 2] {
-        match conv.padding {
-            PaddingConfig2d::Explicit(top, left, ..) => [top, left],
-            _ => [0, 0],
-        }
-    }
 
     /// Output and gradients (input, weight, bias) of a convolution, flattened; the loss is the
     /// sum of the outputs times `weights`, which makes each output's gradient distinct.
@@ -596,7 +643,8 @@ mod tests {
     #[test]
     fn matches_burns_convolution_and_its_gradients() {
         let device = Device::flex().autodiff();
-        // C1 (padded), C3 and C5 of LeNet, and an odd shape with uneven padding per axis.
+        // C1 (padded), C3 and C5 (a kernel covering the input: the dense case) of LeNet, and an
+        // odd shape with uneven padding per axis.
         let cases = [
             (
                 [1, 6],
@@ -619,11 +667,9 @@ mod tests {
                 .with_padding(padding.clone())
                 .init(&device);
             let input = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
-            // All but C5 (1x1 outputs) must take the fast path, or this compares Burn to itself.
-            let positions = output_positions(&input, &conv.weight.val(), padding_of(&conv));
-            assert_eq!(
-                flex::applies(&input) && positions >= MIN_POSITIONS,
-                channels != [16, 120]
+            assert!(
+                flex::applies(&input),
+                "the fast path must be the one tested"
             );
             let output_shape = conv.forward(input.clone()).shape();
             let weights =
