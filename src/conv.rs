@@ -46,7 +46,7 @@ pub fn conv2d_stride1(
     padding: [usize; 2],
 ) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if flex::applies(&x) {
+    if crate::device::is_flex_f32(&x) {
         return flex::conv2d_stride1(x, weight, bias, padding);
     }
     burn_conv2d(
@@ -65,18 +65,10 @@ mod flex {
     use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
     use burn::backend::flex::{FlexTensor, Layout};
     use burn::backend::tensor::FloatTensor;
-    use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+    use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
     use burn::prelude::*;
     use burn::tensor::{Bytes, DType, Shape};
     use rayon::prelude::*;
-
-    pub fn applies(x: &Tensor<4>) -> bool {
-        let on_flex = matches!(
-            x.device().without_autodiff().as_dispatch(),
-            DispatchDevice::Flex(_)
-        );
-        on_flex && x.dtype() == DType::F32
-    }
 
     pub fn conv2d_stride1(
         x: Tensor<4>,
@@ -462,26 +454,9 @@ mod flex {
                     *total += g;
                 }
             }
-            let weight_grad = tensor(
-                weight_grad,
-                &[
-                    self.out_channels,
-                    self.channels,
-                    self.kernel[0],
-                    self.kernel[1],
-                ],
-            );
-            let input_grad = want_input.then(|| {
-                tensor(
-                    input_grad,
-                    &[self.batch, self.channels, self.height, self.width],
-                )
-            });
-            (input_grad, weight_grad)
+            self.gradients(want_input.then_some(input_grad), weight_grad)
         }
-    }
 
-    impl Geometry {
         /// `backward` for a dense convolution (see `is_dense`): grad `[batch, out]`, so the
         /// weight gradient is grad^T x images and the input's is grad x weights.
         fn dense_backward(
@@ -501,21 +476,23 @@ mod flex {
             let input_grad = want_input.then(|| {
                 let mut input_grad = vec![0.0f32; self.batch * self.image_len()];
                 multiply(&mut input_grad, grad, weights, true);
-                tensor(
-                    input_grad,
-                    &[self.batch, self.channels, self.height, self.width],
-                )
+                input_grad
             });
-            let weight_grad = tensor(
-                weight_grad,
-                &[
-                    self.out_channels,
-                    self.channels,
-                    self.kernel[0],
-                    self.kernel[1],
-                ],
-            );
-            (input_grad, weight_grad)
+            self.gradients(input_grad, weight_grad)
+        }
+
+        /// The input's and the weights' gradients as tensors of their shapes.
+        fn gradients(
+            &self,
+            input_grad: Option<Vec<f32>>,
+            weight_grad: Vec<f32>,
+        ) -> (Option<FlexTensor>, FlexTensor) {
+            let input_shape = [self.batch, self.channels, self.height, self.width];
+            let [kh, kw] = self.kernel;
+            (
+                input_grad.map(|values| tensor(values, &input_shape)),
+                tensor(weight_grad, &[self.out_channels, self.channels, kh, kw]),
+            )
         }
     }
 
@@ -668,7 +645,7 @@ mod tests {
                 .init(&device);
             let input = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
             assert!(
-                flex::applies(&input),
+                crate::device::is_flex_f32(&input),
                 "the fast path must be the one tested"
             );
             let output_shape = conv.forward(input.clone()).shape();

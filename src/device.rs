@@ -118,6 +118,16 @@ impl fmt::Display for Backend {
     }
 }
 
+/// Whether `x` is an f32 tensor on flex (with or without autodiff): where the flex kernels of
+/// `crate::conv` and `crate::pool` apply.
+#[cfg(feature = "flex")]
+pub(crate) fn is_flex_f32(x: &Tensor<4>) -> bool {
+    matches!(
+        x.device().without_autodiff().as_dispatch(),
+        burn::backend::DispatchDevice::Flex(_)
+    ) && x.dtype() == burn::tensor::DType::F32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

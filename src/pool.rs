@@ -26,7 +26,7 @@ pub fn max_pool(x: Tensor<4>, pool: &MaxPool2d) -> Tensor<4> {
         && matches!(pool.padding, PaddingConfig2d::Valid)
         && !pool.ceil_mode;
     #[cfg(feature = "flex")]
-    if plain_2x2 && flex::applies(&x) {
+    if plain_2x2 && crate::device::is_flex_f32(&x) {
         return flex::max_pool_2x2(x);
     }
     #[cfg(not(feature = "flex"))]
@@ -42,20 +42,12 @@ mod flex {
     use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
     use burn::backend::flex::{FlexTensor, Layout};
     use burn::backend::tensor::FloatTensor;
-    use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+    use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
     use burn::prelude::*;
     use burn::tensor::{Bytes, DType, Shape};
     use rayon::prelude::*;
 
     const PARALLEL_OUTPUTS: usize = 16 * 1024;
-
-    pub fn applies(x: &Tensor<4>) -> bool {
-        let on_flex = matches!(
-            x.device().without_autodiff().as_dispatch(),
-            DispatchDevice::Flex(_)
-        );
-        on_flex && x.dtype() == DType::F32
-    }
 
     pub fn max_pool_2x2(x: Tensor<4>) -> Tensor<4> {
         Tensor::from_dispatch(<Dispatch as MaxPool2x2>::max_pool_2x2(x.into_dispatch()))
@@ -277,7 +269,7 @@ mod tests {
         for shape in [[16, 6, 28, 28], [2, 16, 10, 10], [2, 3, 11, 9]] {
             let input = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device());
             assert!(
-                flex::applies(&input),
+                crate::device::is_flex_f32(&input),
                 "the fast path must be the one tested"
             );
             let [fast, burn] = both(input);
