@@ -217,20 +217,12 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((q * sorted.len() as f64) as usize).min(sorted.len() - 1)]
 }
 
-/// CPU threads the backend computes with: rayon's pool for the CPU backends.
+/// CPU threads the backend computes with: rayon's global pool, which flex and ndarray use.
 fn threads(backend: Backend) -> usize {
     match backend {
-        Backend::Flex | Backend::Ndarray => rayon_threads(),
+        Backend::Flex | Backend::Ndarray => rayon::current_num_threads(),
         Backend::Wgpu | Backend::Vulkan => 1,
     }
-}
-
-fn rayon_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Peak resident memory of this process, from /proc/self/status (VmHWM).

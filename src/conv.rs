@@ -1,13 +1,15 @@
 //! LeNet's convolutions (stride 1, no dilation, no groups, with a bias) on the flex backend as
-//! im2col + one batched matrix product, a Burn backend extension with its own backward pass.
+//! im2col + matrix products, a Burn backend extension with its own backward pass.
 //!
 //! Why: for C3 (6 -> 16 maps, 14x14) Burn's flex convolution converts the input to NHWC and runs
 //! a tiled im2col with one small matrix product per tile; forward and backward took 5.0 ms of an
 //! 11.8 ms training step at batch 64, against 1.6 ms in PyTorch on the same machine
-//! (`cargo bench --bench ops`, `benches/pytorch_ops.py`). Here the forward pass lays out every
-//! image's receptive fields once (`[batch, in * kh * kw, out_h * out_w]`) and multiplies them by
-//! the weights in one batched product, which is already NCHW; the backward pass reuses those
-//! columns for the weight gradient and folds the column gradient back for the input's.
+//! (`cargo bench --bench ops`, `benches/pytorch_ops.py`). Here each thread takes whole images,
+//! lays out one image's receptive fields (`[in * kh * kw, out_h * out_w]`) in a buffer it reuses
+//! and multiplies them by the weights with gemm, giving that image's NCHW output directly; the
+//! backward pass lays the columns out again for the weight gradient and folds the column
+//! gradient back for the input's. A kernel that covers its whole input (C5) is a dense layer,
+//! computed as one product over the batch.
 //!
 //! The results equal Burn's convolution up to float rounding (the sums run in another order);
 //! `tests` checks outputs and all three gradients against it. Other backends, dtypes and
@@ -115,7 +117,7 @@ mod flex {
             padding: [usize; 2],
         ) -> FloatTensor<Self> {
             /// What backward needs: the input and the weights (the columns are laid out again,
-            /// a pass at a time, rather than kept), and the shapes.
+            /// an image at a time, rather than kept), and the shapes.
             #[derive(Debug, Clone)]
             struct Saved {
                 geometry: Geometry,

@@ -47,6 +47,8 @@ mod flex {
     use burn::tensor::{Bytes, DType, Shape};
     use rayon::prelude::*;
 
+    /// Rayon splits plane-wise work into tasks of at least this many values: below that, waking
+    /// its workers costs more than the work, and a single task runs on one thread.
     const PARALLEL_OUTPUTS: usize = 16 * 1024;
 
     pub fn max_pool_2x2(x: Tensor<4>) -> Tensor<4> {
@@ -144,8 +146,7 @@ mod flex {
         nan * last_nan + (1 - nan) * first_equal
     }
 
-    /// Rayon splits plane-wise work into tasks of at least this many values: below that, waking
-    /// its workers costs more than the work, and a single task runs on one thread.
+    /// The fewest planes of `plane_len` values a rayon task takes (see `PARALLEL_OUTPUTS`).
     fn min_planes(plane_len: usize) -> usize {
         PARALLEL_OUTPUTS.div_ceil(plane_len.max(1))
     }
