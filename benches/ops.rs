@@ -26,22 +26,22 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::relu;
 use burn::train::Learner;
-use lenet::conv::conv2d;
-use lenet::data::{MnistBatch, MnistBatcher, MnistItem};
-use lenet::device::Backend;
+use lenet::data::batcher::{MnistBatch, MnistBatcher};
+use lenet::data::mnist::MnistItem;
+use lenet::device::BackendKind;
+use lenet::kernels::{conv2d, max_pool};
 use lenet::model::{LeNet5, LeNet5Config};
-use lenet::pool::max_pool;
 
 struct Settings {
     batch_size: usize,
-    backend: Backend,
+    backend: BackendKind,
     reps: usize,
 }
 
 fn settings() -> Settings {
     let mut settings = Settings {
         batch_size: 64,
-        backend: Backend::preferred(),
+        backend: BackendKind::preferred(),
         reps: 50,
     };
     let mut args = std::env::args().skip(1);
@@ -51,7 +51,7 @@ fn settings() -> Settings {
             "--batch-size" => settings.batch_size = value().parse().expect("--batch-size N"),
             "--reps" => settings.reps = value().parse().expect("--reps N"),
             "--device" => {
-                settings.backend = <Backend as clap::ValueEnum>::from_str(&value(), true)
+                settings.backend = <BackendKind as clap::ValueEnum>::from_str(&value(), true)
                     .expect("--device flex|ndarray|wgpu|vulkan")
             }
             // cargo bench passes --bench to every bench target.

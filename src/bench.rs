@@ -19,17 +19,18 @@ use burn::prelude::*;
 use burn::train::Learner;
 use serde::Serialize;
 
+use crate::Error;
 use crate::config::TrainingConfig;
-use crate::data::{Mnist, MnistDataset};
-use crate::device::Backend;
+use crate::data::loader::EpochLoader;
+use crate::data::mnist::{Mnist, MnistDataset};
+use crate::data::source;
+use crate::device::BackendKind;
 use crate::inference::{classify, evaluate};
-use crate::loader::EpochLoader;
-use crate::{Error, source, training};
 
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct BenchSettings {
-    pub backends: Vec<Backend>,
+    pub backends: Vec<BackendKind>,
     pub batch_sizes: Vec<usize>,
     /// Timed training epochs per backend and batch size.
     pub epochs: usize,
@@ -44,7 +45,7 @@ pub struct BenchSettings {
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchResult {
     pub framework: String,
-    pub device: Backend,
+    pub device: BackendKind,
     pub threads: usize,
     pub batch_size: usize,
     pub epoch_seconds: Vec<f64>,
@@ -86,7 +87,7 @@ impl std::fmt::Display for BenchResult {
 
 /// Measures every backend at every batch size in `settings`, with the model, optimizer, seed and
 /// data of `config`, calling `report` as each result comes in.
-pub fn run(
+pub fn measure(
     config: &TrainingConfig,
     settings: &BenchSettings,
     mut report: impl FnMut(&BenchResult),
@@ -99,7 +100,7 @@ pub fn run(
     for &backend in &settings.backends {
         let device = backend.device()?;
         for &batch_size in &settings.batch_sizes {
-            let result = measure(
+            let result = measure_one(
                 config, settings, backend, &device, batch_size, &train_set, &test_set,
             )?;
             report(&result);
@@ -109,10 +110,10 @@ pub fn run(
     Ok(results)
 }
 
-fn measure(
+fn measure_one(
     config: &TrainingConfig,
     settings: &BenchSettings,
-    backend: Backend,
+    backend: BackendKind,
     device: &Device,
     batch_size: usize,
     train_set: &MnistDataset,
@@ -123,7 +124,7 @@ fn measure(
     let model = config.model.to_model_config().init(&autodiff);
     let mut learner = Learner::new(
         model,
-        training::optimizer(&config.optimizer),
+        config.optimizer.init(),
         ModuleLrScheduler::from(ConstantLr::new(config.optimizer.learning_rate())),
     );
     let loader = EpochLoader::new(
@@ -218,10 +219,10 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// CPU threads the backend computes with: rayon's global pool, which flex and ndarray use.
-fn threads(backend: Backend) -> usize {
+fn threads(backend: BackendKind) -> usize {
     match backend {
-        Backend::Flex | Backend::Ndarray => rayon::current_num_threads(),
-        Backend::Wgpu | Backend::Vulkan => 1,
+        BackendKind::Flex | BackendKind::Ndarray => rayon::current_num_threads(),
+        BackendKind::Wgpu | BackendKind::Vulkan => 1,
     }
 }
 

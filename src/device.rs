@@ -11,7 +11,7 @@ use thiserror::Error;
 /// A backend this crate can be built with. The names are the cargo features that compile them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
-pub enum Backend {
+pub enum BackendKind {
     /// Burn's pure-Rust CPU backend.
     Flex,
     /// Burn's ndarray CPU backend.
@@ -28,39 +28,39 @@ pub enum Backend {
      rebuild with `--features {backend}`, e.g. `cargo run --release --features {backend} -- ...`"
 )]
 pub struct NotCompiled {
-    pub backend: Backend,
+    pub backend: BackendKind,
     pub compiled: String,
 }
 
-impl Backend {
+impl BackendKind {
     /// Most specific first: the order in which an unspecified device is chosen.
-    const PREFERENCE: [Backend; 4] = [
-        Backend::Vulkan,
-        Backend::Wgpu,
-        Backend::Ndarray,
-        Backend::Flex,
+    const PREFERENCE: [BackendKind; 4] = [
+        BackendKind::Vulkan,
+        BackendKind::Wgpu,
+        BackendKind::Ndarray,
+        BackendKind::Flex,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
-            Backend::Flex => "flex",
-            Backend::Ndarray => "ndarray",
-            Backend::Wgpu => "wgpu",
-            Backend::Vulkan => "vulkan",
+            BackendKind::Flex => "flex",
+            BackendKind::Ndarray => "ndarray",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::Vulkan => "vulkan",
         }
     }
 
     pub fn is_compiled(self) -> bool {
         match self {
-            Backend::Flex => cfg!(feature = "flex"),
-            Backend::Ndarray => cfg!(feature = "ndarray"),
-            Backend::Wgpu => cfg!(feature = "wgpu"),
-            Backend::Vulkan => cfg!(feature = "vulkan"),
+            BackendKind::Flex => cfg!(feature = "flex"),
+            BackendKind::Ndarray => cfg!(feature = "ndarray"),
+            BackendKind::Wgpu => cfg!(feature = "wgpu"),
+            BackendKind::Vulkan => cfg!(feature = "vulkan"),
         }
     }
 
     /// The backends compiled into this binary, most specific first.
-    pub fn compiled() -> Vec<Backend> {
+    pub fn compiled() -> Vec<BackendKind> {
         Self::PREFERENCE
             .into_iter()
             .filter(|b| b.is_compiled())
@@ -69,7 +69,7 @@ impl Backend {
 
     /// The backend a run uses when none is named: the most specific compiled one, so that
     /// `--features X` alone makes X the device.
-    pub fn preferred() -> Backend {
+    pub fn preferred() -> BackendKind {
         Self::compiled()
             .into_iter()
             .next()
@@ -77,7 +77,7 @@ impl Backend {
     }
 
     /// Checks that this backend is compiled in and returns it.
-    pub fn ensure_compiled(self) -> Result<Backend, NotCompiled> {
+    pub fn ensure_compiled(self) -> Result<BackendKind, NotCompiled> {
         if self.is_compiled() {
             Ok(self)
         } else {
@@ -98,34 +98,24 @@ impl Backend {
         let backend = self.ensure_compiled()?;
         Ok(match backend {
             #[cfg(feature = "flex")]
-            Backend::Flex => Device::flex(),
+            BackendKind::Flex => Device::flex(),
             #[cfg(feature = "ndarray")]
             #[allow(deprecated)] // ndarray stays available because the design names it
-            Backend::Ndarray => Device::ndarray(),
+            BackendKind::Ndarray => Device::ndarray(),
             #[cfg(feature = "wgpu")]
-            Backend::Wgpu => Device::wgpu(DeviceKind::default()),
+            BackendKind::Wgpu => Device::wgpu(DeviceKind::default()),
             #[cfg(feature = "vulkan")]
-            Backend::Vulkan => Device::vulkan(DeviceKind::default()),
+            BackendKind::Vulkan => Device::vulkan(DeviceKind::default()),
             #[allow(unreachable_patterns)]
             _ => unreachable!("ensure_compiled rejected {backend}"),
         })
     }
 }
 
-impl fmt::Display for Backend {
+impl fmt::Display for BackendKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
-}
-
-/// Whether `x` is an f32 tensor on flex (with or without autodiff): where the flex kernels of
-/// `crate::conv` and `crate::pool` apply.
-#[cfg(feature = "flex")]
-pub(crate) fn is_flex_f32(x: &Tensor<4>) -> bool {
-    matches!(
-        x.device().without_autodiff().as_dispatch(),
-        burn::backend::DispatchDevice::Flex(_)
-    ) && x.dtype() == burn::tensor::DType::F32
 }
 
 #[cfg(test)]
@@ -135,24 +125,24 @@ mod tests {
     #[test]
     fn preferred_backend_is_the_most_specific_compiled_one() {
         let expected = if cfg!(feature = "vulkan") {
-            Backend::Vulkan
+            BackendKind::Vulkan
         } else if cfg!(feature = "wgpu") {
-            Backend::Wgpu
+            BackendKind::Wgpu
         } else if cfg!(feature = "ndarray") {
-            Backend::Ndarray
+            BackendKind::Ndarray
         } else {
-            Backend::Flex
+            BackendKind::Flex
         };
-        assert_eq!(Backend::preferred(), expected);
+        assert_eq!(BackendKind::preferred(), expected);
     }
 
     #[test]
     fn a_backend_that_is_not_compiled_names_its_feature() {
         let missing = [
-            Backend::Flex,
-            Backend::Ndarray,
-            Backend::Wgpu,
-            Backend::Vulkan,
+            BackendKind::Flex,
+            BackendKind::Ndarray,
+            BackendKind::Wgpu,
+            BackendKind::Vulkan,
         ]
         .into_iter()
         .find(|b| !b.is_compiled());

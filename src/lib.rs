@@ -1,37 +1,30 @@
 //! LeNet-5, the classic digit classifier, on the Burn deep-learning framework.
 //!
-//! The binary (`src/main.rs`) is a thin command line over this library: [`config`] reads a run's
-//! hyperparameters, [`source`] finds or downloads MNIST, [`data`] turns it into Burn datasets,
-//! [`model`] declares the network, [`training`] trains it through Burn's `Learner`,
-//! [`inference`] runs it, [`eval`] reports on a finished run, [`predict`] classifies people's
-//! images and [`export`] writes the weights for PyTorch.
+//! The binary (`src/main.rs`) is a thin command line over this library. Its folders are its
+//! roles, and each depends only on those listed before it:
+//!
+//! - [`device`]: which compiled backend a run uses; [`input`]: the 28x28 form the model takes;
+//! - [`data`]: IDX files, where they come from, datasets, batches, the epoch loader;
+//! - [`kernels`]: LeNet's convolutions and pools on the flex backend;
+//! - [`model`]: LeNet-5 as a Burn `Module` and its `Config`, and the 1998 network's parts;
+//! - [`config`]: the JSON config, section by section;
+//! - [`run`]: the folder a run writes, and a finished run loaded back;
+//! - [`report`]: tables, text and figures for people;
+//! - [`inference`]: running a model, `eval`, `predict`, `export`;
+//! - [`training`]: training through Burn's `Learner`, resumable, in phases;
+//! - [`bench`]: how fast each backend trains, evaluates and predicts.
 
-pub mod augment;
 pub mod bench;
-pub mod checkpoint;
 pub mod config;
-pub mod conv;
 pub mod data;
 pub mod device;
-pub mod eval;
-pub mod export;
-pub mod history;
-pub mod idx;
 pub mod inference;
-pub mod lecun98;
-pub mod loader;
+pub mod input;
+pub mod kernels;
 pub mod model;
-pub mod plots;
-pub mod pool;
-pub mod predict;
-pub mod renderer;
 pub mod report;
 pub mod run;
-pub mod run_dir;
-pub mod source;
-pub mod terminal;
 pub mod training;
-pub mod training_loop;
 
 use thiserror::Error;
 
@@ -43,19 +36,17 @@ pub enum Error {
     #[error(transparent)]
     Device(#[from] device::NotCompiled),
     #[error(transparent)]
-    Source(#[from] source::SourceError),
+    Source(#[from] data::source::SourceError),
     #[error(transparent)]
-    Data(#[from] data::DataError),
-    #[error(transparent)]
-    RunDir(#[from] run_dir::RunDirError),
+    Data(#[from] data::mnist::DataError),
     #[error(transparent)]
     Run(#[from] run::RunError),
     #[error(transparent)]
-    Plot(#[from] plots::PlotError),
+    Plot(#[from] report::plots::PlotError),
     #[error(transparent)]
-    Export(#[from] export::ExportError),
+    Export(#[from] inference::export::ExportError),
     #[error(transparent)]
-    Checkpoint(#[from] checkpoint::CheckpointError),
+    Checkpoint(#[from] training::checkpoint::CheckpointError),
     #[error("training failed: {0}")]
     Training(String),
     #[error("cannot resume: {0}")]
@@ -78,7 +69,7 @@ pub enum Error {
     )]
     Interrupted {
         reason: String,
-        checkpoint: Option<(std::path::PathBuf, checkpoint::Position)>,
+        checkpoint: Option<(std::path::PathBuf, data::loader::Position)>,
         batches_per_epoch: usize,
         run_dir: std::path::PathBuf,
     },
@@ -105,16 +96,11 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Device(_) => 2,
-            Error::RunDir(
-                run_dir::RunDirError::Exists { .. }
-                | run_dir::RunDirError::NothingToResume { .. }
-                | run_dir::RunDirError::Finished { .. },
-            ) => 2,
+            Error::Run(error) if error.is_usage() => 2,
             Error::Resume(_) => 2,
             // The shell's convention for a program stopped by Ctrl-C.
             Error::Interrupted { .. } => 130,
-            Error::Run(run::RunError::NotARun { .. }) => 2,
-            Error::Data(data::DataError::ValidationTooLarge { .. }) => 2,
+            Error::Data(data::mnist::DataError::ValidationTooLarge { .. }) => 2,
             _ => 1,
         }
     }

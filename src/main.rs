@@ -3,21 +3,20 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use burn::train::Interrupter;
 use clap::{Args, Parser, Subcommand};
 use lenet::bench::{self, BenchSettings};
-use lenet::checkpoint::Checkpoints;
 use lenet::config::{Overrides, TrainingConfig, config_name};
-use lenet::device::Backend;
-use lenet::eval::{EvalOptions, eval_run};
-use lenet::export::to_safetensors;
-use lenet::predict::predict_files;
-use lenet::report::{layer_table, thousands};
-use lenet::run::TrainedRun;
-use lenet::run_dir::{self, write_atomic};
-use lenet::terminal;
-use lenet::training::{RunOptions, RunSummary, train};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use lenet::device::BackendKind;
+use lenet::inference::eval::{EvalOptions, eval_run};
+use lenet::inference::export::to_safetensors;
+use lenet::inference::predict::predict_files;
+use lenet::report::layer_table;
+use lenet::run::{self, FinishedRun, RunSummary, write_atomic};
+use lenet::training::checkpoint::Checkpoints;
+use lenet::training::{TrainOptions, Training, terminal};
 
 // mimalloc keeps freed memory for reuse: with the system allocator, the large buffers the flex
 // kernels in conv.rs and pool.rs allocate each step went back to the OS and came back as page
@@ -87,10 +86,10 @@ struct TrainArgs {
     /// Seed for weight init, data order and validation split (config: seed)
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// Backend to train on; it must be compiled in with `--features <name>` [default: the most
+    /// BackendKind to train on; it must be compiled in with `--features <name>` [default: the most
     /// specific compiled one: vulkan, wgpu, ndarray, then flex] (config: device)
     #[arg(long, value_enum, value_name = "NAME")]
-    device: Option<Backend>,
+    device: Option<BackendKind>,
     /// Folder holding the four MNIST IDX files, raw or .gz (config: data.dir) [default: $MNIST_DIR,
     /// then the user cache folder, downloaded there if missing]
     #[arg(long, value_name = "DIR")]
@@ -115,9 +114,9 @@ struct ResumeArgs {
     /// The run directory of an interrupted run, e.g. artifacts/lenet
     #[arg(long, value_name = "DIR")]
     run: PathBuf,
-    /// Backend to continue on [default: the run's]
+    /// BackendKind to continue on [default: the run's]
     #[arg(long, value_enum, value_name = "NAME")]
-    device: Option<Backend>,
+    device: Option<BackendKind>,
     /// Folder holding MNIST [default: the one the run was trained from]
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -134,9 +133,9 @@ struct EvalArgs {
     /// Folder holding MNIST [default: the one the run was trained from]
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Backend to evaluate on [default: the run's, if compiled in]
+    /// BackendKind to evaluate on [default: the run's, if compiled in]
     #[arg(long, value_enum, value_name = "NAME")]
-    device: Option<Backend>,
+    device: Option<BackendKind>,
     /// Print the report as JSON instead of tables
     #[arg(long)]
     json: bool,
@@ -147,9 +146,9 @@ struct PredictArgs {
     /// A run directory written by training, e.g. artifacts/lenet
     #[arg(long, value_name = "DIR")]
     run: PathBuf,
-    /// Backend to run the model on [default: the run's, if compiled in]
+    /// BackendKind to run the model on [default: the run's, if compiled in]
     #[arg(long, value_enum, value_name = "NAME")]
-    device: Option<Backend>,
+    device: Option<BackendKind>,
     /// Print the predictions as JSON
     #[arg(long)]
     json: bool,
@@ -171,9 +170,9 @@ struct BenchArgs {
     /// model and optimizer of configs/lenet.json]
     #[arg(long, short, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Backend to measure; repeat for several [default: every compiled one]
+    /// BackendKind to measure; repeat for several [default: every compiled one]
     #[arg(long, value_enum, value_name = "NAME")]
-    device: Vec<Backend>,
+    device: Vec<BackendKind>,
     /// Images per training batch; repeat for several
     #[arg(long, value_name = "N", default_value = "64")]
     batch_size: Vec<usize>,
@@ -254,43 +253,46 @@ fn train_command(args: &TrainArgs) -> Result<ExitCode, lenet::Error> {
         data_dir: args.data_dir.clone(),
         artifact_dir: args.artifact_dir.clone(),
     })?;
-    let options = RunOptions {
+    let options = TrainOptions {
         dashboard: !args.no_tui,
         overwrite: args.overwrite,
         resume: args.resume,
         interrupter: stop_on_ctrl_c(),
-        ..RunOptions::new(config_name(config_path))
+        ..TrainOptions::new(config_name(config_path))
     };
-    let summary = train(&config, &options)?;
+    train(&config, &options)
+}
+
+/// Prepares the run, says what it is about to do, trains, and prints the summary.
+fn train(config: &TrainingConfig, options: &TrainOptions) -> Result<ExitCode, lenet::Error> {
+    let training = Training::prepare(config, options)?;
+    for warning in training.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    print!("{training}");
+    let summary = training.launch()?;
     print_summary(&summary);
     Ok(ExitCode::SUCCESS)
 }
 
 fn resume_command(args: &ResumeArgs) -> Result<ExitCode, lenet::Error> {
-    let mut config = run_dir::prepare_resume(&args.run)?;
-    config.artifact_dir = Some(args.run.clone());
-    if args.device.is_some() {
-        config.device = args.device;
-    }
-    if args.data_dir.is_some() {
-        config.data.dir = args.data_dir.clone();
-    }
+    let mut config = run::prepare_resume(&args.run)?;
+    config.apply(&Overrides {
+        device: args.device,
+        data_dir: args.data_dir.clone(),
+        artifact_dir: Some(args.run.clone()),
+        ..Overrides::default()
+    })?;
     let name = Checkpoints::new(&args.run)
         .config_name()
-        .unwrap_or_else(|| {
-            args.run
-                .file_name()
-                .map_or("run".to_string(), |n| n.to_string_lossy().into_owned())
-        });
-    let options = RunOptions {
+        .unwrap_or_else(|| run::name(&args.run));
+    let options = TrainOptions {
         dashboard: !args.no_tui,
         resume: true,
         interrupter: stop_on_ctrl_c(),
-        ..RunOptions::new(name)
+        ..TrainOptions::new(name)
     };
-    let summary = train(&config, &options)?;
-    print_summary(&summary);
-    Ok(ExitCode::SUCCESS)
+    train(&config, &options)
 }
 
 /// The first Ctrl-C asks training to stop at the next batch boundary and write a checkpoint; the
@@ -328,33 +330,8 @@ fn invocation() -> String {
 }
 
 fn print_summary(summary: &RunSummary) {
-    let last = summary.history.last();
-    let percent = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}%", v * 100.0));
     println!();
-    println!(
-        "Test accuracy: {:.2}% ({} of {} images), test loss {:.4}",
-        summary.test_accuracy * 100.0,
-        thousands(summary.test_correct),
-        thousands(summary.test_images),
-        summary.test_loss
-    );
-    println!(
-        "Epochs: {} (last: train {}, valid {})",
-        summary.epochs,
-        percent(last.and_then(|e| e.train_accuracy)),
-        percent(last.and_then(|e| e.valid_accuracy)),
-    );
-    println!(
-        "Time: {:.1} s training ({:.1} s per epoch), {:.1} s test evaluation",
-        summary.train_seconds,
-        summary.train_seconds / summary.epochs as f64,
-        summary.test_seconds
-    );
-    println!("Backend: {}", summary.device);
-    println!(
-        "Outputs: {} (model.bpk, summary.json, metrics.csv, plots/, config.json, checkpoints/)",
-        summary.run_dir.display()
-    );
+    println!("{summary}");
     println!(
         "Next: lenet eval --run {0}   |   lenet predict --run {0} digit.png",
         summary.run_dir.display()
@@ -387,7 +364,7 @@ fn eval_command(args: &EvalArgs) -> Result<ExitCode, lenet::Error> {
 }
 
 fn predict_command(args: &PredictArgs) -> Result<ExitCode, lenet::Error> {
-    let run = TrainedRun::load(&args.run, args.device)?;
+    let run = FinishedRun::load(&args.run, args.device)?;
     let results = predict_files(&run.model, &args.images, &run.device);
     let failed = results.iter().filter(|r| r.is_err()).count();
     if args.json {
@@ -436,7 +413,7 @@ fn summary_command(args: &SummaryArgs) -> Result<ExitCode, lenet::Error> {
         Some(path) => TrainingConfig::load(path)?,
         None => TrainingConfig::default(),
     };
-    let device = Backend::preferred().device()?;
+    let device = BackendKind::preferred().device()?;
     let model_config = config.model.to_model_config();
     let model = model_config.init(&device);
     print!("{}", layer_table(&model_config, &model.layers(&device)));
@@ -444,7 +421,7 @@ fn summary_command(args: &SummaryArgs) -> Result<ExitCode, lenet::Error> {
 }
 
 fn export_command(args: &ExportArgs) -> Result<ExitCode, lenet::Error> {
-    let run = TrainedRun::load(&args.run, None)?;
+    let run = FinishedRun::load(&args.run, None)?;
     let bytes = to_safetensors(&run.model, &run.config.model.to_model_config())?;
     write_atomic(&args.out, &bytes)?;
     println!(
@@ -459,11 +436,12 @@ fn bench_command(args: &BenchArgs) -> Result<ExitCode, lenet::Error> {
         Some(path) => TrainingConfig::load(path)?,
         None => TrainingConfig::default(),
     };
-    if args.data_dir.is_some() {
-        config.data.dir = args.data_dir.clone();
-    }
+    config.apply(&Overrides {
+        data_dir: args.data_dir.clone(),
+        ..Overrides::default()
+    })?;
     let backends = if args.device.is_empty() {
-        Backend::compiled()
+        BackendKind::compiled()
     } else {
         args.device
             .iter()
@@ -478,7 +456,7 @@ fn bench_command(args: &BenchArgs) -> Result<ExitCode, lenet::Error> {
         eval_batch_size: args.eval_batch_size,
         predict_samples: args.predict_samples,
     };
-    bench::run(&config, &settings, |result| {
+    bench::measure(&config, &settings, |result| {
         if args.json {
             eprintln!("{result}");
             println!(

@@ -5,8 +5,8 @@ mod common;
 
 use common::write_synthetic_mnist;
 use lenet::config::{DataSection, TrainingConfig};
-use lenet::device::Backend;
-use lenet::training::{RunOptions, train};
+use lenet::device::BackendKind;
+use lenet::training::{TrainOptions, train};
 
 #[test]
 fn a_tiny_run_trains_on_the_preferred_backend() {
@@ -24,14 +24,14 @@ fn a_tiny_run_trains_on_the_preferred_backend() {
         artifact_dir: Some(root.path().join("run")),
         ..TrainingConfig::default()
     };
-    let options = RunOptions {
+    let options = TrainOptions {
         dashboard: false,
-        ..RunOptions::new("backend")
+        ..TrainOptions::new("backend")
     };
 
     let summary = train(&config, &options).unwrap();
 
-    assert_eq!(summary.device, Backend::preferred());
+    assert_eq!(summary.device, BackendKind::preferred());
     let first = summary.history[0].train_loss.unwrap();
     let last = summary.history[1].train_loss.unwrap();
     assert!(

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use common::{real_mnist_dir, write_synthetic_mnist};
-use lenet::training::RunSummary;
+use lenet::run::RunSummary;
 use predicates::prelude::*;
 
 fn lenet() -> Command {
@@ -439,7 +439,7 @@ const BAD_INPUTS: &[BadInput] = &[
             write(
                 d,
                 "train-labels-idx1-ubyte",
-                &lenet::idx::encode_labels(&[1; 39]),
+                &lenet::data::idx::encode_labels(&[1; 39]),
             )
         },
         args: &[],
@@ -454,13 +454,13 @@ const BAD_INPUTS: &[BadInput] = &[
             write(
                 d,
                 "t10k-labels-idx1-ubyte",
-                &lenet::idx::encode_labels(&[[3; 19].as_slice(), &[12]].concat()),
+                &lenet::data::idx::encode_labels(&[[3; 19].as_slice(), &[12]].concat()),
             )
         },
         args: &[],
         artifact: "{root}/run",
         code: 1,
-        expected: "t10k-labels-idx1-ubyte: label 12 at index 19 is not a digit 0-9",
+        expected: "t10k-labels-idx1-ubyte: label 12 at index 19 is not a class 0-9",
     },
     BadInput {
         what: "truncated file",

@@ -10,12 +10,12 @@ use std::sync::OnceLock;
 use assert_cmd::Command;
 use common::real_mnist_dir;
 use image::{DynamicImage, GrayImage, Luma, RgbImage};
-use lenet::data::{Mnist, MnistDataset};
-use lenet::export::from_safetensors;
+use lenet::data::mnist::{Mnist, MnistDataset};
 use lenet::inference::classify;
+use lenet::inference::export::from_safetensors;
 use lenet::report::EvalReport;
-use lenet::run::TrainedRun;
-use lenet::training::RunSummary;
+use lenet::run::FinishedRun;
+use lenet::run::RunSummary;
 use predicates::prelude::*;
 
 fn lenet() -> Command {
@@ -145,7 +145,7 @@ fn eval_of_a_folder_that_is_not_a_run_is_a_clear_error() {
 
 /// An MNIST test digit the model gets right, with its label.
 fn known_digits(count: usize) -> Vec<(Vec<u8>, u8)> {
-    let run = TrainedRun::load(trained_run(), None).unwrap();
+    let run = FinishedRun::load(trained_run(), None).unwrap();
     let mnist = Mnist::read(&real_mnist_dir()).unwrap();
     let test = MnistDataset::new(std::sync::Arc::new(mnist.test)).limit(Some(200));
     let items: Vec<_> = (0..200)
@@ -376,7 +376,7 @@ fn export_round_trips_to_identical_logits() {
         .success()
         .stdout(predicate::str::contains("lenet.safetensors"));
 
-    let run = TrainedRun::load(trained_run(), None).unwrap();
+    let run = FinishedRun::load(trained_run(), None).unwrap();
     let imported = from_safetensors(&fs::read(&out).unwrap(), &run.device).unwrap();
     let digits: Vec<Vec<u8>> = known_digits(8).into_iter().map(|(p, _)| p).collect();
     let images: Vec<&[u8]> = digits.iter().map(Vec::as_slice).collect();

@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use common::{gzip, real_mnist_dir};
-use lenet::data::{FILE_NAMES, Mnist, missing_files};
-use lenet::source::download_into;
+use lenet::data::idx::{FILE_NAMES, missing_files};
+use lenet::data::mnist::Mnist;
+use lenet::data::source::download_into;
 
 /// Serves `files` (URL path -> body) over HTTP on a free local port; unknown paths get 404.
 /// Returns the base URL and the list of paths requested so far.
@@ -55,8 +56,8 @@ fn real_files(prefix: &str) -> HashMap<String, Vec<u8>> {
     FILE_NAMES
         .iter()
         .map(|name| {
-            let path = lenet::data::find_file(&real_mnist_dir(), name).unwrap();
-            let bytes = gzip(&lenet::idx::read_maybe_gzip(&path).unwrap());
+            let path = lenet::data::idx::find_file(&real_mnist_dir(), name).unwrap();
+            let bytes = gzip(&lenet::data::idx::read_maybe_gzip(&path).unwrap());
             (format!("{prefix}/{name}.gz"), bytes)
         })
         .collect()
@@ -93,8 +94,8 @@ fn downloads_verifies_and_falls_back_to_the_next_mirror() {
 fn a_corrupt_download_is_rejected_and_not_kept() {
     let mut files = real_files("");
     let labels = "/t10k-labels-idx1-ubyte.gz".to_string();
-    let path = lenet::data::find_file(&real_mnist_dir(), "t10k-labels-idx1-ubyte").unwrap();
-    let mut content = lenet::idx::read_maybe_gzip(&path).unwrap();
+    let path = lenet::data::idx::find_file(&real_mnist_dir(), "t10k-labels-idx1-ubyte").unwrap();
+    let mut content = lenet::data::idx::read_maybe_gzip(&path).unwrap();
     content[100] = (content[100] + 1) % 10; // still a valid label file, but not MNIST's
     files.insert(labels, gzip(&content));
     let (base, _) = serve(files);

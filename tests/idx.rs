@@ -6,8 +6,9 @@ use std::fs;
 use std::path::Path;
 
 use common::{gzip, synthetic_digits, write_synthetic_mnist};
-use lenet::data::{Mnist, missing_files};
-use lenet::idx::{encode_images, encode_labels, read_images, read_labels};
+use lenet::data::idx::missing_files;
+use lenet::data::idx::{encode_images, encode_labels, read_images, read_labels};
+use lenet::data::mnist::Mnist;
 
 #[test]
 fn raw_and_gzipped_files_read_the_same() {
@@ -23,7 +24,10 @@ fn raw_and_gzipped_files_read_the_same() {
     assert_eq!(raw, gz);
     assert_eq!(raw.count, 12);
     assert_eq!(raw.image(5), &images[5][..]);
-    assert_eq!(read_labels(&dir.path().join("labels.gz")).unwrap(), labels);
+    assert_eq!(
+        read_labels(&dir.path().join("labels.gz"), 10).unwrap(),
+        labels
+    );
 }
 
 /// Writes `bytes` as a file named `name`, reads it with `reader` and returns the error, which
@@ -46,7 +50,7 @@ fn images_error(name: &str, bytes: &[u8]) -> String {
 }
 
 fn labels_error(name: &str, bytes: &[u8]) -> String {
-    read_error(read_labels, name, bytes)
+    read_error(|p| read_labels(p, 10), name, bytes)
 }
 
 #[test]
@@ -84,7 +88,7 @@ fn malformed_label_files_are_rejected_with_the_reason() {
     labels[2] = 10;
     let err = labels_error("bad-label", &encode_labels(&labels));
     assert!(
-        err.contains("label 10 at index 2 is not a digit 0-9"),
+        err.contains("label 10 at index 2 is not a class 0-9"),
         "{err}"
     );
 }

@@ -13,9 +13,9 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use common::real_mnist_dir;
-use lenet::export::to_safetensors;
-use lenet::run::TrainedRun;
-use lenet::training::RunSummary;
+use lenet::inference::export::to_safetensors;
+use lenet::run::FinishedRun;
+use lenet::run::RunSummary;
 
 /// 2,000 training images in batches of 16: 125 steps per epoch, under a second each on flex
 /// (CI runs these tests on ndarray too, about 8x slower).
@@ -79,7 +79,7 @@ fn start(run: &Path) -> Child {
 
 /// The weights of a finished run, by name, as raw bytes.
 fn weights(run: &Path) -> Vec<(String, Vec<u8>)> {
-    let run = TrainedRun::load(run, None).unwrap();
+    let run = FinishedRun::load(run, None).unwrap();
     let bytes = to_safetensors(&run.model, &run.config.model.to_model_config()).unwrap();
     let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut weights: Vec<(String, Vec<u8>)> = tensors

@@ -8,15 +8,15 @@ use common::write_synthetic_mnist;
 use lenet::config::{
     AdamSection, DataSection, ModelSection, OptimizerConfig, SgdSection, TrainingConfig,
 };
-use lenet::history::EpochMetrics;
 use lenet::model::Variant;
-use lenet::run_dir::{CONFIG_FILE, MODEL_FILE, SUMMARY_FILE};
-use lenet::training::{RunOptions, RunSummary, train};
+use lenet::run::history::EpochMetrics;
+use lenet::run::{CONFIG_FILE, MODEL_FILE, RunSummary, SUMMARY_FILE};
+use lenet::training::{TrainOptions, train};
 
-fn options() -> RunOptions {
-    RunOptions {
+fn options() -> TrainOptions {
+    TrainOptions {
         dashboard: false,
-        ..RunOptions::new("test")
+        ..TrainOptions::new("test")
     }
 }
 

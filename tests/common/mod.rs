@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use lenet::idx::{IMAGE_PIXELS, IMAGE_SIDE, encode_images, encode_labels};
+use lenet::data::idx::{encode_images, encode_labels};
+use lenet::input::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// The real MNIST: `$MNIST_DIR`, else `../shared/data/mnist` beside the project, else the
 /// cache a first training run downloads it into.
@@ -18,11 +19,11 @@ pub fn real_mnist_dir() -> PathBuf {
         .map(PathBuf::from)
         .into_iter()
         .chain([Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")])
-        .chain(lenet::source::cache_dir())
+        .chain(lenet::data::source::cache_dir())
         .collect();
     candidates
         .iter()
-        .find(|dir| lenet::data::missing_files(dir).is_empty())
+        .find(|dir| lenet::data::idx::missing_files(dir).is_empty())
         .cloned()
         .unwrap_or_else(|| {
             panic!("real MNIST not found in any of {candidates:?}: set MNIST_DIR to a folder holding it")

@@ -1,0 +1,58 @@
+//! What can be wrong with a config, each error naming the file and the key.
+
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read config: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not valid JSON: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    #[error("{}: {key}: {message}", path.display())]
+    Key {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    #[error("config key {key}: {message}")]
+    Value { key: &'static str, message: String },
+}
+
+impl ConfigError {
+    pub(super) fn value(key: &'static str, message: impl Into<String>) -> Self {
+        ConfigError::Value {
+            key,
+            message: message.into(),
+        }
+    }
+
+    /// Attaches the config file's name to a value error found after loading.
+    pub(super) fn in_file(self, path: &Path) -> Self {
+        match self {
+            ConfigError::Value { key, message } => ConfigError::Key {
+                path: path.to_path_buf(),
+                key: key.to_string(),
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
+/// `Ok` when `ok`, else an error naming `key`.
+pub(super) fn check(
+    ok: bool,
+    key: &'static str,
+    message: impl Into<String>,
+) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::value(key, message))
+    }
+}

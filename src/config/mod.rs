@@ -1,0 +1,457 @@
+//! The training config: every hyperparameter of a run, read from JSON.
+//!
+//! Unknown keys are rejected and every value is checked, so a typo cannot silently fall back to
+//! a default. Errors name the file and the key. Each section is a file of its own that reads and
+//! checks itself ([`model`], [`optimizer`], [`schedule`], [`data`]); the optimizer and schedule
+//! sections make their Burn counterparts with `init()`, as Burn's own configs do. [`diff`]
+//! compares two configs key by key.
+
+pub mod data;
+pub mod diff;
+pub mod error;
+pub mod model;
+pub mod optimizer;
+pub mod schedule;
+mod tagged;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use data::DataSection;
+pub use error::ConfigError;
+pub use model::ModelSection;
+pub use optimizer::{AdamSection, OptimizerConfig, SgdSection};
+pub use schedule::{CosineSection, LrSchedule, StepSection};
+
+use crate::data::augment::Augmentation;
+use crate::device::BackendKind;
+use error::check;
+use tagged::{join_key, strip_subkey};
+
+/// Everything that defines a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingConfig {
+    pub model: ModelSection,
+    pub optimizer: OptimizerConfig,
+    pub lr_schedule: LrSchedule,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Threads that assemble batches in the background; 0 batches on the training thread.
+    pub num_workers: usize,
+    pub seed: u64,
+    /// The backend to train on; `None` picks the most specific one compiled in.
+    pub device: Option<BackendKind>,
+    pub data: DataSection,
+    /// Where the run's outputs go; `None` means `artifacts/<config file name>`.
+    pub artifact_dir: Option<PathBuf>,
+    /// Random distortions of the training images; none when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub augmentation: Option<Augmentation>,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        Self {
+            model: ModelSection::default(),
+            optimizer: OptimizerConfig::Adam(AdamSection::default()),
+            lr_schedule: LrSchedule::Constant,
+            epochs: 10,
+            batch_size: 64,
+            num_workers: 1,
+            seed: 42,
+            device: None,
+            data: DataSection::default(),
+            artifact_dir: None,
+            augmentation: None,
+        }
+    }
+}
+
+/// Values given on the command line, which replace the config file's.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub epochs: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub learning_rate: Option<f64>,
+    pub seed: Option<u64>,
+    pub device: Option<BackendKind>,
+    pub data_dir: Option<PathBuf>,
+    pub artifact_dir: Option<PathBuf>,
+}
+
+impl TrainingConfig {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config = Self::parse(path, &text)?;
+        config.validate().map_err(|e| e.in_file(path))?;
+        Ok(config)
+    }
+
+    /// Parses config text; `path` only names the source in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        // serde would also read a struct from an array, positionally: only take an object.
+        let body = text.trim_start();
+        if !body.is_empty() && !body.starts_with('{') {
+            return Err(ConfigError::Syntax {
+                path: path.to_path_buf(),
+                message: "the top level must be an object, { ... }".to_string(),
+            });
+        }
+        let mut json = serde_json::Deserializer::from_str(text);
+        let config: Self = serde_path_to_error::deserialize(&mut json).map_err(|err| {
+            let key = err.path().to_string();
+            let inner = err.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                ConfigError::Syntax {
+                    path: path.to_path_buf(),
+                    message: inner.to_string(),
+                }
+            } else {
+                ConfigError::Key {
+                    path: path.to_path_buf(),
+                    key: join_key(&key, &inner.to_string()),
+                    message: strip_subkey(&inner.to_string()),
+                }
+            }
+        })?;
+        json.end().map_err(|err| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        })?;
+        Ok(config)
+    }
+
+    /// Replaces values with those given on the command line, then checks the result.
+    pub fn apply(&mut self, overrides: &Overrides) -> Result<(), ConfigError> {
+        if let Some(epochs) = overrides.epochs {
+            self.epochs = epochs;
+        }
+        if let Some(batch_size) = overrides.batch_size {
+            self.batch_size = batch_size;
+        }
+        if let Some(lr) = overrides.learning_rate {
+            self.optimizer.set_learning_rate(lr);
+        }
+        if let Some(seed) = overrides.seed {
+            self.seed = seed;
+        }
+        if let Some(device) = overrides.device {
+            self.device = Some(device);
+        }
+        if let Some(dir) = &overrides.data_dir {
+            self.data.dir = Some(dir.clone());
+        }
+        if let Some(dir) = &overrides.artifact_dir {
+            self.artifact_dir = Some(dir.clone());
+        }
+        self.validate()
+    }
+
+    /// Checks every value that JSON types alone do not constrain, section by section.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(augmentation) = &self.augmentation {
+            data::validate_augmentation(augmentation)?;
+        }
+        self.optimizer.validate()?;
+        self.lr_schedule.validate(self.optimizer.learning_rate())?;
+        check(self.epochs > 0, "epochs", "must be at least 1")?;
+        check(self.batch_size > 0, "batch_size", "must be at least 1")?;
+        self.data.validate()
+    }
+
+    /// The run directory: `artifact_dir`, or `artifacts/<name>` where `name` is the config's.
+    pub fn run_dir(&self, config_name: &str) -> PathBuf {
+        self.artifact_dir
+            .clone()
+            .unwrap_or_else(|| Path::new("artifacts").join(config_name))
+    }
+}
+
+/// The name a config is known by: its file name without extension (`configs/lenet.json` -> `lenet`).
+pub fn config_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ActivationKind, PoolingKind};
+
+    fn parse(text: &str) -> Result<TrainingConfig, ConfigError> {
+        let config = TrainingConfig::parse(Path::new("test.json"), text)?;
+        config
+            .validate()
+            .map_err(|e| e.in_file(Path::new("test.json")))?;
+        Ok(config)
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_object_gives_the_defaults() {
+        assert_eq!(parse("{}").unwrap(), TrainingConfig::default());
+    }
+
+    #[test]
+    fn resolved_config_round_trips() {
+        let config = TrainingConfig {
+            optimizer: OptimizerConfig::Sgd(SgdSection::default()),
+            lr_schedule: LrSchedule::Step(StepSection::default()),
+            device: Some(BackendKind::Flex),
+            ..TrainingConfig::default()
+        };
+        let text = serde_json::to_string_pretty(&config).unwrap();
+        assert_eq!(parse(&text).unwrap(), config);
+    }
+
+    #[test]
+    fn sections_are_read() {
+        let config = parse(
+            r#"{"model": {"activation": "tanh", "pooling": "avg"},
+                "optimizer": {"type": "sgd", "learning_rate": 0.05, "momentum": 0.5},
+                "lr_schedule": {"type": "cosine", "min_lr": 0.001},
+                "data": {"validation_size": 0, "train_limit": 100}}"#,
+        )
+        .unwrap();
+        assert_eq!(config.model.activation, Some(ActivationKind::Tanh));
+        assert_eq!(config.model.pooling, Some(PoolingKind::Avg));
+        assert_eq!(config.optimizer.learning_rate(), 0.05);
+        assert_eq!(
+            config.lr_schedule,
+            LrSchedule::Cosine(CosineSection { min_lr: 0.001 })
+        );
+        assert_eq!(config.data.validation_size, 0);
+        assert_eq!(config.data.train_limit, Some(100));
+    }
+
+    #[test]
+    fn syntax_errors_say_not_json() {
+        assert!(
+            error("{").contains("test.json: not valid JSON"),
+            "{}",
+            error("{")
+        );
+        assert!(error("").contains("not valid JSON"));
+        assert!(error("{} {}").contains("not valid JSON"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            (r#"{"epoch": 3}"#, "test.json: epoch: unknown field `epoch`"),
+            (
+                r#"{"epochs": "3"}"#,
+                "test.json: epochs: invalid type: string",
+            ),
+            (
+                r#"{"batch_size": -1}"#,
+                "test.json: batch_size: invalid value: integer `-1`",
+            ),
+            (
+                r#"{"model": {"activation": "gelu"}}"#,
+                "model.activation: unknown variant `gelu`",
+            ),
+            (
+                r#"{"model": {"pooling": "min"}}"#,
+                "model.pooling: unknown variant `min`",
+            ),
+            (
+                r#"{"model": {"variant": "lecun89"}}"#,
+                "model.variant: unknown variant `lecun89`",
+            ),
+            (
+                r#"{"augmentation": {"rotation_degrees": 95}}"#,
+                "test.json: augmentation.rotation_degrees: must be in [0, 90), got 95",
+            ),
+            (
+                r#"{"augmentation": {"elastic": {"sigma": 0}}}"#,
+                "test.json: augmentation.elastic.sigma: must be in (0, 10], got 0",
+            ),
+            (
+                r#"{"augmentation": {"shift": 2}}"#,
+                "augmentation.shift: unknown field `shift`",
+            ),
+            (
+                r#"{"optimizer": {"type": "rmsprop"}}"#,
+                "optimizer.type: unknown type \"rmsprop\"",
+            ),
+            (
+                r#"{"optimizer": {"learning_rate": 1}}"#,
+                "optimizer: missing key \"type\"",
+            ),
+            (
+                r#"{"optimizer": {"type": "adam", "lr": 1}}"#,
+                "optimizer.lr: unknown field `lr`",
+            ),
+            (
+                r#"{"optimizer": {"type": "sgd", "beta_1": 0.9}}"#,
+                "optimizer.beta_1: unknown field",
+            ),
+            (
+                r#"{"optimizer": {"type": "adam", "learning_rate": "x"}}"#,
+                "optimizer.learning_rate: invalid type: string \"x\"",
+            ),
+            (
+                r#"{"lr_schedule": {"type": "constant", "gamma": 1}}"#,
+                "lr_schedule.gamma: unknown field",
+            ),
+            (
+                r#"{"lr_schedule": {"type": "linear"}}"#,
+                "lr_schedule.type: unknown type",
+            ),
+            (
+                r#"{"data": {"folder": "x"}}"#,
+                "data.folder: unknown field `folder`",
+            ),
+            (r#"{"device": "cuda"}"#, "device: unknown variant `cuda`"),
+            (r#"[]"#, "not valid JSON: the top level must be an object"),
+        ];
+        for (text, expected) in cases {
+            let err = error(text);
+            assert!(
+                err.contains(expected),
+                "{text}: got `{err}`, want `{expected}`"
+            );
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_key() {
+        let cases = [
+            (
+                r#"{"optimizer": {"type": "adam", "learning_rate": 0}}"#,
+                "optimizer.learning_rate: must be a positive",
+            ),
+            (
+                r#"{"optimizer": {"type": "sgd", "learning_rate": -1}}"#,
+                "optimizer.learning_rate: must be a positive",
+            ),
+            (
+                r#"{"optimizer": {"type": "adam", "beta_1": 1.0}}"#,
+                "optimizer.beta_1: must be in [0, 1)",
+            ),
+            (
+                r#"{"optimizer": {"type": "adam", "beta_2": -0.1}}"#,
+                "optimizer.beta_2: must be in [0, 1)",
+            ),
+            (
+                r#"{"optimizer": {"type": "adam", "epsilon": 0}}"#,
+                "optimizer.epsilon: must be a positive",
+            ),
+            (
+                r#"{"optimizer": {"type": "adam", "weight_decay": -1}}"#,
+                "optimizer.weight_decay: must be 0 or more",
+            ),
+            (
+                r#"{"optimizer": {"type": "sgd", "momentum": 1.5}}"#,
+                "optimizer.momentum: must be in [0, 1)",
+            ),
+            (
+                r#"{"optimizer": {"type": "sgd", "dampening": 2}}"#,
+                "optimizer.dampening: must be in [0, 1]",
+            ),
+            (
+                r#"{"optimizer": {"type": "sgd", "momentum": 0, "nesterov": true}}"#,
+                "optimizer.nesterov",
+            ),
+            (
+                r#"{"lr_schedule": {"type": "step", "step_epochs": 0}}"#,
+                "lr_schedule.step_epochs: must be at least 1",
+            ),
+            (
+                r#"{"lr_schedule": {"type": "step", "gamma": 0}}"#,
+                "lr_schedule.gamma: must be in (0, 1)",
+            ),
+            (
+                r#"{"lr_schedule": {"type": "step", "gamma": 1}}"#,
+                "lr_schedule.gamma: must be in (0, 1)",
+            ),
+            (
+                r#"{"optimizer": {"type": "sgd", "learning_rate": 2}, "lr_schedule": {"type": "cosine"}}"#,
+                "optimizer.learning_rate: must be at most 1",
+            ),
+            (
+                r#"{"lr_schedule": {"type": "cosine", "min_lr": 1}}"#,
+                "lr_schedule.min_lr: must be at least 0 and below",
+            ),
+            (r#"{"epochs": 0}"#, "test.json: epochs: must be at least 1"),
+            (
+                r#"{"batch_size": 0}"#,
+                "test.json: batch_size: must be at least 1",
+            ),
+            (
+                r#"{"data": {"train_limit": 0}}"#,
+                "data.train_limit: must be at least 1",
+            ),
+            (
+                r#"{"data": {"test_limit": 0}}"#,
+                "data.test_limit: must be at least 1",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = error(text);
+            assert!(
+                err.contains(expected),
+                "{text}: got `{err}`, want `{expected}`"
+            );
+        }
+    }
+
+    #[test]
+    fn overrides_replace_values_and_are_checked() {
+        let mut config = TrainingConfig::default();
+        config
+            .apply(&Overrides {
+                epochs: Some(2),
+                batch_size: Some(8),
+                learning_rate: Some(0.5),
+                seed: Some(9),
+                device: Some(BackendKind::Flex),
+                data_dir: Some("d".into()),
+                artifact_dir: Some("a".into()),
+            })
+            .unwrap();
+        assert_eq!((config.epochs, config.batch_size, config.seed), (2, 8, 9));
+        assert_eq!(config.optimizer.learning_rate(), 0.5);
+        assert_eq!(config.data.dir, Some(PathBuf::from("d")));
+        assert_eq!(config.run_dir("lenet"), PathBuf::from("a"));
+
+        let err = config
+            .apply(&Overrides {
+                batch_size: Some(0),
+                ..Overrides::default()
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("batch_size"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_is_reported_by_name() {
+        let err = TrainingConfig::load(Path::new("no/such/config.json")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("no/such/config.json: cannot read config"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn run_dir_defaults_to_the_config_name() {
+        assert_eq!(config_name(Path::new("configs/smoke.json")), "smoke");
+        assert_eq!(
+            TrainingConfig::default().run_dir("smoke"),
+            PathBuf::from("artifacts/smoke")
+        );
+    }
+}

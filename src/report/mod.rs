@@ -1,0 +1,127 @@
+//! What people read and look at: the per-layer table, a run's summary, the evaluation report
+//! ([`eval_report`]: overall and per-class accuracy, the confusion matrix) and the figures
+//! ([`plots`]). It turns values into text and pictures and computes nothing else.
+
+pub mod eval_report;
+pub mod plots;
+
+use std::fmt;
+
+pub use eval_report::{ClassReport, EvalReport, Mistake};
+
+use crate::model::LeNet5Config;
+use crate::model::layers::LayerInfo;
+use crate::model::{OutputKind, Variant};
+use crate::run::RunSummary;
+
+/// `61706` -> `61,706`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn shape(dims: &[usize]) -> String {
+    dims.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("x")
+}
+
+/// The per-layer table: layer, kind, output shape, parameters, and the total.
+pub fn layer_table(config: &LeNet5Config, layers: &[LayerInfo]) -> String {
+    let kind_width = layers
+        .iter()
+        .map(|l| l.kind.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let mut out = match config.variant {
+        Variant::Modern => format!(
+            "LeNet-5 ({} activation, {} pooling)\n",
+            config.activation, config.pooling
+        ),
+        Variant::Lecun98 => format!(
+            "LeNet-5 as in LeCun et al. 1998 ({} activation, {} subsampling, {} output)\n",
+            config.activation,
+            config.pooling,
+            match config.output {
+                OutputKind::Linear => "linear",
+                OutputKind::Rbf => "RBF",
+            }
+        ),
+    };
+    let row = |name: &str, kind: &str, output: &str, params: &str| {
+        let line = format!("{name:<6} {kind:<kind_width$} {output:>9} {params:>11}");
+        format!("{}\n", line.trim_end())
+    };
+    out += &row("layer", "kind", "output", "parameters");
+    out += &row("input", "28x28 greyscale digit", "1x28x28", "");
+    for layer in layers {
+        out += &row(
+            layer.name,
+            &layer.kind,
+            &shape(&layer.output),
+            &thousands(layer.parameters),
+        );
+    }
+    let total: usize = layers.iter().map(|l| l.parameters).sum();
+    out += &row("total", "", "", &thousands(total));
+    out
+}
+
+/// The summary printed at the end of a run.
+impl fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let last = self.history.last();
+        let percent = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}%", v * 100.0));
+        writeln!(
+            f,
+            "Test accuracy: {:.2}% ({} of {} images), test loss {:.4}",
+            self.test_accuracy * 100.0,
+            thousands(self.test_correct),
+            thousands(self.test_images),
+            self.test_loss
+        )?;
+        writeln!(
+            f,
+            "Epochs: {} (last: train {}, valid {})",
+            self.epochs,
+            percent(last.and_then(|e| e.train_accuracy)),
+            percent(last.and_then(|e| e.valid_accuracy)),
+        )?;
+        writeln!(
+            f,
+            "Time: {:.1} s training ({:.1} s per epoch), {:.1} s test evaluation",
+            self.train_seconds,
+            self.train_seconds / self.epochs as f64,
+            self.test_seconds
+        )?;
+        writeln!(f, "Backend: {}", self.device)?;
+        write!(
+            f,
+            "Outputs: {} (model.bpk, summary.json, metrics.csv, plots/, config.json, checkpoints/)",
+            self.run_dir.display()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(850), "850");
+        assert_eq!(thousands(2_416), "2,416");
+        assert_eq!(thousands(61_706), "61,706");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+}

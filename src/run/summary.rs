@@ -1,0 +1,34 @@
+//! `summary.json`: the outcome of a finished run.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::history::EpochMetrics;
+use crate::device::BackendKind;
+
+/// What `summary.json` holds: the outcome of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The name of the config the run was started with.
+    pub config: String,
+    pub run_dir: PathBuf,
+    pub device: BackendKind,
+    pub parameters: usize,
+    pub epochs: usize,
+    pub train_images: usize,
+    pub valid_images: usize,
+    /// Whether validation used the test set (`data.validation_size` 0).
+    pub validated_on_test_set: bool,
+    pub test_images: usize,
+    pub test_correct: usize,
+    /// Fraction of test images classified correctly, 0..1.
+    pub test_accuracy: f64,
+    pub test_loss: f64,
+    pub train_seconds: f64,
+    pub test_seconds: f64,
+    /// Whether the run was interrupted and resumed on the way.
+    #[serde(default)]
+    pub resumed: bool,
+    pub history: Vec<EpochMetrics>,
+}

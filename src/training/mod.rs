@@ -1,0 +1,496 @@
+//! Training LeNet-5 through Burn's `SupervisedTraining` and `Learner`, then one evaluation on
+//! the test set. It knows nothing of the command line and prints nothing: [`Training`]'s
+//! `Display` says what is about to happen, and [`Training::launch`] returns the run's summary.
+//!
+//! A run goes through these phases, in this order, each a function below:
+//!
+//! 1. resolve the config: backend, data folder, run folder, and a resumed run's own config;
+//! 2. read the data and split it;
+//! 3. open the run folder (a new run's, or the one being resumed);
+//! 4. build the learner, or restore it from the newest checkpoint;
+//! 5. make the loaders;
+//! 6. launch Burn's training with the resumable loop ([`resumable`]), the checkpoints
+//!    ([`checkpoint`]) and the dashboard or the line renderer ([`renderer`], [`terminal`]);
+//! 7. turn how the loop ended into a result, and write the outputs.
+//!
+//! [`step`] holds the training and validation steps the learner runs.
+
+pub mod checkpoint;
+pub mod renderer;
+pub mod resumable;
+pub mod step;
+pub mod terminal;
+
+use std::fmt;
+use std::fs;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use burn::data::dataset::Dataset;
+use burn::prelude::*;
+use burn::train::metric::{
+    AccuracyMetric, CpuMemory, CpuUse, IterationSpeedMetric, LearningRateMetric, LossMetric,
+};
+use burn::train::renderer::MetricsRenderer;
+use burn::train::renderer::tui::TuiMetricsRendererWrapper;
+use burn::train::{Interrupter, Learner, LearningResult, SupervisedTraining, TrainingStrategy};
+
+use crate::config::TrainingConfig;
+use crate::data::loader::{EpochLoader, Position};
+use crate::data::mnist::{Mnist, MnistDataset};
+use crate::data::source::{self, DatasetKind};
+use crate::device::BackendKind;
+use crate::inference::evaluate;
+use crate::model::LeNet5;
+use crate::report::{layer_table, plots, thousands};
+use crate::run::history::{self, EpochMetrics};
+use crate::run::{
+    self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, PLOTS_DIR, RunSummary, SUMMARY_FILE,
+};
+use crate::{Error, device};
+use checkpoint::Checkpoints;
+use renderer::EpochLineRenderer;
+use resumable::{Outcome, ResumableLoop, Stop};
+
+/// How a run is carried out, beyond what the config says.
+#[derive(Clone)]
+pub struct TrainOptions {
+    /// The config's name, which names the default run folder.
+    pub config_name: String,
+    /// Show Burn's terminal dashboard when stdout is a terminal.
+    pub dashboard: bool,
+    /// Replace a run already in the run folder.
+    pub overwrite: bool,
+    /// Continue the run in the run folder from its newest checkpoint.
+    pub resume: bool,
+    /// Stops training at the next batch boundary when asked to (Ctrl-C, `q` in the dashboard).
+    pub interrupter: Interrupter,
+}
+
+impl TrainOptions {
+    pub fn new(config_name: impl Into<String>) -> Self {
+        Self {
+            config_name: config_name.into(),
+            dashboard: true,
+            overwrite: false,
+            resume: false,
+            interrupter: Interrupter::new(),
+        }
+    }
+}
+
+/// Trains a model as `config` says, evaluates it on the test set and writes the run folder.
+/// With `options.resume`, continues the run already in the run folder instead.
+pub fn train(config: &TrainingConfig, options: &TrainOptions) -> Result<RunSummary, Error> {
+    Training::prepare(config, options)?.launch()
+}
+
+/// A run ready to launch: its config resolved, its data read, its folder open, its learner
+/// built or restored and its loaders made.
+pub struct Training {
+    config: TrainingConfig,
+    options: TrainOptions,
+    backend: BackendKind,
+    device: Device,
+    run_dir: PathBuf,
+    data: Splits,
+    layer_table: String,
+    parameters: usize,
+    /// Taken by the launch, which hands it to Burn.
+    learner: Option<Learner<LeNet5>>,
+    checkpoints: Checkpoints,
+    start: Position,
+    restored: Outcome,
+    train_loader: Arc<EpochLoader>,
+    valid_loader: Arc<EpochLoader>,
+    warnings: Vec<String>,
+}
+
+/// The data a run trains, validates and tests on.
+struct Splits {
+    dataset: DatasetKind,
+    dir: PathBuf,
+    train: MnistDataset,
+    valid: MnistDataset,
+    test: MnistDataset,
+}
+
+impl Training {
+    /// Phases 1 to 5: everything up to the launch, failing early on any problem.
+    pub fn prepare(config: &TrainingConfig, options: &TrainOptions) -> Result<Self, Error> {
+        let (config, backend) = resolve(config, options)?;
+        let device = backend.device()?;
+        let run_dir = config.run_dir(&options.config_name);
+        let data = read_data(&config)?;
+        let checkpoints = open_run_folder(&config, &run_dir, options)?;
+
+        let model_config = config.model.to_model_config();
+        // The table comes from a model of its own, made before seeding: Burn initialises
+        // parameters lazily, on first use, so running the trained model for the table would
+        // change the order in which its parameters draw random numbers, and with it the run.
+        let layer_table = layer_table(&model_config, &model_config.init(&device).layers(&device));
+        let autodiff = device.clone().autodiff();
+        autodiff.seed(config.seed);
+        let model = model_config.init(&autodiff);
+        let parameters = model.trainable_params();
+        let batches_per_epoch = data.train.len().div_ceil(config.batch_size);
+        let scheduler = config.lr_schedule.init(
+            config.optimizer.learning_rate(),
+            config.epochs,
+            batches_per_epoch,
+        )?;
+        let mut learner = Learner::new(model, config.optimizer.init(), scheduler);
+
+        let (restored, start, warnings) = if options.resume {
+            restore(&checkpoints, &mut learner)
+        } else {
+            (Outcome::default(), Position::START, Vec::new())
+        };
+        let (train_loader, valid_loader) = loaders(&config, &data, &device, start);
+        Ok(Self {
+            config,
+            options: options.clone(),
+            backend,
+            device,
+            run_dir,
+            data,
+            layer_table,
+            parameters,
+            learner: Some(learner),
+            checkpoints,
+            start,
+            restored,
+            train_loader: Arc::new(train_loader),
+            valid_loader: Arc::new(valid_loader),
+            warnings,
+        })
+    }
+
+    /// What went wrong on the way that did not stop the run: checkpoints that did not load.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Phases 6 and 7: trains, evaluates on the test set and writes the outputs.
+    pub fn launch(mut self) -> Result<RunSummary, Error> {
+        let batches_per_epoch = self.train_loader.batches_per_epoch();
+        let outcome = Arc::new(Mutex::new(self.restored.clone()));
+        let learner = self.learner.take().expect("a run is launched once");
+        let result = self.run_learner(learner, outcome.clone());
+        // Dropping the renderer closes the dashboard and gives the terminal back.
+        drop(result.renderer);
+        let outcome = outcome.lock().unwrap().clone();
+        self.check_outcome(&outcome, batches_per_epoch)?;
+        if let Some(error) = result.error {
+            return Err(Error::Training(error.to_string()));
+        }
+        self.write_outputs(result.model, outcome)
+    }
+
+    /// Phase 6: Burn's `SupervisedTraining` with this crate's loop, checkpoints and renderer.
+    fn run_learner(
+        &self,
+        learner: Learner<LeNet5>,
+        outcome: Arc<Mutex<Outcome>>,
+    ) -> LearningResult<LeNet5> {
+        let autodiff = self.device.clone().autodiff();
+        let training_loop = ResumableLoop {
+            device: autodiff,
+            start: self.start,
+            batches_per_epoch: self.train_loader.batches_per_epoch(),
+            checkpoints: self.checkpoints.clone(),
+            config_name: self.options.config_name.clone(),
+            outcome,
+        };
+        let (model_checkpointer, optim_checkpointer, scheduler_checkpointer, strategy) =
+            self.checkpoints.burn_checkpointers();
+        let interrupter = self.options.interrupter.clone();
+        SupervisedTraining::new(
+            &self.run_dir,
+            self.train_loader.clone(),
+            self.valid_loader.clone(),
+        )
+        .metrics((AccuracyMetric::new(), LossMetric::new()))
+        .metric_train_numeric(LearningRateMetric::new())
+        .metric_train_numeric(IterationSpeedMetric::new())
+        .metric_train_numeric(CpuUse::new())
+        .metric_train_numeric(CpuMemory::new())
+        .with_custom_checkpointers(
+            model_checkpointer,
+            optim_checkpointer,
+            scheduler_checkpointer,
+        )
+        .with_checkpointing_strategy(strategy)
+        .with_training_strategy(TrainingStrategy::Custom(Arc::new(training_loop)))
+        .with_interrupter(interrupter.clone())
+        .num_epochs(self.config.epochs)
+        .renderer(self.renderer(interrupter))
+        .launch(learner)
+    }
+
+    /// Burn's dashboard in a terminal (unless turned off), one line per epoch otherwise.
+    fn renderer(&self, interrupter: Interrupter) -> Box<dyn MetricsRenderer> {
+        if self.options.dashboard && std::io::stdout().is_terminal() {
+            terminal::remember_settings();
+            let dashboard = TuiMetricsRendererWrapper::new(interrupter, None);
+            terminal::keep_ctrl_c();
+            Box::new(dashboard)
+        } else {
+            Box::new(EpochLineRenderer::new())
+        }
+    }
+
+    /// Phase 7a: a run that stopped before its last epoch is an error that says why and where
+    /// it can continue from.
+    fn check_outcome(&self, outcome: &Outcome, batches_per_epoch: usize) -> Result<(), Error> {
+        let checkpoint = outcome.checkpoint.clone();
+        match &outcome.stop {
+            Some(Stop::Requested(reason)) => Err(Error::Interrupted {
+                reason: reason.clone(),
+                checkpoint,
+                batches_per_epoch,
+                run_dir: self.run_dir.clone(),
+            }),
+            Some(Stop::NonFinite { epoch, batch, loss }) => Err(Error::NonFiniteLoss {
+                epoch: *epoch,
+                batch: *batch,
+                loss: *loss,
+                learning_rate: self.config.optimizer.learning_rate(),
+                checkpoint: checkpoint.map(|(path, _)| path),
+            }),
+            Some(Stop::Checkpoint(problem)) => Err(Error::Training(problem.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Phase 7b: the final model, the metrics and plots, the test-set evaluation and the
+    /// summary, each written atomically.
+    fn write_outputs(&self, model: LeNet5, outcome: Outcome) -> Result<RunSummary, Error> {
+        let model_bytes = model
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| Error::Training(format!("cannot serialise the model: {e}")))?;
+        run::write_atomic(&self.run_dir.join(MODEL_FILE), &model_bytes)?;
+        let history = outcome.history;
+        run::write_atomic(
+            &self.run_dir.join(METRICS_FILE),
+            history::to_csv(&history).as_bytes(),
+        )?;
+        plots::history(&self.run_dir.join(PLOTS_DIR), &history)?;
+
+        let started = Instant::now();
+        let test = evaluate(
+            &model,
+            self.data.test.clone(),
+            self.config.batch_size,
+            &self.device,
+            true,
+        )
+        .map_err(|e| Error::Evaluation(format!("test set: {e}")))?;
+        let summary = RunSummary {
+            config: self.options.config_name.clone(),
+            run_dir: self.run_dir.clone(),
+            device: self.backend,
+            parameters: self.parameters,
+            epochs: self.config.epochs,
+            train_images: self.data.train.len(),
+            valid_images: self.data.valid.len(),
+            validated_on_test_set: self.validated_on_test_set(),
+            test_images: test.images(),
+            test_correct: test.correct(),
+            test_accuracy: test.accuracy(),
+            test_loss: test.loss,
+            test_seconds: started.elapsed().as_secs_f64(),
+            // Summed over epochs rather than timed around the launch, so that a resumed run
+            // counts the epochs done before it was interrupted.
+            train_seconds: history.iter().map(epoch_seconds).sum(),
+            resumed: self.options.resume,
+            history,
+        };
+        let summary_json = serde_json::to_vec_pretty(&summary).expect("summary serialises");
+        run::write_atomic(&self.run_dir.join(SUMMARY_FILE), &summary_json)?;
+        Ok(summary)
+    }
+
+    fn validated_on_test_set(&self) -> bool {
+        self.config.data.validation_size == 0
+    }
+}
+
+/// What the run is about to do: the model's layers, the backend, the data and the plan.
+impl fmt::Display for Training {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.layer_table)?;
+        writeln!(f, "Backend: {}", self.backend)?;
+        writeln!(
+            f,
+            "{} from {}: {} training, {} validation{}, {} test images",
+            self.data.dataset,
+            self.data.dir.display(),
+            thousands(self.data.train.len()),
+            thousands(self.data.valid.len()),
+            if self.validated_on_test_set() {
+                " (the test set)"
+            } else {
+                ""
+            },
+            thousands(self.data.test.len())
+        )?;
+        let batches_per_epoch = self.train_loader.batches_per_epoch();
+        if self.options.resume && self.restored.checkpoint.is_none() {
+            writeln!(
+                f,
+                "No complete checkpoint in {}: starting the run from the beginning.",
+                self.checkpoints.dir().display()
+            )?;
+        }
+        if self.start != Position::START {
+            writeln!(
+                f,
+                "Resuming at epoch {}, after batch {} of {batches_per_epoch}",
+                self.start.epoch, self.start.batches_done
+            )?;
+        }
+        writeln!(
+            f,
+            "{} epochs of {batches_per_epoch} batches of {}; outputs in {}",
+            self.config.epochs,
+            self.config.batch_size,
+            self.run_dir.display()
+        )
+    }
+}
+
+/// Phase 1: the config as the run will record it, with the backend, the data folder and the
+/// run folder filled in; a resumed run must have been started with the same config.
+fn resolve(
+    config: &TrainingConfig,
+    options: &TrainOptions,
+) -> Result<(TrainingConfig, BackendKind), Error> {
+    let backend = config.device.unwrap_or_else(device::BackendKind::preferred);
+    backend.ensure_compiled()?;
+    let run_dir = config.run_dir(&options.config_name);
+    let location = source::locate_dataset(config.data.dataset, config.data.dir.as_deref())?;
+    let mut resolved = config.clone();
+    resolved.device = Some(backend);
+    // Absolute, so that the run can be evaluated again from another working directory.
+    resolved.data.dir = Some(fs::canonicalize(&location.dir).unwrap_or(location.dir));
+    resolved.artifact_dir = Some(run_dir.clone());
+    if options.resume {
+        let saved = run::prepare_resume(&run_dir)?;
+        if let Some(first) = saved.differences(&resolved).into_iter().next() {
+            return Err(Error::Resume(format!(
+                "{}: the run was started with {} = {}, not {}; resume with the config it \
+                 started with, or pass --overwrite to start again",
+                run_dir.join(CONFIG_FILE).display(),
+                first.key,
+                first.was,
+                first.now
+            )));
+        }
+    }
+    Ok((resolved, backend))
+}
+
+/// Phase 2: the training, validation and test sets the config asks for.
+fn read_data(config: &TrainingConfig) -> Result<Splits, Error> {
+    let dir = config
+        .data
+        .dir
+        .clone()
+        .expect("the resolved config names its data folder");
+    let mnist = Mnist::read(&dir)?;
+    let test = MnistDataset::new(Arc::new(mnist.test)).limit(config.data.test_limit);
+    let train_all = MnistDataset::new(Arc::new(mnist.train));
+    let (train, valid) = if config.data.validation_size == 0 {
+        (train_all, test.clone())
+    } else {
+        train_all.split_validation(config.data.validation_size, config.seed)?
+    };
+    Ok(Splits {
+        dataset: config.data.dataset,
+        dir,
+        train: train.limit(config.data.train_limit),
+        valid,
+        test,
+    })
+}
+
+/// Phase 3: a new run's folder, emptied if asked and holding its resolved config, or the
+/// resumed run's; either way with a checkpoint folder cleared of half-written files.
+fn open_run_folder(
+    config: &TrainingConfig,
+    run_dir: &std::path::Path,
+    options: &TrainOptions,
+) -> Result<Checkpoints, Error> {
+    if !options.resume {
+        run::prepare(run_dir, options.overwrite)?;
+        let json = serde_json::to_vec_pretty(config).expect("config serialises");
+        run::write_atomic(&run_dir.join(CONFIG_FILE), &json)?;
+    }
+    let checkpoints = Checkpoints::new(run_dir);
+    checkpoints.prepare()?;
+    Ok(checkpoints)
+}
+
+/// Phase 4 for a resumed run: the learner as the newest checkpoint that loads left it, where
+/// that checkpoint continues, and a line for each newer checkpoint that did not load.
+fn restore(
+    checkpoints: &Checkpoints,
+    learner: &mut Learner<LeNet5>,
+) -> (Outcome, Position, Vec<String>) {
+    let (newest, problems) = checkpoints.newest();
+    let warnings = problems
+        .into_iter()
+        .map(|problem| format!("skipping a checkpoint that does not load: {problem}"))
+        .collect();
+    let Some(loaded) = newest else {
+        return (Outcome::default(), Position::START, warnings);
+    };
+    learner.load_model(loaded.model);
+    learner.load_optim(loaded.optim);
+    learner.load_scheduler(loaded.scheduler);
+    let start = loaded.state.position;
+    let path = checkpoints.state_file(loaded.state.steps);
+    let outcome = Outcome {
+        completed_epochs: start.epoch - 1,
+        history: loaded.state.history,
+        checkpoint: Some((path, start)),
+        stop: None,
+    };
+    (outcome, start, warnings)
+}
+
+/// Phase 5: the training loader, seeded and starting where the run continues, and the
+/// validation loader, in data set order.
+fn loaders(
+    config: &TrainingConfig,
+    data: &Splits,
+    device: &Device,
+    start: Position,
+) -> (EpochLoader, EpochLoader) {
+    let train = EpochLoader::new(
+        data.train.clone(),
+        config.batch_size,
+        Some(config.seed),
+        config.num_workers,
+        device.clone(),
+    )
+    .with_augmentation(config.augmentation)
+    .starting_at(start);
+    let valid = EpochLoader::new(
+        data.valid.clone(),
+        config.batch_size,
+        None,
+        config.num_workers,
+        device.clone(),
+    );
+    (train, valid)
+}
+
+fn epoch_seconds(epoch: &EpochMetrics) -> f64 {
+    epoch.train_seconds.unwrap_or(0.0) + epoch.valid_seconds.unwrap_or(0.0)
+}
