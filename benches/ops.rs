@@ -86,13 +86,12 @@ fn median_ms<T>(
 
 type Layer = Box<dyn Fn(&LeNet5, Tensor<4>) -> Tensor<4>>;
 
-fn main() {
-    let settings = settings();
-    let device = settings.backend.device().expect("backend compiled in");
-    let autodiff = device.clone().autodiff();
-    let batch = settings.batch_size;
-    let model = LeNet5Config::new().init(&device);
-    let trained = LeNet5Config::new().init(&autodiff);
+/// One row of the layer table: its name, its input's shape, whether its input needs a
+/// gradient in training, and the layer itself.
+type LayerCase = (&'static str, [usize; 4], bool, Layer);
+
+/// The modern network's layers, one at a time, at batch size `batch`.
+fn layers(batch: usize) -> Vec<LayerCase> {
     let pool = MaxPool2dConfig::new([2, 2]).init();
     let dense = |layer: fn(&LeNet5) -> &burn::nn::Linear| -> Layer {
         Box::new(move |m, x: Tensor<4>| {
@@ -102,186 +101,206 @@ fn main() {
             y.reshape([n, c, 1, 1])
         })
     };
-    let pool_c = pool.clone();
-    let layers: Vec<(&str, [usize; 4], bool, Layer)> = vec![
+    let pooled = move || -> Layer {
+        let pool = pool.clone();
+        Box::new(move |_, x| max_pool(x, &pool))
+    };
+    let relu_layer = || -> Layer { Box::new(|_, x| relu(x)) };
+    vec![
         (
             "C1 conv 1->6, 28x28, pad 2",
             [batch, 1, 28, 28],
             false,
             Box::new(|m, x| conv2d(x, &m.c1)),
         ),
-        (
-            "relu 6x28x28",
-            [batch, 6, 28, 28],
-            true,
-            Box::new(|_, x| relu(x)),
-        ),
-        (
-            "S2 max pool 6x28x28",
-            [batch, 6, 28, 28],
-            true,
-            Box::new(move |_, x| max_pool(x, &pool)),
-        ),
+        ("relu 6x28x28", [batch, 6, 28, 28], true, relu_layer()),
+        ("S2 max pool 6x28x28", [batch, 6, 28, 28], true, pooled()),
         (
             "C3 conv 6->16, 14x14",
             [batch, 6, 14, 14],
             true,
             Box::new(|m, x| conv2d(x, &m.c3)),
         ),
-        (
-            "relu 16x10x10",
-            [batch, 16, 10, 10],
-            true,
-            Box::new(|_, x| relu(x)),
-        ),
-        (
-            "S4 max pool 16x10x10",
-            [batch, 16, 10, 10],
-            true,
-            Box::new(move |_, x| max_pool(x, &pool_c)),
-        ),
+        ("relu 16x10x10", [batch, 16, 10, 10], true, relu_layer()),
+        ("S4 max pool 16x10x10", [batch, 16, 10, 10], true, pooled()),
         (
             "C5 conv 16->120, 5x5",
             [batch, 16, 5, 5],
             true,
             Box::new(|m, x| conv2d(x, &m.c5)),
         ),
-        (
-            "relu 120",
-            [batch, 120, 1, 1],
-            true,
-            Box::new(|_, x| relu(x)),
-        ),
+        ("relu 120", [batch, 120, 1, 1], true, relu_layer()),
         (
             "F6 dense 120->84",
             [batch, 120, 1, 1],
             true,
             dense(|m| &m.f6),
         ),
-        ("relu 84", [batch, 84, 1, 1], true, Box::new(|_, x| relu(x))),
+        ("relu 84", [batch, 84, 1, 1], true, relu_layer()),
         (
             "F7 dense 84->10",
             [batch, 84, 1, 1],
             true,
             dense(|m| m.f7.as_ref().expect("linear output")),
         ),
-    ];
+    ]
+}
 
-    println!(
-        "{} backend, batch {batch}, median of {} runs (ms)",
-        settings.backend, settings.reps
-    );
-    println!(
-        "{:<30} {:>9} {:>9} {:>9}",
-        "operation", "forward", "backward", "total"
-    );
-    let mut sum = 0.0;
-    let row = |name: &str, forward: f64, backward: f64, sum: &mut f64| {
-        *sum += forward + backward;
+/// The table's rows as they are printed, with their running total.
+struct Table {
+    sum: f64,
+}
+
+impl Table {
+    fn header(settings: &Settings) -> Self {
+        println!(
+            "{} backend, batch {}, median of {} runs (ms)",
+            settings.backend, settings.batch_size, settings.reps
+        );
+        println!(
+            "{:<30} {:>9} {:>9} {:>9}",
+            "operation", "forward", "backward", "total"
+        );
+        Table { sum: 0.0 }
+    }
+
+    fn row(&mut self, name: &str, forward: f64, backward: f64) {
+        self.sum += forward + backward;
         println!(
             "{name:<30} {forward:>9.3} {backward:>9.3} {:>9.3}",
             forward + backward
         );
-    };
-    for (name, shape, input_grad, layer) in &layers {
+    }
+
+    fn line(&self, name: &str, value: f64) {
+        println!("{name:<30} {value:>29.3}");
+    }
+}
+
+/// Each layer's forward on `device` and backward on `autodiff`, alone.
+fn time_layers(settings: &Settings, device: &Device, autodiff: &Device, table: &mut Table) {
+    let model = LeNet5Config::new().init(device);
+    let trained = LeNet5Config::new().init(autodiff);
+    for (name, shape, input_grad, layer) in layers(settings.batch_size) {
         let random =
-            |device: &Device| Tensor::<4>::random(*shape, Distribution::Normal(0.0, 1.0), device);
+            |device: &Device| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), device);
         let forward = median_ms(
-            &device,
+            device,
             settings.reps,
-            || random(&device),
+            || random(device),
             |x| {
                 layer(&model, x);
             },
         );
         let backward = median_ms(
-            &autodiff,
+            autodiff,
             settings.reps,
             || {
-                let x = random(&autodiff);
-                let x = if *input_grad { x.require_grad() } else { x };
+                let x = random(autodiff);
+                let x = if input_grad { x.require_grad() } else { x };
                 layer(&trained, x).sum()
             },
             |y| {
                 y.backward();
             },
         );
-        row(name, forward, backward, &mut sum);
+        table.row(name, forward, backward);
     }
+}
 
-    let logits = || Tensor::<2>::random([batch, 10], Distribution::Normal(0.0, 1.0), &autodiff);
+/// The cross-entropy loss's forward and backward on `batch` random logits.
+fn time_loss(settings: &Settings, autodiff: &Device, table: &mut Table) {
+    let batch = settings.batch_size;
+    let logits = || Tensor::<2>::random([batch, 10], Distribution::Normal(0.0, 1.0), autodiff);
     let targets = Tensor::<1, Int>::from_data(
         TensorData::new((0..batch as i64).map(|i| i % 10).collect(), [batch]),
-        &autodiff,
+        autodiff,
     );
-    let loss_fn = CrossEntropyLossConfig::new().init(&autodiff);
-    let loss_forward = median_ms(
-        &autodiff,
+    let loss_fn = CrossEntropyLossConfig::new().init(autodiff);
+    let forward = median_ms(
+        autodiff,
         settings.reps,
         || logits().require_grad(),
         |x| {
             loss_fn.forward(x, targets.clone());
         },
     );
-    let loss_backward = median_ms(
-        &autodiff,
+    let backward = median_ms(
+        autodiff,
         settings.reps,
         || loss_fn.forward(logits().require_grad(), targets.clone()),
         |loss| {
             loss.backward();
         },
     );
-    row("cross-entropy loss", loss_forward, loss_backward, &mut sum);
+    table.row("cross-entropy loss", forward, backward);
+}
 
-    let items: Vec<MnistItem> = (0..batch)
+/// `batch` pseudo-random digits: a fixed pattern trains into degenerate weights.
+fn digits(batch: usize) -> Vec<MnistItem> {
+    (0..batch)
         .map(|i| MnistItem {
-            // Pseudo-random digits: a fixed pattern trains into degenerate weights.
             pixels: (0..784u32)
                 .map(|p| (((p + 1) * (i as u32 + 7)).wrapping_mul(2_654_435_761) >> 24) as u8)
                 .collect(),
             label: (i % 10) as u8,
         })
-        .collect();
+        .collect()
+}
+
+/// Batch building, the optimizer step alone, and a whole training step.
+fn time_steps(settings: &Settings, autodiff: &Device, table: &mut Table) {
+    let items = digits(settings.batch_size);
     let batching = median_ms(
-        &autodiff,
+        autodiff,
         settings.reps,
         || items.clone(),
         |items| {
-            MnistBatcher.batch(items, &autodiff);
+            MnistBatcher.batch(items, autodiff);
         },
     );
-    row("batch building (64 digits)", batching, 0.0, &mut sum);
+    table.row("batch building (64 digits)", batching, 0.0);
 
     let mut learner = Learner::new(
-        LeNet5Config::new().init(&autodiff),
+        LeNet5Config::new().init(autodiff),
         AdamConfig::new().with_epsilon(1e-8).init(),
         ModuleLrScheduler::from(ConstantLr::new(1e-3)),
     );
-    let batch_of = || -> MnistBatch { MnistBatcher.batch(items.clone(), &autodiff) };
+    let batch_of = || -> MnistBatch { MnistBatcher.batch(items.clone(), autodiff) };
     let mut grads = Vec::new();
     for _ in 0..settings.reps + 5 {
         grads.push(learner.train_step(batch_of()).grads);
     }
     let optimizer = median_ms(
-        &autodiff,
+        autodiff,
         settings.reps,
         || grads.pop().expect("grads"),
         |g| {
             learner.optimizer_step(g);
         },
     );
-    row("Adam step (61,706 parameters)", 0.0, optimizer, &mut sum);
-    println!("{:<30} {:>29.3}", "sum of the above", sum);
+    table.row("Adam step (61,706 parameters)", 0.0, optimizer);
+    table.line("sum of the above", table.sum);
 
-    let step = median_ms(&autodiff, settings.reps, batch_of, |batch| {
+    let step = median_ms(autodiff, settings.reps, batch_of, |batch| {
         let output = learner.train_step(batch);
         output.item.loss.clone().into_scalar::<f64>();
         learner.optimizer_step(output.grads);
     });
-    println!("{:<30} {:>29.3}", "whole training step", step);
+    table.line("whole training step", step);
     println!(
         "{:<30} {:>29.2}",
         "-> seconds per 60,000 images",
-        step * 60_000.0 / batch as f64 / 1e3
+        step * 60_000.0 / settings.batch_size as f64 / 1e3
     );
+}
+
+fn main() {
+    let settings = settings();
+    let device = settings.backend.device().expect("backend compiled in");
+    let autodiff = device.clone().autodiff();
+    let mut table = Table::header(&settings);
+    time_layers(&settings, &device, &autodiff, &mut table);
+    time_loss(&settings, &autodiff, &mut table);
+    time_steps(&settings, &autodiff, &mut table);
 }

@@ -26,6 +26,7 @@ use crate::data::mnist::{Mnist, MnistDataset};
 use crate::data::source;
 use crate::device::BackendKind;
 use crate::inference::{classify, evaluate};
+use crate::model::LeNet5;
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -119,6 +120,45 @@ fn measure_one(
     train_set: &MnistDataset,
     test_set: &MnistDataset,
 ) -> Result<BenchResult, Error> {
+    let (model, epoch_seconds) = train_epochs(config, settings, device, batch_size, train_set)?;
+
+    let started = Instant::now();
+    let evaluation = evaluate(
+        &model,
+        test_set.clone(),
+        settings.eval_batch_size,
+        device,
+        false,
+    )
+    .map_err(|e| Error::Training(format!("cannot read the test set: {e}")))?;
+    let eval_seconds = started.elapsed().as_secs_f64();
+    let latencies = predict_latencies(&model, test_set, settings.predict_samples, device);
+
+    let timed_images = (train_set.len() * settings.epochs) as f64;
+    Ok(BenchResult {
+        framework: "burn 0.22.1".to_string(),
+        device: backend,
+        threads: threads(backend),
+        batch_size,
+        train_images_per_second: timed_images / epoch_seconds.iter().sum::<f64>(),
+        epoch_seconds,
+        eval_images_per_second: test_set.len() as f64 / eval_seconds,
+        test_accuracy: evaluation.accuracy(),
+        predict_p50_ms: percentile(&latencies, 0.50),
+        predict_p99_ms: percentile(&latencies, 0.99),
+        peak_memory_mib: peak_memory_mib(),
+    })
+}
+
+/// Trains a fresh model for the untimed warm-up batches, then for the timed epochs; returns
+/// the model and each timed epoch's seconds.
+fn train_epochs(
+    config: &TrainingConfig,
+    settings: &BenchSettings,
+    device: &Device,
+    batch_size: usize,
+    train_set: &MnistDataset,
+) -> Result<(LeNet5, Vec<f64>), Error> {
     let autodiff = device.clone().autodiff();
     autodiff.seed(config.seed);
     let model = config.model.to_model_config().init(&autodiff);
@@ -163,22 +203,19 @@ fn measure_one(
         sync(device)?;
         epoch_seconds.push(started.elapsed().as_secs_f64());
     }
-    let model = learner.model();
+    Ok((learner.model(), epoch_seconds))
+}
 
-    let started = Instant::now();
-    let evaluation = evaluate(
-        &model,
-        test_set.clone(),
-        settings.eval_batch_size,
-        device,
-        false,
-    )
-    .map_err(|e| Error::Training(format!("cannot read the test set: {e}")))?;
-    let eval_seconds = started.elapsed().as_secs_f64();
-
+/// Milliseconds of `samples` single-image predictions through `lenet predict`'s path, sorted.
+fn predict_latencies(
+    model: &LeNet5,
+    test_set: &MnistDataset,
+    samples: usize,
+    device: &Device,
+) -> Vec<f64> {
     let model = model.valid();
-    let mut latencies = Vec::with_capacity(settings.predict_samples);
-    for index in 0..settings.predict_samples {
+    let mut latencies = Vec::with_capacity(samples);
+    for index in 0..samples {
         let item = test_set
             .get(index % test_set.len())
             .expect("index within the test set");
@@ -187,21 +224,7 @@ fn measure_one(
         latencies.push(started.elapsed().as_secs_f64() * 1e3);
     }
     latencies.sort_by(f64::total_cmp);
-
-    let timed_images = (train_set.len() * settings.epochs) as f64;
-    Ok(BenchResult {
-        framework: "burn 0.22.1".to_string(),
-        device: backend,
-        threads: threads(backend),
-        batch_size,
-        train_images_per_second: timed_images / epoch_seconds.iter().sum::<f64>(),
-        epoch_seconds,
-        eval_images_per_second: test_set.len() as f64 / eval_seconds,
-        test_accuracy: evaluation.accuracy(),
-        predict_p50_ms: percentile(&latencies, 0.50),
-        predict_p99_ms: percentile(&latencies, 0.99),
-        peak_memory_mib: peak_memory_mib(),
-    })
+    latencies
 }
 
 fn sync(device: &Device) -> Result<(), Error> {

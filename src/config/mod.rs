@@ -41,6 +41,9 @@ pub struct TrainingConfig {
     pub batch_size: usize,
     /// Threads that assemble batches in the background; 0 batches on the training thread.
     pub num_workers: usize,
+    /// Seconds of training between two checkpoints inside an epoch, so that a killed run loses
+    /// at most this much work; 0 checkpoints at epoch ends (and stops) only.
+    pub checkpoint_every_seconds: f64,
     pub seed: u64,
     /// The backend to train on; `None` picks the most specific one compiled in.
     pub device: Option<BackendKind>,
@@ -61,6 +64,7 @@ impl Default for TrainingConfig {
             epochs: 10,
             batch_size: 64,
             num_workers: 1,
+            checkpoint_every_seconds: 60.0,
             seed: 42,
             device: None,
             data: DataSection::default(),
@@ -163,7 +167,21 @@ impl TrainingConfig {
         self.lr_schedule.validate(self.optimizer.learning_rate())?;
         check(self.epochs > 0, "epochs", "must be at least 1")?;
         check(self.batch_size > 0, "batch_size", "must be at least 1")?;
+        check(
+            self.checkpoint_every_seconds.is_finite() && self.checkpoint_every_seconds >= 0.0,
+            "checkpoint_every_seconds",
+            format!(
+                "must be 0 (epoch ends only) or a number of seconds, got {}",
+                self.checkpoint_every_seconds
+            ),
+        )?;
         self.data.validate()
+    }
+
+    /// Training time between two checkpoints inside an epoch, if any.
+    pub fn checkpoint_every(&self) -> Option<std::time::Duration> {
+        (self.checkpoint_every_seconds > 0.0)
+            .then(|| std::time::Duration::from_secs_f64(self.checkpoint_every_seconds))
     }
 
     /// The run directory: `artifact_dir`, or `artifacts/<name>` where `name` is the config's.

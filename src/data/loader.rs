@@ -36,6 +36,38 @@ impl Position {
     };
 }
 
+/// Where a loader's next epoch starts. Each `iter` serves the epoch and batch it points at,
+/// then moves it to the start of the following epoch; the training loop sets it before each
+/// epoch, so that a run resumed at any point gets exactly the batches it would have had.
+/// Shared by the loader's copies on other devices.
+#[derive(Debug, Clone)]
+pub struct EpochCursor(Arc<Mutex<Position>>);
+
+impl EpochCursor {
+    fn new(position: Position) -> Self {
+        Self(Arc::new(Mutex::new(position)))
+    }
+
+    pub fn set(&self, position: Position) {
+        *self.0.lock().unwrap() = position;
+    }
+
+    /// The position to serve now; the cursor moves on to the start of the next epoch.
+    fn take(&self) -> Position {
+        let mut next = self.0.lock().unwrap();
+        let position = *next;
+        *next = Position {
+            epoch: position.epoch + 1,
+            batches_done: 0,
+        };
+        position
+    }
+
+    fn get(&self) -> Position {
+        *self.0.lock().unwrap()
+    }
+}
+
 /// Batches of a dataset, one epoch per call to `iter`.
 pub struct EpochLoader {
     dataset: MnistDataset,
@@ -46,9 +78,8 @@ pub struct EpochLoader {
     device: Device,
     /// Distortions of the training images, if any.
     augmentation: Option<Augmentation>,
-    /// The epoch the next `iter` serves and how many of its batches to skip. Shared with the
-    /// loader's copies on other devices, which serve the same sequence of epochs.
-    next: Arc<Mutex<Position>>,
+    /// The epoch the next `iter` serves and how many of its batches to skip.
+    next: EpochCursor,
 }
 
 impl EpochLoader {
@@ -67,7 +98,7 @@ impl EpochLoader {
             workers,
             device,
             augmentation: None,
-            next: Arc::new(Mutex::new(Position::START)),
+            next: EpochCursor::new(Position::START),
         }
     }
 
@@ -79,8 +110,13 @@ impl EpochLoader {
 
     /// Makes the first `iter` serve `position`: that epoch's order, its first batches skipped.
     pub fn starting_at(self, position: Position) -> Self {
-        *self.next.lock().unwrap() = position;
+        self.next.set(position);
         self
+    }
+
+    /// The cursor that says which epoch and batch the next `iter` serves.
+    pub fn cursor(&self) -> EpochCursor {
+        self.next.clone()
     }
 
     pub fn batches_per_epoch(&self) -> usize {
@@ -97,15 +133,7 @@ pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<u32> {
 
 impl DataLoader<MnistBatch> for EpochLoader {
     fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<MnistBatch> + 'a> {
-        let position = {
-            let mut next = self.next.lock().unwrap();
-            let position = *next;
-            *next = Position {
-                epoch: position.epoch + 1,
-                batches_done: 0,
-            };
-            position
-        };
+        let position = self.next.take();
         let order = match self.seed {
             Some(seed) => epoch_order(self.dataset.len(), seed, position.epoch),
             None => (0..self.dataset.len() as u32).collect(),
@@ -158,7 +186,7 @@ impl DataLoader<MnistBatch> for EpochLoader {
             workers: self.workers,
             device: self.device.clone(),
             augmentation: self.augmentation,
-            next: Arc::new(Mutex::new(*self.next.lock().unwrap())),
+            next: EpochCursor::new(self.next.get()),
         })
     }
 }

@@ -225,15 +225,6 @@ pub fn confusion(path: &Path, report: &EvalReport) -> Result<(), PlotError> {
     let classes = report.confusion.len();
     let side = cell * classes as i32;
     let size = ((left + side + 20) as u32, (top + side + 60) as u32);
-    let largest_error = report
-        .confusion
-        .iter()
-        .enumerate()
-        .flat_map(|(t, row)| row.iter().enumerate().filter(move |(p, _)| *p != t))
-        .map(|(_, &c)| c)
-        .max()
-        .unwrap_or(0)
-        .max(1);
     render(path, size, |area| {
         area.draw(&Text::new(
             format!(
@@ -267,44 +258,59 @@ pub fn confusion(path: &Path, report: &EvalReport) -> Result<(), PlotError> {
                 (FONT, 16),
             ))?;
         }
-        for (t, row) in report.confusion.iter().enumerate() {
-            for (p, &count) in row.iter().enumerate() {
-                // Correct answers in green, deeper for a higher recall; mistakes in red, scaled
-                // against the largest mistake, since the diagonal dwarfs every other count.
-                let (color, strength) = if t == p {
-                    (RGBColor(30, 140, 60), 0.3 + 0.7 * report.classes[t].recall)
-                } else {
-                    (
-                        RGBColor(200, 40, 40),
-                        (count as f64 / largest_error as f64).sqrt(),
-                    )
-                };
-                let x = left + p as i32 * cell;
-                let y = top + t as i32 * cell;
-                area.draw(&Rectangle::new(
-                    [(x, y), (x + cell, y + cell)],
-                    color.mix(strength.min(1.0)).filled(),
+        draw_cells(area, report, (left, top), cell)
+    })
+}
+
+/// The confusion matrix's cells, `cell` pixels square, from `origin`: correct answers in green,
+/// deeper for a higher recall; mistakes in red, scaled against the largest mistake, since the
+/// diagonal dwarfs every other count.
+fn draw_cells(area: &Area, report: &EvalReport, origin: (i32, i32), cell: i32) -> DrawResult {
+    let (left, top) = origin;
+    let largest_error = report
+        .confusion
+        .iter()
+        .enumerate()
+        .flat_map(|(t, row)| row.iter().enumerate().filter(move |(p, _)| *p != t))
+        .map(|(_, &c)| c)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    for (t, row) in report.confusion.iter().enumerate() {
+        for (p, &count) in row.iter().enumerate() {
+            let (color, strength) = if t == p {
+                (RGBColor(30, 140, 60), 0.3 + 0.7 * report.classes[t].recall)
+            } else {
+                (
+                    RGBColor(200, 40, 40),
+                    (count as f64 / largest_error as f64).sqrt(),
+                )
+            };
+            let x = left + p as i32 * cell;
+            let y = top + t as i32 * cell;
+            area.draw(&Rectangle::new(
+                [(x, y), (x + cell, y + cell)],
+                color.mix(strength.min(1.0)).filled(),
+            ))?;
+            area.draw(&Rectangle::new(
+                [(x, y), (x + cell, y + cell)],
+                BLACK.mix(0.2),
+            ))?;
+            if count > 0 {
+                let text = count.to_string();
+                let dark = strength > 0.6;
+                let style = (FONT, 15)
+                    .into_font()
+                    .color(if dark { &WHITE } else { &BLACK });
+                area.draw(&Text::new(
+                    text.clone(),
+                    (x + cell / 2 - 4 * text.len() as i32, y + cell / 2 - 8),
+                    style,
                 ))?;
-                area.draw(&Rectangle::new(
-                    [(x, y), (x + cell, y + cell)],
-                    BLACK.mix(0.2),
-                ))?;
-                if count > 0 {
-                    let text = count.to_string();
-                    let dark = strength > 0.6;
-                    let style = (FONT, 15)
-                        .into_font()
-                        .color(if dark { &WHITE } else { &BLACK });
-                    area.draw(&Text::new(
-                        text.clone(),
-                        (x + cell / 2 - 4 * text.len() as i32, y + cell / 2 - 8),
-                        style,
-                    ))?;
-                }
             }
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 /// A grid of misclassified digits, each captioned with its true and predicted digit and the

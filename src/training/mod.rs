@@ -200,7 +200,9 @@ impl Training {
             device: autodiff,
             start: self.start,
             batches_per_epoch: self.train_loader.batches_per_epoch(),
+            cursor: self.train_loader.cursor(),
             checkpoints: self.checkpoints.clone(),
+            checkpoint_every: self.config.checkpoint_every(),
             config_name: self.options.config_name.clone(),
             outcome,
         };

@@ -1,17 +1,20 @@
 //! The loop Burn's `SupervisedTraining` runs for LeNet-5: epochs of training and validation, as
 //! Burn's single-device strategy runs them, plus what that strategy does not do:
 //!
-//! - it can start in the middle of a run (a checkpoint's epoch and batch);
-//! - it checkpoints at the end of every epoch and wherever a stop request catches it, at a batch
-//!   boundary, through Burn's `LearningCheckpointer` and the sealed files of [`Checkpoints`];
+//! - it can start anywhere in a run (a checkpoint's epoch and batch, including "training done,
+//!   validation not"), and tells the training loader which epoch and batch to serve;
+//! - it checkpoints at the end of every epoch, every `checkpoint_every` of training time at a
+//!   batch boundary, and wherever a stop request catches it, through Burn's
+//!   `LearningCheckpointer` and the sealed files of [`Checkpoints`];
 //! - it stops before an optimizer step whose loss is NaN or infinite, so the last checkpoint
 //!   stays the last good state;
-//! - it records how the run ended itself, because Burn's dashboard resets the interrupter when
-//!   training ends, which would make a run stopped with `q` look finished.
+//! - it records each epoch's metrics and how the run ended itself, because Burn's dashboard
+//!   resets the interrupter when training ends, which would make a run stopped with `q` look
+//!   finished.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use burn::data::dataloader::DataLoaderIterator;
 use burn::prelude::*;
@@ -23,7 +26,7 @@ use burn::train::{
 };
 
 use super::checkpoint::{CheckpointState, Checkpoints};
-use crate::data::loader::Position;
+use crate::data::loader::{EpochCursor, Position};
 use crate::model::LeNet5;
 use crate::run::history::EpochMetrics;
 
@@ -59,64 +62,28 @@ pub struct ResumableLoop {
     pub device: Device,
     pub start: Position,
     pub batches_per_epoch: usize,
+    /// Where the training loader's next epoch starts; set before each epoch.
+    pub cursor: EpochCursor,
     pub checkpoints: Checkpoints,
+    /// Training time between two checkpoints inside an epoch; `None` checkpoints at epoch ends
+    /// and stops only.
+    pub checkpoint_every: Option<Duration>,
     pub config_name: String,
     /// Starts as what the resumed checkpoint knew; filled in as the run goes.
     pub outcome: Arc<Mutex<Outcome>>,
 }
 
-impl ResumableLoop {
-    /// Optimizer steps taken by the time the run reaches `position`.
-    fn steps_at(&self, position: Position) -> usize {
-        (position.epoch - 1) * self.batches_per_epoch + position.batches_done
-    }
-
-    /// Saves a checkpoint that continues at `position`, unless the newest one already does.
-    fn checkpoint(
-        &self,
-        learner: &Learner<LeNet5>,
-        checkpointer: &mut LearningCheckpointer<LeNet5>,
-        store: &EventStoreClient,
-        position: Position,
-    ) -> Result<(), Stop> {
-        let mut outcome = self.outcome.lock().unwrap();
-        if outcome.checkpoint.as_ref().map(|(_, p)| *p) == Some(position) {
-            return Ok(());
-        }
-        let steps = self.steps_at(position);
-        checkpointer.checkpoint(learner, steps, store);
-        let state = CheckpointState {
-            position,
-            steps,
-            config_name: self.config_name.clone(),
-            history: outcome.history.clone(),
-        };
-        let path = self
-            .checkpoints
-            .seal(&state)
-            .map_err(|e| Stop::Checkpoint(e.to_string()))?;
-        outcome.checkpoint = Some((path, position));
-        Ok(())
-    }
-
-    fn stop(&self, interrupter: &Interrupter, stop: Stop) {
-        let mut outcome = self.outcome.lock().unwrap();
-        outcome.stop.get_or_insert(stop);
-        interrupter.stop(Some("training stopped"));
-    }
-
-    /// Records a stop request that arrived while `interrupter` was set.
-    fn note_request(&self, interrupter: &Interrupter) {
-        let reason = interrupter
-            .interruption()
-            .and_then(|i| i.reason)
-            .unwrap_or_else(|| "stopped by request".to_string());
-        self.outcome
-            .lock()
-            .unwrap()
-            .stop
-            .get_or_insert(Stop::Requested(reason));
-    }
+/// What the loop works with while it runs: Burn's parts, taken from its `TrainingComponents`.
+struct Session {
+    learner: Learner<LeNet5>,
+    train: TrainLoader<LeNet5>,
+    valid: ValidLoader<LeNet5>,
+    processor: SupervisedTrainingEventProcessor<LeNet5>,
+    checkpointer: LearningCheckpointer<LeNet5>,
+    interrupter: Interrupter,
+    store: Arc<EventStoreClient>,
+    /// When the newest checkpoint was written or the run (re)started.
+    last_checkpoint: Instant,
 }
 
 impl SupervisedLearningStrategy<LeNet5> for ResumableLoop {
@@ -165,181 +132,239 @@ impl SupervisedLearningStrategy<LeNet5> for ResumableLoop {
         dataloader_valid: ValidLoader<LeNet5>,
         starting_epoch: usize,
     ) -> (LeNet5, SupervisedTrainingEventProcessor<LeNet5>) {
-        let train = dataloader_train.to_device(&self.device);
-        let valid = dataloader_valid.to_device(&self.device.clone().inner());
         learner.fork(&self.device);
-        let TrainingComponents {
-            num_epochs,
-            checkpointer,
-            interrupter,
-            mut event_processor,
-            event_store,
-            ..
-        } = components;
-        let mut checkpointer = checkpointer.expect("the loop is given checkpointers");
-        let processor = &mut event_processor;
-
-        for epoch in starting_epoch..=num_epochs {
-            let start = if epoch == self.start.epoch {
-                self.start
-            } else {
-                Position {
-                    epoch,
-                    batches_done: 0,
-                }
-            };
-            let started = Instant::now();
-            let position = self.train_split(&mut learner, &train, processor, &interrupter, start);
-            let train_seconds = started.elapsed().as_secs_f64();
-            if interrupter.should_stop() {
-                self.stopped(
-                    &learner,
-                    &mut checkpointer,
-                    &event_store,
-                    &interrupter,
-                    position,
-                );
-                break;
-            }
-
-            let started = Instant::now();
-            self.valid_split(&learner, &valid, processor, &interrupter, epoch);
-            interrupter.fail_on_error(processor.process_train(LearnerEvent::EndEpoch(epoch)));
-            // The metric logs of the epoch are on disk before its checkpoint is.
-            interrupter.fail_on_error(processor.flush());
-            if interrupter.should_stop() {
-                // Stopped during validation: the checkpoint repeats only the validation.
-                self.stopped(
-                    &learner,
-                    &mut checkpointer,
-                    &event_store,
-                    &interrupter,
-                    position,
-                );
-                break;
-            }
-
-            {
-                let metrics = EpochMetrics {
-                    train_seconds: Some(train_seconds),
-                    valid_seconds: Some(started.elapsed().as_secs_f64()),
-                    learning_rate: Some(learner.lr_current().base()),
-                    ..epoch_metrics(&event_store, epoch)
-                };
-                let mut outcome = self.outcome.lock().unwrap();
-                outcome.history.push(metrics);
-                outcome.completed_epochs = epoch;
-            }
-            let next = Position {
-                epoch: epoch + 1,
-                batches_done: 0,
-            };
-            if let Err(stop) = self.checkpoint(&learner, &mut checkpointer, &event_store, next) {
-                self.stop(&interrupter, stop);
+        let mut session = Session {
+            learner,
+            train: dataloader_train.to_device(&self.device),
+            valid: dataloader_valid.to_device(&self.device.clone().inner()),
+            processor: components.event_processor,
+            checkpointer: components
+                .checkpointer
+                .expect("the loop is given checkpointers"),
+            interrupter: components.interrupter,
+            store: components.event_store,
+            last_checkpoint: Instant::now(),
+        };
+        for epoch in starting_epoch..=components.num_epochs {
+            if !self.run_epoch(&mut session, epoch) {
                 break;
             }
         }
+        let Session {
+            learner,
+            processor,
+            checkpointer,
+            ..
+        } = session;
         // Dropping the checkpointer waits for its writer threads: every checkpoint is on disk
         // before the run reports how it ended.
         drop(checkpointer);
-        (learner.model(), event_processor)
+        (learner.model(), processor)
     }
 }
 
 impl ResumableLoop {
+    /// Trains and validates one epoch from wherever the run is in it, records it and
+    /// checkpoints its end. Returns whether the run goes on.
+    fn run_epoch(&self, s: &mut Session, epoch: usize) -> bool {
+        let start = if epoch == self.start.epoch {
+            self.start
+        } else {
+            Position {
+                epoch,
+                batches_done: 0,
+            }
+        };
+        let started = Instant::now();
+        let position = self.train_split(s, start);
+        let train_seconds = started.elapsed().as_secs_f64();
+        if s.interrupter.should_stop() {
+            self.stopped(s, position);
+            return false;
+        }
+
+        let started = Instant::now();
+        if !self.valid_split(s, epoch) {
+            // Stopped during validation: the checkpoint repeats only the validation.
+            self.stopped(s, position);
+            return false;
+        }
+        s.interrupter
+            .fail_on_error(s.processor.process_train(LearnerEvent::EndEpoch(epoch)));
+        // The metric logs of the epoch are on disk before its checkpoint is.
+        s.interrupter.fail_on_error(s.processor.flush());
+        let metrics = EpochMetrics {
+            train_seconds: Some(train_seconds),
+            valid_seconds: Some(started.elapsed().as_secs_f64()),
+            learning_rate: Some(s.learner.lr_current().base()),
+            ..epoch_metrics(&s.store, epoch)
+        };
+        {
+            let mut outcome = self.outcome.lock().unwrap();
+            outcome.history.push(metrics);
+            outcome.completed_epochs = epoch;
+        }
+        let next = Position {
+            epoch: epoch + 1,
+            batches_done: 0,
+        };
+        if let Err(stop) = self.checkpoint(s, next) {
+            self.stop(&s.interrupter, stop);
+            return false;
+        }
+        if s.interrupter.should_stop() {
+            // Stopped after the epoch ended: its checkpoint is where the run continues.
+            self.note_request(&s.interrupter);
+            return false;
+        }
+        true
+    }
+
     /// Trains on the rest of an epoch from `position`; returns where it got to.
-    fn train_split(
-        &self,
-        learner: &mut Learner<LeNet5>,
-        train: &TrainLoader<LeNet5>,
-        processor: &mut SupervisedTrainingEventProcessor<LeNet5>,
-        interrupter: &Interrupter,
-        mut position: Position,
-    ) -> Position {
+    fn train_split(&self, s: &mut Session, mut position: Position) -> Position {
         if position.batches_done >= self.batches_per_epoch {
             return position;
         }
         let epoch = position.epoch;
-        interrupter.fail_on_error(processor.process_train(LearnerEvent::StartSplit {
-            epoch_number: epoch,
-            total_items: train.num_items(),
-        }));
+        s.interrupter
+            .fail_on_error(s.processor.process_train(LearnerEvent::StartSplit {
+                epoch_number: epoch,
+                total_items: s.train.num_items(),
+            }));
+        self.cursor.set(position);
+        let train = s.train.clone();
         let mut iterator = train.iter();
-        while let Some(item) = next_item(&mut *iterator, interrupter) {
+        while let Some(item) = next_item(&mut *iterator, &s.interrupter) {
             let progress = iterator.progress();
-            let output = learner.train_step(item);
+            let output = s.learner.train_step(item);
             let loss = output.item.loss.clone().into_scalar::<f64>();
             if !loss.is_finite() {
                 let batch = position.batches_done + 1;
-                self.stop(interrupter, Stop::NonFinite { epoch, batch, loss });
+                self.stop(&s.interrupter, Stop::NonFinite { epoch, batch, loss });
                 break;
             }
-            learner.lr_step();
-            learner.optimizer_step(output.grads);
+            s.learner.lr_step();
+            s.learner.optimizer_step(output.grads);
             position.batches_done += 1;
             let item = TrainingItem::new(
                 output.item,
                 progress,
                 Some(position.batches_done),
-                Some(learner.lr_current()),
+                Some(s.learner.lr_current()),
             );
-            interrupter.fail_on_error(processor.process_train(LearnerEvent::ProcessedItem(item)));
-            if interrupter.should_stop() {
+            s.interrupter
+                .fail_on_error(s.processor.process_train(LearnerEvent::ProcessedItem(item)));
+            if s.interrupter.should_stop() {
+                break;
+            }
+            if self.checkpoint_due(s)
+                && position.batches_done < self.batches_per_epoch
+                && let Err(stop) = self.checkpoint(s, position)
+            {
+                self.stop(&s.interrupter, stop);
                 break;
             }
         }
-        interrupter.fail_on_error(processor.process_train(LearnerEvent::EndSplit(epoch)));
+        s.interrupter
+            .fail_on_error(s.processor.process_train(LearnerEvent::EndSplit(epoch)));
         position
     }
 
-    fn valid_split(
-        &self,
-        learner: &Learner<LeNet5>,
-        valid: &ValidLoader<LeNet5>,
-        processor: &mut SupervisedTrainingEventProcessor<LeNet5>,
-        interrupter: &Interrupter,
-        epoch: usize,
-    ) {
-        interrupter.fail_on_error(processor.process_valid(LearnerEvent::StartSplit {
-            epoch_number: epoch,
-            total_items: valid.num_items(),
-        }));
-        let model = learner.model().valid();
+    /// Validates the model after `epoch`'s training; returns whether validation ran to its end.
+    fn valid_split(&self, s: &mut Session, epoch: usize) -> bool {
+        s.interrupter
+            .fail_on_error(s.processor.process_valid(LearnerEvent::StartSplit {
+                epoch_number: epoch,
+                total_items: s.valid.num_items(),
+            }));
+        let model = s.learner.model().valid();
+        let valid = s.valid.clone();
         let mut iterator = valid.iter();
         let mut iteration = 0;
-        while let Some(item) = next_item(&mut *iterator, interrupter) {
+        let mut complete = true;
+        while let Some(item) = next_item(&mut *iterator, &s.interrupter) {
             let progress = iterator.progress();
             iteration += 1;
             let output = InferenceStep::step(&model, item);
             let item = TrainingItem::new(output, progress, Some(iteration), None);
-            interrupter.fail_on_error(processor.process_valid(LearnerEvent::ProcessedItem(item)));
-            if interrupter.should_stop() {
+            s.interrupter
+                .fail_on_error(s.processor.process_valid(LearnerEvent::ProcessedItem(item)));
+            if s.interrupter.should_stop() {
+                complete = iterator.progress().items_processed >= valid.num_items();
                 break;
             }
         }
-        interrupter.fail_on_error(processor.process_valid(LearnerEvent::EndSplit(epoch)));
+        s.interrupter
+            .fail_on_error(s.processor.process_valid(LearnerEvent::EndSplit(epoch)));
+        complete && s.interrupter.error().is_none()
+    }
+
+    /// Optimizer steps taken by the time the run reaches `position`.
+    fn steps_at(&self, position: Position) -> usize {
+        (position.epoch - 1) * self.batches_per_epoch + position.batches_done
+    }
+
+    /// Whether the time since the last checkpoint calls for one now.
+    fn checkpoint_due(&self, s: &Session) -> bool {
+        self.checkpoint_every
+            .is_some_and(|every| s.last_checkpoint.elapsed() >= every)
+    }
+
+    /// Saves a checkpoint that continues at `position`, unless the newest one already does.
+    fn checkpoint(&self, s: &mut Session, position: Position) -> Result<(), Stop> {
+        let mut outcome = self.outcome.lock().unwrap();
+        if outcome.checkpoint.as_ref().map(|(_, p)| *p) == Some(position) {
+            return Ok(());
+        }
+        let steps = self.steps_at(position);
+        s.checkpointer.checkpoint(&s.learner, steps, &s.store);
+        let state = CheckpointState {
+            position,
+            steps,
+            config_name: self.config_name.clone(),
+            history: outcome.history.clone(),
+        };
+        let path = self
+            .checkpoints
+            .seal(&state)
+            .map_err(|e| Stop::Checkpoint(e.to_string()))?;
+        outcome.checkpoint = Some((path, position));
+        s.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
+    fn stop(&self, interrupter: &Interrupter, stop: Stop) {
+        let mut outcome = self.outcome.lock().unwrap();
+        outcome.stop.get_or_insert(stop);
+        interrupter.stop(Some("training stopped"));
+    }
+
+    /// Records a stop request that arrived while `interrupter` was set.
+    fn note_request(&self, interrupter: &Interrupter) {
+        let reason = interrupter
+            .interruption()
+            .and_then(|i| i.reason)
+            .unwrap_or_else(|| "stopped by request".to_string());
+        self.outcome
+            .lock()
+            .unwrap()
+            .stop
+            .get_or_insert(Stop::Requested(reason));
     }
 
     /// Ends a run that was asked to stop: records why, and checkpoints where it stopped unless
     /// the stop came from a fault (whose state is not worth resuming from).
-    fn stopped(
-        &self,
-        learner: &Learner<LeNet5>,
-        checkpointer: &mut LearningCheckpointer<LeNet5>,
-        store: &EventStoreClient,
-        interrupter: &Interrupter,
-        position: Position,
-    ) {
-        self.note_request(interrupter);
+    fn stopped(&self, s: &mut Session, position: Position) {
+        self.note_request(&s.interrupter);
         let faulted = matches!(
             self.outcome.lock().unwrap().stop,
             Some(Stop::NonFinite { .. })
         );
         if !faulted
-            && interrupter.error().is_none()
-            && let Err(stop) = self.checkpoint(learner, checkpointer, store, position)
+            && s.interrupter.error().is_none()
+            && let Err(stop) = self.checkpoint(s, position)
         {
-            self.stop(interrupter, stop);
+            self.stop(&s.interrupter, stop);
         }
     }
 }
