@@ -408,4 +408,18 @@ fn export_round_trips_to_identical_logits() {
     assert_eq!(file.tensor("c1.weight").unwrap().shape(), [6, 1, 5, 5]);
     assert_eq!(file.tensor("f6.weight").unwrap().shape(), [84, 120]);
     assert_eq!(file.tensor("f7.weight").unwrap().shape(), [10, 84]);
+
+    // Same weights, same bytes: the metadata's order once changed from export to export (one
+    // random order of four keys per process, so a few exports all but surely caught it).
+    let again = dir.path().join("again.safetensors");
+    for _ in 0..4 {
+        lenet()
+            .args(["export", "--run"])
+            .arg(trained_run())
+            .arg("--out")
+            .arg(&again)
+            .assert()
+            .success();
+        assert!(fs::read(&again).unwrap() == bytes, "two exports differ");
+    }
 }

@@ -2,16 +2,19 @@
 //! same layers (`c1`, `c3`, `c5` as `nn.Conv2d`, `f6`, `f7` as `nn.Linear`) loads them with
 //! `load_state_dict`; and back.
 //!
-//! Convolutions already share PyTorch's `[out, in, kh, kw]` layout. Burn keeps a linear layer's
-//! weight as `[in, out]`, PyTorch as `[out, in]`: those are transposed both ways.
+//! Written through burn-store's safetensors store with its PyTorch adapters, which transpose a
+//! linear layer's weight between Burn's `[in, out]` and PyTorch's `[out, in]` (convolutions
+//! already share PyTorch's `[out, in, kh, kw]`). The activation and pooling travel as metadata.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
-use burn::module::Param;
-use burn::nn::Linear;
-use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use burn::store::{
+    BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore,
+    SafetensorsStoreError,
+};
+use safetensors::SafeTensors;
+use serde_json::Value;
 use thiserror::Error;
 
 use crate::model::{ActivationKind, LeNet5, LeNet5Config, PoolingKind, Variant};
@@ -19,7 +22,7 @@ use crate::model::{ActivationKind, LeNet5, LeNet5Config, PoolingKind, Variant};
 #[derive(Debug, Error)]
 pub enum ExportError {
     #[error("safetensors: {0}")]
-    Format(#[from] safetensors::SafeTensorError),
+    Format(String),
     #[error("safetensors: tensor {name}: {problem}")]
     Tensor { name: String, problem: String },
     #[error(
@@ -29,47 +32,21 @@ pub enum ExportError {
     NoPyTorchLayer(&'static str),
 }
 
-/// A weight tensor in PyTorch's layout: name, shape, values in row-major order.
-struct Weight {
-    name: String,
-    shape: Vec<usize>,
-    values: Vec<f32>,
-}
-
-fn conv_weights(name: &str, conv: &Conv2d) -> Vec<Weight> {
-    let mut weights = vec![Weight {
-        name: format!("{name}.weight"),
-        shape: conv.weight.dims().to_vec(),
-        values: conv.weight.val().into_data().iter::<f32>().collect(),
-    }];
-    if let Some(bias) = &conv.bias {
-        weights.push(bias_weight(name, bias));
-    }
-    weights
-}
-
-fn linear_weights(name: &str, linear: &Linear) -> Vec<Weight> {
-    let transposed = linear.weight.val().transpose();
-    let mut weights = vec![Weight {
-        name: format!("{name}.weight"),
-        shape: transposed.dims().to_vec(),
-        values: transposed.into_data().iter::<f32>().collect(),
-    }];
-    if let Some(bias) = &linear.bias {
-        weights.push(bias_weight(name, bias));
-    }
-    weights
-}
-
-fn bias_weight(name: &str, bias: &Param<Tensor<1>>) -> Weight {
-    Weight {
-        name: format!("{name}.bias"),
-        shape: bias.dims().to_vec(),
-        values: bias.val().into_data().iter::<f32>().collect(),
+impl From<SafetensorsStoreError> for ExportError {
+    fn from(error: SafetensorsStoreError) -> Self {
+        // burn-store's messages can span lines; an error here is one line.
+        ExportError::Format(
+            error
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
     }
 }
 
 /// The model's weights as a safetensors file, with the activation and pooling as metadata.
+/// The same weights always give the same bytes.
 pub fn to_safetensors(model: &LeNet5, config: &LeNet5Config) -> Result<Vec<u8>, ExportError> {
     let unsupported = match (config.variant, config.activation, config.pooling, &model.f7) {
         (Variant::Lecun98, ..) => Some("the 1998 input scaling and C3 connection table"),
@@ -81,44 +58,22 @@ pub fn to_safetensors(model: &LeNet5, config: &LeNet5Config) -> Result<Vec<u8>, 
     if let Some(feature) = unsupported {
         return Err(ExportError::NoPyTorchLayer(feature));
     }
-    let f7 = model.f7.as_ref().expect("checked above");
-    let weights: Vec<Weight> = [
-        conv_weights("c1", &model.c1),
-        conv_weights("c3", &model.c3),
-        conv_weights("c5", &model.c5),
-        linear_weights("f6", &model.f6),
-        linear_weights("f7", f7),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let bytes: Vec<Vec<u8>> = weights
-        .iter()
-        .map(|w| w.values.iter().flat_map(|v| v.to_le_bytes()).collect())
-        .collect();
-    let views = weights
-        .iter()
-        .zip(&bytes)
-        .map(|(w, data)| {
-            Ok((
-                w.name.clone(),
-                TensorView::new(Dtype::F32, w.shape.clone(), data)?,
-            ))
-        })
-        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
-    let metadata = HashMap::from([
-        ("format".to_string(), "pt".to_string()),
-        ("model".to_string(), "LeNet-5".to_string()),
-        ("activation".to_string(), config.activation.to_string()),
-        ("pooling".to_string(), config.pooling.to_string()),
-    ]);
-    Ok(safetensors::serialize(views, Some(metadata))?)
+    let mut store = SafetensorsStore::from_bytes(None)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .clear_metadata()
+        .metadata("format", "pt")
+        .metadata("model", "LeNet-5")
+        .metadata("activation", config.activation.to_string())
+        .metadata("pooling", config.pooling.to_string());
+    model.save_into(&mut store)?;
+    canonical_header(store.get_bytes()?)
 }
 
-/// A model built from a safetensors file in the layout [`to_safetensors`] writes.
+/// A model built from a safetensors file in the layout [`to_safetensors`] writes. Every tensor
+/// the model needs must be there with its shape, and nothing else.
 pub fn from_safetensors(bytes: &[u8], device: &Device) -> Result<LeNet5, ExportError> {
-    let file = SafeTensors::deserialize(bytes)?;
-    let (_, header) = SafeTensors::read_metadata(bytes)?;
+    let (_, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| ExportError::Format(e.to_string()))?;
     let meta = header.metadata().clone().unwrap_or_default();
     let config = LeNet5Config::new()
         .with_activation(match meta.get("activation").map(String::as_str) {
@@ -130,69 +85,61 @@ pub fn from_safetensors(bytes: &[u8], device: &Device) -> Result<LeNet5, ExportE
             _ => PoolingKind::Max,
         });
     let mut model = config.init(device);
-    let read = |name: &str, shape: &[usize]| -> Result<TensorData, ExportError> {
-        let problem = |problem: String| ExportError::Tensor {
-            name: name.to_string(),
-            problem,
-        };
-        let view = file.tensor(name).map_err(|e| problem(e.to_string()))?;
-        if view.dtype() != Dtype::F32 {
-            return Err(problem(format!("dtype {:?}, expected F32", view.dtype())));
-        }
-        if view.shape() != shape {
-            return Err(problem(format!(
-                "shape {:?}, expected {shape:?}",
-                view.shape()
-            )));
-        }
-        let values: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        Ok(TensorData::new(values, shape.to_vec()))
+    let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec()))
+        .with_from_adapter(PyTorchToBurnAdapter)
+        .allow_partial(true)
+        .validate(false);
+    let applied = model.load_from(&mut store)?;
+    let problem = |name: &str, problem: String| ExportError::Tensor {
+        name: name.to_string(),
+        problem,
     };
-    let load_conv = |name: &str, conv: &mut Conv2d| -> Result<(), ExportError> {
-        let shape = conv.weight.dims();
-        conv.weight = Param::from_tensor(Tensor::from_data(
-            read(&format!("{name}.weight"), &shape)?,
-            device,
-        ));
-        if let Some(bias) = &mut conv.bias {
-            *bias = Param::from_tensor(Tensor::from_data(
-                read(&format!("{name}.bias"), &bias.dims())?,
-                device,
-            ));
-        }
-        Ok(())
-    };
-    let load_linear = |name: &str, linear: &mut Linear| -> Result<(), ExportError> {
-        let [input, output] = linear.weight.dims();
-        let torch: Vec<f32> = read(&format!("{name}.weight"), &[output, input])?
-            .iter::<f32>()
-            .collect();
-        // Transposed here rather than with `Tensor::transpose`, so the weight is laid out as
-        // Burn's own: a strided view would change the order of the matmul's sums, and with it
-        // the last bits of the logits.
-        let burn: Vec<f32> = (0..input * output)
-            .map(|i| torch[(i % output) * input + i / output])
-            .collect();
-        let weight = TensorData::new(burn, [input, output]);
-        linear.weight = Param::from_tensor(Tensor::from_data(weight, device));
-        if let Some(bias) = &mut linear.bias {
-            *bias = Param::from_tensor(Tensor::from_data(
-                read(&format!("{name}.bias"), &bias.dims())?,
-                device,
-            ));
-        }
-        Ok(())
-    };
-    load_conv("c1", &mut model.c1)?;
-    load_conv("c3", &mut model.c3)?;
-    load_conv("c5", &mut model.c5)?;
-    load_linear("f6", &mut model.f6)?;
-    if let Some(f7) = &mut model.f7 {
-        load_linear("f7", f7)?;
+    if let Some(error) = applied.errors.first() {
+        return Err(problem("", error.to_string()));
+    }
+    if let Some((name, _)) = applied.missing.first() {
+        return Err(problem(name, "missing".to_string()));
+    }
+    if let Some(name) = applied.unused.first() {
+        return Err(problem(name, "not a tensor of this model".to_string()));
     }
     Ok(model)
+}
+
+/// The safetensors file with its JSON header's keys in sorted order. safetensors writes the
+/// metadata from a `HashMap`, whose order changes from run to run, so the same weights gave
+/// different bytes; the tensors' offsets are explicit, so the order of the keys is free.
+fn canonical_header(bytes: Vec<u8>) -> Result<Vec<u8>, ExportError> {
+    let malformed = |what: &str| ExportError::Format(format!("burn-store wrote {what}"));
+    let length = bytes
+        .get(..8)
+        .map(|n| u64::from_le_bytes(n.try_into().expect("8 bytes")) as usize)
+        .ok_or_else(|| malformed("no header"))?;
+    let header = bytes
+        .get(8..8 + length)
+        .ok_or_else(|| malformed("a truncated header"))?;
+    let header: Value =
+        serde_json::from_slice(header).map_err(|_| malformed("a header that is not JSON"))?;
+    let mut text = serde_json::to_string(&sorted(header)).expect("JSON serialises");
+    // The data starts 8-byte aligned, as safetensors writes it.
+    while text.len() % 8 != 0 {
+        text.push(' ');
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&bytes[8 + length..]);
+    Ok(out)
+}
+
+/// `value` with every object's keys in sorted order, whatever map serde_json was built with.
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let entries: BTreeMap<String, Value> =
+                map.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+            Value::Object(entries.into_iter().collect())
+        }
+        other => other,
+    }
 }
