@@ -122,7 +122,7 @@ fn canonical_header(bytes: Vec<u8>) -> Result<Vec<u8>, ExportError> {
         serde_json::from_slice(header).map_err(|_| malformed("a header that is not JSON"))?;
     let mut text = serde_json::to_string(&sorted(header)).expect("JSON serialises");
     // The data starts 8-byte aligned, as safetensors writes it.
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(' ');
     }
     let mut out = Vec::with_capacity(bytes.len());
