@@ -6,26 +6,9 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use assert_cmd::Command;
-use common::{real_mnist_dir, write_synthetic_mnist};
+use common::{lenet, project_file, real_mnist_dir, write_synthetic_mnist};
 use lenet::run::RunSummary;
 use predicates::prelude::*;
-
-fn lenet() -> Command {
-    let mut cmd = Command::cargo_bin("lenet").unwrap();
-    // Tests must not depend on the user's environment or fill their cache.
-    cmd.env_remove("MNIST_DIR")
-        .env_remove("LENET_MNIST_MIRROR")
-        .env("XDG_CACHE_HOME", "/nonexistent/lenet-test-cache");
-    cmd
-}
-
-fn project_file(path: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(path)
-        .to_string_lossy()
-        .into_owned()
-}
 
 #[test]
 fn smoke_config_trains_on_real_mnist() {

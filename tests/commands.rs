@@ -7,8 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use assert_cmd::Command;
-use common::real_mnist_dir;
+use common::{lenet, project_file, real_mnist_dir, summary_of};
 use image::{DynamicImage, GrayImage, Luma, RgbImage};
 use lenet::data::mnist::{Mnist, MnistDataset};
 use lenet::inference::classify;
@@ -18,22 +17,14 @@ use lenet::run::FinishedRun;
 use lenet::run::RunSummary;
 use predicates::prelude::*;
 
-fn lenet() -> Command {
-    let mut cmd = Command::cargo_bin("lenet").unwrap();
-    cmd.env_remove("MNIST_DIR")
-        .env("XDG_CACHE_HOME", "/nonexistent/lenet-test-cache");
-    cmd
-}
-
 /// The run every test here uses, trained on first use.
 fn trained_run() -> &'static Path {
     static RUN: OnceLock<tempfile::TempDir> = OnceLock::new();
     RUN.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/smoke.json");
         lenet()
             .arg("--config")
-            .arg(config)
+            .arg(project_file("configs/smoke.json"))
             .arg("--data-dir")
             .arg(real_mnist_dir())
             .arg("--artifact-dir")
@@ -48,7 +39,7 @@ fn trained_run() -> &'static Path {
 }
 
 fn summary() -> RunSummary {
-    serde_json::from_slice(&fs::read(trained_run().join("summary.json")).unwrap()).unwrap()
+    summary_of(trained_run())
 }
 
 fn png_size(path: &Path) -> (u32, u32) {

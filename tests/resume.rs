@@ -7,12 +7,12 @@ mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::OnceLock;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::real_mnist_dir;
+use common::{lenet_process as lenet, real_mnist_dir, summary_of};
 use lenet::inference::export::to_safetensors;
 use lenet::run::FinishedRun;
 use lenet::run::RunSummary;
@@ -27,13 +27,6 @@ const CONFIG: &str = r#"{
   "lr_schedule": { "type": "cosine" },
   "data": { "validation_size": 300, "train_limit": 2000, "test_limit": 500 }
 }"#;
-
-fn lenet() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lenet"));
-    cmd.env_remove("MNIST_DIR")
-        .env("XDG_CACHE_HOME", "/nonexistent/lenet-test-cache");
-    cmd
-}
 
 struct Setup {
     _root: tempfile::TempDir,
@@ -92,7 +85,7 @@ fn weights(run: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 fn summary(run: &Path) -> RunSummary {
-    serde_json::from_slice(&fs::read(run.join("summary.json")).unwrap()).unwrap()
+    summary_of(run)
 }
 
 /// The run nobody stopped, trained once and shared by the tests.

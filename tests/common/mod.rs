@@ -1,5 +1,6 @@
-//! Helpers shared by the integration tests: small synthetic MNIST-format datasets and the path
-//! of the real one.
+//! Helpers shared by the integration tests: the `lenet` binary cut off from the user's
+//! environment, small synthetic MNIST-format datasets, the path of the real one, and reading a
+//! run's outputs back.
 
 #![allow(dead_code)] // each test crate uses its own subset of these helpers
 
@@ -11,6 +12,37 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use lenet::data::idx::{encode_images, encode_labels};
 use lenet::input::{IMAGE_PIXELS, IMAGE_SIDE};
+use lenet::run::RunSummary;
+
+/// The `lenet` binary as a process, independent of the user's environment: no `MNIST_DIR`, no
+/// mirror, and a cache folder that does not exist, so no test reads or fills the user's cache.
+pub fn lenet_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lenet"));
+    cmd.env_remove("MNIST_DIR")
+        .env_remove("LENET_MNIST_MIRROR")
+        .env("XDG_CACHE_HOME", "/nonexistent/lenet-test-cache");
+    cmd
+}
+
+/// [`lenet_process`] with assert_cmd's assertions.
+pub fn lenet() -> assert_cmd::Command {
+    assert_cmd::Command::from_std(lenet_process())
+}
+
+/// A file of the project, by its path from the project's root, as a command-line argument.
+pub fn project_file(path: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(path)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The `summary.json` of a finished run.
+pub fn summary_of(run: &Path) -> RunSummary {
+    let path = run.join("summary.json");
+    let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap()
+}
 
 /// The real MNIST: `$MNIST_DIR`, else `../shared/data/mnist` beside the project, else the
 /// cache a first training run downloads it into.
