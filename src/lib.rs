@@ -54,7 +54,7 @@ pub enum Error {
     #[error("evaluation failed: {0}")]
     Evaluation(String),
     #[error(
-        "training stopped ({reason}); {}",
+        "training stopped by {by}; {}",
         match checkpoint {
             Some((path, at)) if at.batches_done == *batches_per_epoch => format!(
                 "checkpoint {} continues with epoch {}'s validation",
@@ -68,11 +68,20 @@ pub enum Error {
         }
     )]
     Interrupted {
-        reason: String,
+        /// What stopped it, for people: "Ctrl-C", "the dashboard (q, then s)".
+        by: String,
         checkpoint: Option<(std::path::PathBuf, data::loader::Position)>,
         batches_per_epoch: usize,
         run_dir: std::path::PathBuf,
+        /// The epochs completed, for the table printed after the dashboard closes.
+        history: Vec<run::history::EpochMetrics>,
     },
+    #[error(
+        "training killed from the dashboard (q, then k); resume from its newest checkpoint with: \
+         lenet resume --run {}",
+        run_dir.display()
+    )]
+    Killed { run_dir: std::path::PathBuf },
     #[error(
         "training stopped: the loss became {loss} at epoch {epoch}, batch {batch}, so no step was \
          taken with it (is optimizer.learning_rate = {learning_rate} too high?); {}",
@@ -87,10 +96,22 @@ pub enum Error {
         loss: f64,
         learning_rate: f64,
         checkpoint: Option<std::path::PathBuf>,
+        /// The epochs completed, for the table printed after the dashboard closes.
+        history: Vec<run::history::EpochMetrics>,
     },
 }
 
 impl Error {
+    /// The epochs a stopped run completed, if it is one.
+    pub fn history(&self) -> Option<&[run::history::EpochMetrics]> {
+        match self {
+            Error::Interrupted { history, .. } | Error::NonFiniteLoss { history, .. } => {
+                Some(history)
+            }
+            _ => None,
+        }
+    }
+
     /// The process exit code: 2 for a problem with what the user asked for (config, flags,
     /// device, run directory policy), 1 for a problem met while doing it (data, I/O, training).
     pub fn exit_code(&self) -> i32 {
@@ -99,7 +120,7 @@ impl Error {
             Error::Run(error) if error.is_usage() => 2,
             Error::Resume(_) => 2,
             // The shell's convention for a program stopped by Ctrl-C.
-            Error::Interrupted { .. } => 130,
+            Error::Interrupted { .. } | Error::Killed { .. } => 130,
             Error::Data(data::mnist::DataError::ValidationTooLarge { .. }) => 2,
             _ => 1,
         }

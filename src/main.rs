@@ -13,7 +13,7 @@ use lenet::device::BackendKind;
 use lenet::inference::eval::{EvalOptions, eval_run};
 use lenet::inference::export::to_safetensors;
 use lenet::inference::predict::predict_files;
-use lenet::report::layer_table;
+use lenet::report::{epoch_line, layer_table};
 use lenet::run::{self, FinishedRun, RunSummary, write_atomic};
 use lenet::training::checkpoint::Checkpoints;
 use lenet::training::{TrainOptions, Training, terminal};
@@ -270,8 +270,19 @@ fn train(config: &TrainingConfig, options: &TrainOptions) -> Result<ExitCode, le
         eprintln!("warning: {warning}");
     }
     print!("{training}");
-    let summary = training.launch()?;
-    print_summary(&summary);
+    let dashboard = training.uses_dashboard();
+    let launched = training.launch();
+    if dashboard {
+        // The dashboard's screen is gone: leave the epochs in the terminal's history.
+        let history = match &launched {
+            Ok(summary) => Some(summary.history.as_slice()),
+            Err(error) => error.history(),
+        };
+        for epoch in history.unwrap_or_default() {
+            println!("{}", epoch_line(epoch, config.epochs));
+        }
+    }
+    print_summary(&launched?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -306,7 +317,7 @@ fn stop_on_ctrl_c() -> Interrupter {
             eprintln!(
                 "\nStopping at the end of this batch to write a checkpoint; Ctrl-C again quits at once."
             );
-            handle.stop(Some("interrupted with Ctrl-C"));
+            handle.stop(Some("Ctrl-C"));
         } else {
             terminal::restore();
             eprintln!("Quit without a checkpoint; the previous one is intact.");

@@ -1,5 +1,7 @@
 //! A run killed or interrupted part-way and then resumed ends with exactly the weights of a run
-//! that was never stopped. Real child processes on real MNIST (a few thousand images).
+//! that was never stopped, wherever the stop lands: real child processes killed or sent Ctrl-C,
+//! and runs in this process stopped at each phase of an epoch through the progress hook. On real
+//! MNIST (a few thousand images).
 
 #![cfg(unix)]
 
@@ -8,14 +10,19 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use burn::train::Interrupter;
 use common::{lenet_process as lenet, real_mnist_dir, summary_of};
+use lenet::config::{Overrides, TrainingConfig};
+use lenet::data::loader::Position;
 use lenet::inference::export::to_safetensors;
 use lenet::run::FinishedRun;
 use lenet::run::RunSummary;
+use lenet::training::{Progress, TrainOptions, train};
 
 /// 2,000 training images in batches of 16: 125 steps per epoch, under a second each on flex
 /// (CI runs these tests on ndarray too, about 8x slower).
@@ -145,6 +152,11 @@ fn resume(run: &Path) -> std::process::Output {
 }
 
 fn assert_same_as_uninterrupted(run: &Path) {
+    assert_same_as_uninterrupted_except_resumed(run);
+    assert!(summary(run).resumed);
+}
+
+fn assert_same_as_uninterrupted_except_resumed(run: &Path) {
     let reference = uninterrupted();
     assert!(
         weights(run) == weights(reference),
@@ -153,7 +165,7 @@ fn assert_same_as_uninterrupted(run: &Path) {
     let (resumed, whole) = (summary(run), summary(reference));
     assert_eq!(resumed.test_correct, whole.test_correct);
     assert_eq!(resumed.test_loss, whole.test_loss);
-    assert!(resumed.resumed && !whole.resumed);
+    assert!(!whole.resumed);
 }
 
 #[test]
@@ -182,7 +194,7 @@ fn ctrl_c_checkpoints_at_a_batch_and_resumes_to_identical_weights() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stderr}");
     assert!(
-        stderr.contains("training stopped (interrupted with Ctrl-C)"),
+        stderr.contains("training stopped by Ctrl-C; checkpoint "),
         "{stderr}"
     );
     assert!(stderr.contains("resume --run"), "{stderr}");
@@ -250,4 +262,269 @@ fn resuming_with_a_different_config_is_refused() {
         "{stderr}"
     );
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
+
+/// The epochs of a run as numbers that two identical runs share: loss and accuracy per split.
+fn metrics(summary: &RunSummary) -> Vec<[Option<f64>; 4]> {
+    summary
+        .history
+        .iter()
+        .map(|e| {
+            [
+                e.train_loss,
+                e.train_accuracy,
+                e.valid_loss,
+                e.valid_accuracy,
+            ]
+        })
+        .collect()
+}
+
+/// The tests' config for a run in this process, writing to `run`.
+fn config(run: &Path) -> TrainingConfig {
+    let mut config = TrainingConfig::parse(Path::new("resume.json"), CONFIG).unwrap();
+    config
+        .apply(&Overrides {
+            data_dir: Some(real_mnist_dir()),
+            artifact_dir: Some(run.to_path_buf()),
+            ..Overrides::default()
+        })
+        .unwrap();
+    config
+}
+
+/// Trains in this process and asks for a stop the first time `at` says so, as Ctrl-C would;
+/// then resumes, and checks the run against the one that was never stopped. `at` is told
+/// the position of each batch, validation batch and epoch end.
+fn stop_and_resume(name: &str, at: impl Fn(Progress) -> bool + Send + Sync + 'static) {
+    let run = setup().root.join(name);
+    let interrupter = Interrupter::new();
+    let fired = Arc::new(AtomicBool::new(false));
+    let hook = {
+        let (interrupter, fired) = (interrupter.clone(), fired.clone());
+        move |progress| {
+            if !fired.load(Ordering::SeqCst) && at(progress) {
+                fired.store(true, Ordering::SeqCst);
+                interrupter.stop(Some("the test"));
+            }
+        }
+    };
+    let options = TrainOptions {
+        dashboard: false,
+        interrupter,
+        on_progress: Some(Arc::new(hook)),
+        ..TrainOptions::new("resume")
+    };
+    let stopped = train(&config(&run), &options);
+    assert!(fired.load(Ordering::SeqCst), "{name}: the stop never came");
+    match stopped {
+        Err(error) => {
+            assert_eq!(error.exit_code(), 130, "{name}: {error}");
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("training stopped by the test; checkpoint ")
+            );
+            let done = error.history().unwrap().len();
+            let csv = fs::read_to_string(run.join("metrics.csv")).unwrap_or_default();
+            assert_eq!(
+                csv.lines().filter(|l| l.contains(",valid,")).count(),
+                done,
+                "{name}: metrics.csv has every epoch done, and only those:\n{csv}"
+            );
+            let resumed = TrainOptions {
+                dashboard: false,
+                resume: true,
+                ..TrainOptions::new("resume")
+            };
+            train(&config(&run), &resumed).unwrap_or_else(|e| panic!("{name}: resume: {e}"));
+        }
+        // A stop during the final test evaluation comes too late to stop anything.
+        Ok(summary) => assert!(!summary.resumed, "{name}"),
+    }
+    assert!(
+        weights(&run) == weights(uninterrupted()),
+        "{name}: resumed weights differ from the uninterrupted run's"
+    );
+    let (resumed, whole) = (summary(&run), summary(uninterrupted()));
+    assert_eq!(resumed.test_correct, whole.test_correct, "{name}");
+    assert_eq!(resumed.history.len(), 3, "{name}: {:?}", resumed.history);
+    let csv = fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(!csv.contains("NaN"), "{name}: {csv}");
+    // Validation sees the same model whatever happened, so its numbers agree to the bit; the
+    // train numbers of an epoch that was cut in two cover the part after the resume only.
+    let valid = |s: &RunSummary| metrics(s).iter().map(|m| [m[2], m[3]]).collect::<Vec<_>>();
+    assert_eq!(valid(&resumed), valid(&whole), "{name}");
+    assert!(
+        !run.join("experiment.log").exists(),
+        "{name}: Burn's empty log is gone"
+    );
+}
+
+const BATCHES: usize = 125;
+
+#[test]
+fn a_stop_before_the_first_batch_resumes_exactly() {
+    stop_and_resume("before-first-batch", |p| {
+        matches!(p, Progress::Starting(Position::START))
+    });
+}
+
+#[test]
+fn a_stop_mid_epoch_resumes_exactly() {
+    stop_and_resume("mid-epoch", |p| {
+        p == Progress::Trained(Position {
+            epoch: 2,
+            batches_done: 40,
+        })
+    });
+}
+
+#[test]
+fn a_stop_on_an_epochs_last_batch_resumes_exactly() {
+    stop_and_resume("last-batch", |p| {
+        p == Progress::Trained(Position {
+            epoch: 2,
+            batches_done: BATCHES,
+        })
+    });
+}
+
+#[test]
+fn a_stop_during_validation_resumes_exactly() {
+    stop_and_resume("validation", |p| {
+        p == Progress::Validated {
+            epoch: 2,
+            batches: 3,
+        }
+    });
+}
+
+#[test]
+fn a_stop_after_validation_resumes_exactly() {
+    // 300 validation images in batches of 16: the 19th batch is the last.
+    stop_and_resume("after-validation", |p| {
+        p == Progress::Validated {
+            epoch: 1,
+            batches: 19,
+        }
+    });
+}
+
+#[test]
+fn a_stop_between_epochs_resumes_exactly() {
+    stop_and_resume("between-epochs", |p| p == Progress::EpochEnded(2));
+}
+
+#[test]
+fn a_stop_during_the_test_evaluation_lets_the_run_finish() {
+    stop_and_resume("testing", |p| p == Progress::Testing);
+}
+
+/// SIGKILLs a run that checkpoints after nearly every batch, several times over, so that the
+/// kills land while checkpoints are being written; each time the run goes on from its newest
+/// whole checkpoint and ends with the weights of a run that was never stopped.
+#[test]
+fn kills_while_checkpoints_are_written_lose_nothing() {
+    let run = setup().root.join("killed-while-writing");
+    let config = setup().root.join("frequent-checkpoints.json");
+    fs::write(
+        &config,
+        CONFIG.replacen('{', r#"{ "checkpoint_every_seconds": 0.001,"#, 1),
+    )
+    .unwrap();
+    let mut args = train_args(&run);
+    args[1] = config.to_string_lossy().into_owned();
+    let mut child = lenet()
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_first_checkpoint(&mut child, &run);
+    for delay_ms in [130, 370, 90] {
+        sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!state_files(&run).is_empty());
+        child = lenet()
+            .args(["resume", "--run"])
+            .arg(&run)
+            .arg("--no-tui")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    assert_same_as_uninterrupted(&run);
+}
+
+/// Checkpoints come every `checkpoint_every_seconds` of training, not only at epoch ends, so a
+/// kill loses at most that much work.
+#[test]
+fn time_based_checkpoints_come_mid_epoch() {
+    let run = setup().root.join("timed");
+    let interrupter = Interrupter::new();
+    let hook = {
+        let interrupter = interrupter.clone();
+        move |p| {
+            if p == Progress::Trained(Position {
+                epoch: 1,
+                batches_done: 100,
+            }) {
+                interrupter.stop(Some("the test"));
+            }
+        }
+    };
+    let mut config = config(&run);
+    config.checkpoint_every_seconds = 0.05;
+    let options = TrainOptions {
+        dashboard: false,
+        interrupter,
+        on_progress: Some(Arc::new(hook)),
+        ..TrainOptions::new("resume")
+    };
+    train(&config, &options).unwrap_err();
+    let mut steps: Vec<String> = state_files(&run)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy()[5..13].to_string())
+        .collect();
+    steps.sort();
+    // The stop's checkpoint at step 100, and the newest timed one before it: only two are kept.
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(steps[1], "00000100");
+    let timed: usize = steps[0].parse().unwrap();
+    assert!(timed > 0 && timed < 100, "{steps:?}");
+}
+
+/// One process at a time in a run folder: a second one, resuming or starting over, is refused
+/// with the folder and the process that holds it, and leaves the first one's run alone.
+#[test]
+fn a_second_process_cannot_train_in_a_busy_run_folder() {
+    let run = setup().root.join("busy");
+    let mut child = start(&run);
+    wait_for_first_checkpoint(&mut child, &run);
+    for extra in [&["--resume"][..], &["--overwrite"][..]] {
+        let output = lenet().args(train_args(&run)).args(extra).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("in use by process {}", child.id()))
+                && stderr.contains(&*run.to_string_lossy()),
+            "{stderr}"
+        );
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
+    let output = lenet()
+        .args(["resume", "--run"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        child.wait().unwrap().success(),
+        "the first run finishes undisturbed"
+    );
+    assert_same_as_uninterrupted_except_resumed(&run);
 }

@@ -13,6 +13,7 @@ use crate::model::LeNet5Config;
 use crate::model::layers::LayerInfo;
 use crate::model::{OutputKind, Variant};
 use crate::run::RunSummary;
+use crate::run::history::EpochMetrics;
 
 /// `61706` -> `61,706`.
 pub fn thousands(n: usize) -> String {
@@ -76,6 +77,26 @@ pub fn layer_table(config: &LeNet5Config, layers: &[LayerInfo]) -> String {
     out
 }
 
+/// One epoch as a line, as printed while training without the dashboard and after it closes:
+/// `epoch  3/12  train loss 0.0464 acc  98.55%  valid loss 0.0501 acc  98.52%  lr 8.96e-4  4.0 s`.
+pub fn epoch_line(epoch: &EpochMetrics, total_epochs: usize) -> String {
+    let width = total_epochs.to_string().len();
+    let mut line = format!("epoch {:>width$}/{total_epochs}", epoch.epoch);
+    for (split, loss, accuracy) in [
+        ("train", epoch.train_loss, epoch.train_accuracy),
+        ("valid", epoch.valid_loss, epoch.valid_accuracy),
+    ] {
+        if let (Some(loss), Some(accuracy)) = (loss, accuracy) {
+            line += &format!("  {split} loss {loss:.4} acc {:6.2}%", accuracy * 100.0);
+        }
+    }
+    if let Some(lr) = epoch.learning_rate {
+        line += &format!("  lr {lr:.2e}");
+    }
+    let seconds = epoch.train_seconds.unwrap_or(0.0) + epoch.valid_seconds.unwrap_or(0.0);
+    line + &format!("  {seconds:.1} s")
+}
+
 /// The summary printed at the end of a run.
 impl fmt::Display for RunSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -115,6 +136,24 @@ impl fmt::Display for RunSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_epoch_line_shows_both_splits() {
+        let epoch = EpochMetrics {
+            epoch: 3,
+            train_loss: Some(0.25),
+            train_accuracy: Some(0.935),
+            valid_loss: Some(0.125),
+            valid_accuracy: Some(0.96),
+            learning_rate: Some(0.0009),
+            train_seconds: Some(4.0),
+            valid_seconds: Some(0.5),
+        };
+        assert_eq!(
+            epoch_line(&epoch, 12),
+            "epoch  3/12  train loss 0.2500 acc  93.50%  valid loss 0.1250 acc  96.00%  lr 9.00e-4  4.5 s"
+        );
+    }
 
     #[test]
     fn thousands_are_separated() {

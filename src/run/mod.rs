@@ -13,12 +13,13 @@
 //!   eval/              what `lenet eval` writes
 //!   checkpoints/       the two newest checkpoints (model, optimizer, scheduler, position)
 //!   train/ valid/      Burn's metric logs, one folder per epoch
-//!   experiment.log     Burn's log
+//!   .lock              held by the process training in the folder, if any
 //! ```
 
 pub mod atomic;
 pub mod finished;
 pub mod history;
+pub mod lock;
 pub mod summary;
 
 use std::fs;
@@ -32,6 +33,7 @@ use crate::device::NotCompiled;
 
 pub use atomic::write_atomic;
 pub use finished::FinishedRun;
+pub use lock::RunLock;
 pub use summary::RunSummary;
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -72,6 +74,11 @@ pub enum RunError {
         dir.display()
     )]
     Finished { dir: PathBuf },
+    #[error(
+        "{}: in use by {holder}, which is training there; wait for it to end, or stop it first",
+        dir.display()
+    )]
+    Locked { dir: PathBuf, holder: String },
     #[error("{}: exists and is not a directory", dir.display())]
     NotADirectory { dir: PathBuf },
     #[error("{}: not a run directory (no {CONFIG_FILE}); pass the folder a training run wrote", dir.display())]
@@ -113,6 +120,7 @@ impl RunError {
                 | RunError::NothingToResume { .. }
                 | RunError::Finished { .. }
                 | RunError::NotARun { .. }
+                | RunError::Locked { .. }
                 | RunError::Config(_)
                 | RunError::Device(_)
         )

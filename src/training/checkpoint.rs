@@ -266,6 +266,11 @@ impl Checkpoints {
         Ok(path)
     }
 
+    /// Whether the folder holds any complete checkpoint, something a run could resume from.
+    pub fn any(&self) -> bool {
+        !self.sealed_steps().is_empty()
+    }
+
     /// Step counts of the checkpoints whose state file exists, newest first.
     fn sealed_steps(&self) -> Vec<usize> {
         let mut steps: Vec<usize> = fs::read_dir(&self.dir)

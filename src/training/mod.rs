@@ -47,7 +47,7 @@ use crate::model::LeNet5;
 use crate::report::{layer_table, plots, thousands};
 use crate::run::history::{self, EpochMetrics};
 use crate::run::{
-    self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, PLOTS_DIR, RunSummary, SUMMARY_FILE,
+    self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, PLOTS_DIR, RunLock, RunSummary, SUMMARY_FILE,
 };
 use crate::{Error, device};
 use checkpoint::Checkpoints;
@@ -67,7 +67,27 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Stops training at the next batch boundary when asked to (Ctrl-C, `q` in the dashboard).
     pub interrupter: Interrupter,
+    /// Told where the run is after every batch, epoch and phase.
+    pub on_progress: Option<ProgressHook>,
 }
+
+/// Where a run is, as training reports it to [`TrainOptions::on_progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// About to train from this position.
+    Starting(Position),
+    /// A training batch is done; the position counts it.
+    Trained(Position),
+    /// A validation batch of `epoch` is done; `batches` of them so far.
+    Validated { epoch: usize, batches: usize },
+    /// The epoch was validated, recorded and checkpointed.
+    EpochEnded(usize),
+    /// Training is over and the final model is being evaluated on the test set.
+    Testing,
+}
+
+/// A function told each [`Progress`] of a run.
+pub type ProgressHook = Arc<dyn Fn(Progress) + Send + Sync>;
 
 impl TrainOptions {
     pub fn new(config_name: impl Into<String>) -> Self {
@@ -77,6 +97,13 @@ impl TrainOptions {
             overwrite: false,
             resume: false,
             interrupter: Interrupter::new(),
+            on_progress: None,
+        }
+    }
+
+    fn report(&self, progress: Progress) {
+        if let Some(hook) = &self.on_progress {
+            hook(progress);
         }
     }
 }
@@ -106,6 +133,8 @@ pub struct Training {
     train_loader: Arc<EpochLoader>,
     valid_loader: Arc<EpochLoader>,
     warnings: Vec<String>,
+    /// Held from before the folder is looked at until the outputs are written.
+    _lock: RunLock,
 }
 
 /// The data a run trains, validates and tests on.
@@ -124,7 +153,7 @@ impl Training {
         let device = backend.device()?;
         let run_dir = config.run_dir(&options.config_name);
         let data = read_data(&config)?;
-        let checkpoints = open_run_folder(&config, &run_dir, options)?;
+        let (lock, checkpoints) = open_run_folder(&config, &run_dir, options)?;
 
         let model_config = config.model.to_model_config();
         // The table comes from a model of its own, made before seeding: Burn initialises
@@ -165,7 +194,13 @@ impl Training {
             train_loader: Arc::new(train_loader),
             valid_loader: Arc::new(valid_loader),
             warnings,
+            _lock: lock,
         })
+    }
+
+    /// Whether training will show Burn's dashboard (asked for, and stdout is a terminal).
+    pub fn uses_dashboard(&self) -> bool {
+        self.options.dashboard && std::io::stdout().is_terminal()
     }
 
     /// What went wrong on the way that did not stop the run: checkpoints that did not load.
@@ -178,7 +213,20 @@ impl Training {
         let batches_per_epoch = self.train_loader.batches_per_epoch();
         let outcome = Arc::new(Mutex::new(self.restored.clone()));
         let learner = self.learner.take().expect("a run is launched once");
-        let result = self.run_learner(learner, outcome.clone());
+        let launched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_learner(learner, outcome.clone())
+        }));
+        let result = match launched {
+            Ok(result) => result,
+            // Reached only if the dashboard's kill got past `terminal::exit_on_kill`.
+            Err(payload) if terminal::is_dashboard_kill(&*payload) => {
+                terminal::restore();
+                return Err(Error::Killed {
+                    run_dir: self.run_dir.clone(),
+                });
+            }
+            Err(payload) => std::panic::resume_unwind(payload),
+        };
         // Dropping the renderer closes the dashboard and gives the terminal back.
         drop(result.renderer);
         let outcome = outcome.lock().unwrap().clone();
@@ -205,6 +253,8 @@ impl Training {
             checkpoint_every: self.config.checkpoint_every(),
             config_name: self.options.config_name.clone(),
             outcome,
+            on_progress: self.options.on_progress.clone(),
+            run_dir: self.run_dir.clone(),
         };
         let (model_checkpointer, optim_checkpointer, scheduler_checkpointer, strategy) =
             self.checkpoints.burn_checkpointers();
@@ -227,6 +277,9 @@ impl Training {
         .with_checkpointing_strategy(strategy)
         .with_training_strategy(TrainingStrategy::Custom(Arc::new(training_loop)))
         .with_interrupter(interrupter.clone())
+        // Burn's application log (experiment.log) stayed empty for this program, and its panic
+        // hook printed a report over the dashboard's own way out.
+        .with_application_logger(None)
         .num_epochs(self.config.epochs)
         .renderer(self.renderer(interrupter))
         .launch(learner)
@@ -234,10 +287,11 @@ impl Training {
 
     /// Burn's dashboard in a terminal (unless turned off), one line per epoch otherwise.
     fn renderer(&self, interrupter: Interrupter) -> Box<dyn MetricsRenderer> {
-        if self.options.dashboard && std::io::stdout().is_terminal() {
+        if self.uses_dashboard() {
             terminal::remember_settings();
             let dashboard = TuiMetricsRendererWrapper::new(interrupter, None);
             terminal::keep_ctrl_c();
+            terminal::exit_on_kill(&self.run_dir);
             Box::new(dashboard)
         } else {
             Box::new(EpochLineRenderer::new())
@@ -248,12 +302,14 @@ impl Training {
     /// it can continue from.
     fn check_outcome(&self, outcome: &Outcome, batches_per_epoch: usize) -> Result<(), Error> {
         let checkpoint = outcome.checkpoint.clone();
+        let history = outcome.history.clone();
         match &outcome.stop {
             Some(Stop::Requested(reason)) => Err(Error::Interrupted {
-                reason: reason.clone(),
+                by: stopped_by(reason),
                 checkpoint,
                 batches_per_epoch,
                 run_dir: self.run_dir.clone(),
+                history,
             }),
             Some(Stop::NonFinite { epoch, batch, loss }) => Err(Error::NonFiniteLoss {
                 epoch: *epoch,
@@ -261,8 +317,9 @@ impl Training {
                 loss: *loss,
                 learning_rate: self.config.optimizer.learning_rate(),
                 checkpoint: checkpoint.map(|(path, _)| path),
+                history,
             }),
-            Some(Stop::Checkpoint(problem)) => Err(Error::Training(problem.clone())),
+            Some(Stop::Write(problem)) => Err(Error::Training(problem.clone())),
             None => Ok(()),
         }
     }
@@ -277,12 +334,9 @@ impl Training {
             .map_err(|e| Error::Training(format!("cannot serialise the model: {e}")))?;
         run::write_atomic(&self.run_dir.join(MODEL_FILE), &model_bytes)?;
         let history = outcome.history;
-        run::write_atomic(
-            &self.run_dir.join(METRICS_FILE),
-            history::to_csv(&history).as_bytes(),
-        )?;
-        plots::history(&self.run_dir.join(PLOTS_DIR), &history)?;
+        write_history(&self.run_dir, &history)?;
 
+        self.options.report(Progress::Testing);
         let started = Instant::now();
         let test = evaluate(
             &model,
@@ -367,7 +421,7 @@ impl fmt::Display for Training {
 }
 
 /// Phase 1: the config as the run will record it, with the backend, the data folder and the
-/// run folder filled in; a resumed run must have been started with the same config.
+/// run folder filled in.
 fn resolve(
     config: &TrainingConfig,
     options: &TrainOptions,
@@ -381,19 +435,6 @@ fn resolve(
     // Absolute, so that the run can be evaluated again from another working directory.
     resolved.data.dir = Some(fs::canonicalize(&location.dir).unwrap_or(location.dir));
     resolved.artifact_dir = Some(run_dir.clone());
-    if options.resume {
-        let saved = run::prepare_resume(&run_dir)?;
-        if let Some(first) = saved.differences(&resolved).into_iter().next() {
-            return Err(Error::Resume(format!(
-                "{}: the run was started with {} = {}, not {}; resume with the config it \
-                 started with, or pass --overwrite to start again",
-                run_dir.join(CONFIG_FILE).display(),
-                first.key,
-                first.was,
-                first.now
-            )));
-        }
-    }
     Ok((resolved, backend))
 }
 
@@ -421,21 +462,46 @@ fn read_data(config: &TrainingConfig) -> Result<Splits, Error> {
     })
 }
 
-/// Phase 3: a new run's folder, emptied if asked and holding its resolved config, or the
-/// resumed run's; either way with a checkpoint folder cleared of half-written files.
+/// Phase 3: the run folder locked for this process, then a new run's folder emptied if asked
+/// and holding its resolved config, or the resumed run's, which must have been started with
+/// the same config; either way with a checkpoint folder cleared of half-written files.
 fn open_run_folder(
     config: &TrainingConfig,
     run_dir: &std::path::Path,
     options: &TrainOptions,
-) -> Result<Checkpoints, Error> {
-    if !options.resume {
-        run::prepare(run_dir, options.overwrite)?;
+) -> Result<(RunLock, Checkpoints), Error> {
+    if options.resume && !run_dir.is_dir() {
+        return Err(run::RunError::NothingToResume {
+            dir: run_dir.to_path_buf(),
+        }
+        .into());
+    }
+    let lock = RunLock::acquire(run_dir)?;
+    if options.resume {
+        let saved = run::prepare_resume(run_dir)?;
+        if let Some(first) = saved.differences(config).into_iter().next() {
+            return Err(Error::Resume(format!(
+                "{}: the run was started with {} = {}, not {}; resume with the config it \
+                 started with, or train it again with --overwrite",
+                run_dir.join(CONFIG_FILE).display(),
+                first.key,
+                first.was,
+                first.now
+            )));
+        }
+    } else {
+        // A run that left nothing to keep (it failed or was killed before its first
+        // checkpoint) is replaced without --overwrite.
+        let nothing_to_keep = !Checkpoints::new(run_dir).any()
+            && !run_dir.join(MODEL_FILE).exists()
+            && !run_dir.join(SUMMARY_FILE).exists();
+        run::prepare(run_dir, options.overwrite || nothing_to_keep)?;
         let json = serde_json::to_vec_pretty(config).expect("config serialises");
         run::write_atomic(&run_dir.join(CONFIG_FILE), &json)?;
     }
     let checkpoints = Checkpoints::new(run_dir);
     checkpoints.prepare()?;
-    Ok(checkpoints)
+    Ok((lock, checkpoints))
 }
 
 /// Phase 4 for a resumed run: the learner as the newest checkpoint that loads left it, where
@@ -491,6 +557,28 @@ fn loaders(
         device.clone(),
     );
     (train, valid)
+}
+
+/// `metrics.csv` and the plots of the epochs done so far.
+fn write_history(run_dir: &std::path::Path, history: &[EpochMetrics]) -> Result<(), Error> {
+    run::write_atomic(
+        &run_dir.join(METRICS_FILE),
+        history::to_csv(history).as_bytes(),
+    )?;
+    plots::history(&run_dir.join(PLOTS_DIR), history)?;
+    Ok(())
+}
+
+/// The text Burn's dashboard gives its stop request.
+const DASHBOARD_STOP: &str = "Stopping training from user input.";
+
+/// What stopped a run, for people, from the reason its stop request gave.
+fn stopped_by(reason: &str) -> String {
+    if reason == DASHBOARD_STOP {
+        "the dashboard (q, then s)".to_string()
+    } else {
+        reason.to_string()
+    }
 }
 
 fn epoch_seconds(epoch: &EpochMetrics) -> f64 {

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::time::Instant;
 
+use crate::report::epoch_line;
+use crate::run::history::EpochMetrics;
 use burn::train::LearnerSummary;
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
 use burn::train::metric::{MetricDefinition, MetricId, NumericEntry};
@@ -53,21 +55,18 @@ impl EpochLineRenderer {
     }
 
     fn line(&self, epoch: usize) -> String {
-        let width = self.total_epochs.to_string().len();
-        let mut line = format!("epoch {epoch:>width$}/{}", self.total_epochs);
-        for (split, values) in [("train", &self.train), ("valid", &self.valid)] {
-            if let (Some(loss), Some(acc)) = (values.get("Loss"), values.get("Accuracy")) {
-                line.push_str(&format!("  {split} loss {loss:.4} acc {acc:6.2}%"));
-            }
-        }
-        if let Some(lr) = self.train.get("Learning Rate") {
-            line.push_str(&format!("  lr {lr:.2e}"));
-        }
-        line.push_str(&format!(
-            "  {:.1} s",
-            self.epoch_started.elapsed().as_secs_f64()
-        ));
-        line
+        let fraction = |percent: Option<&f64>| percent.map(|p| p / 100.0);
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss: self.train.get("Loss").copied(),
+            train_accuracy: fraction(self.train.get("Accuracy")),
+            valid_loss: self.valid.get("Loss").copied(),
+            valid_accuracy: fraction(self.valid.get("Accuracy")),
+            learning_rate: self.train.get("Learning Rate").copied(),
+            train_seconds: Some(self.epoch_started.elapsed().as_secs_f64()),
+            valid_seconds: None,
+        };
+        epoch_line(&metrics, self.total_epochs)
     }
 }
 

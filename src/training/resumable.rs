@@ -26,6 +26,7 @@ use burn::train::{
 };
 
 use super::checkpoint::{CheckpointState, Checkpoints};
+use super::{Progress, ProgressHook};
 use crate::data::loader::{EpochCursor, Position};
 use crate::model::LeNet5;
 use crate::run::history::EpochMetrics;
@@ -41,8 +42,8 @@ pub enum Stop {
         batch: usize,
         loss: f64,
     },
-    /// A checkpoint could not be written.
-    Checkpoint(String),
+    /// A checkpoint or the metrics could not be written.
+    Write(String),
 }
 
 /// How a run went, as far as it got.
@@ -71,6 +72,10 @@ pub struct ResumableLoop {
     pub config_name: String,
     /// Starts as what the resumed checkpoint knew; filled in as the run goes.
     pub outcome: Arc<Mutex<Outcome>>,
+    /// Told where the run is after every batch and epoch.
+    pub on_progress: Option<ProgressHook>,
+    /// The run's folder, where each epoch's metrics and plots are written as it ends.
+    pub run_dir: PathBuf,
 }
 
 /// What the loop works with while it runs: Burn's parts, taken from its `TrainingComponents`.
@@ -145,6 +150,7 @@ impl SupervisedLearningStrategy<LeNet5> for ResumableLoop {
             store: components.event_store,
             last_checkpoint: Instant::now(),
         };
+        self.report(Progress::Starting(self.start));
         for epoch in starting_epoch..=components.num_epochs {
             if !self.run_epoch(&mut session, epoch) {
                 break;
@@ -208,10 +214,15 @@ impl ResumableLoop {
             epoch: epoch + 1,
             batches_done: 0,
         };
-        if let Err(stop) = self.checkpoint(s, next) {
+        let history = self.outcome.lock().unwrap().history.clone();
+        let saved = self.checkpoint(s, next).and_then(|()| {
+            super::write_history(&self.run_dir, &history).map_err(|e| Stop::Write(e.to_string()))
+        });
+        if let Err(stop) = saved {
             self.stop(&s.interrupter, stop);
             return false;
         }
+        self.report(Progress::EpochEnded(epoch));
         if s.interrupter.should_stop() {
             // Stopped after the epoch ended: its checkpoint is where the run continues.
             self.note_request(&s.interrupter);
@@ -234,7 +245,9 @@ impl ResumableLoop {
         self.cursor.set(position);
         let train = s.train.clone();
         let mut iterator = train.iter();
-        while let Some(item) = next_item(&mut *iterator, &s.interrupter) {
+        while !s.interrupter.should_stop()
+            && let Some(item) = next_item(&mut *iterator, &s.interrupter)
+        {
             let progress = iterator.progress();
             let output = s.learner.train_step(item);
             let loss = output.item.loss.clone().into_scalar::<f64>();
@@ -254,6 +267,7 @@ impl ResumableLoop {
             );
             s.interrupter
                 .fail_on_error(s.processor.process_train(LearnerEvent::ProcessedItem(item)));
+            self.report(Progress::Trained(position));
             if s.interrupter.should_stop() {
                 break;
             }
@@ -289,6 +303,10 @@ impl ResumableLoop {
             let item = TrainingItem::new(output, progress, Some(iteration), None);
             s.interrupter
                 .fail_on_error(s.processor.process_valid(LearnerEvent::ProcessedItem(item)));
+            self.report(Progress::Validated {
+                epoch,
+                batches: iteration,
+            });
             if s.interrupter.should_stop() {
                 complete = iterator.progress().items_processed >= valid.num_items();
                 break;
@@ -297,6 +315,12 @@ impl ResumableLoop {
         s.interrupter
             .fail_on_error(s.processor.process_valid(LearnerEvent::EndSplit(epoch)));
         complete && s.interrupter.error().is_none()
+    }
+
+    fn report(&self, progress: Progress) {
+        if let Some(hook) = &self.on_progress {
+            hook(progress);
+        }
     }
 
     /// Optimizer steps taken by the time the run reaches `position`.
@@ -327,7 +351,7 @@ impl ResumableLoop {
         let path = self
             .checkpoints
             .seal(&state)
-            .map_err(|e| Stop::Checkpoint(e.to_string()))?;
+            .map_err(|e| Stop::Write(e.to_string()))?;
         outcome.checkpoint = Some((path, position));
         s.last_checkpoint = Instant::now();
         Ok(())
@@ -344,7 +368,7 @@ impl ResumableLoop {
         let reason = interrupter
             .interruption()
             .and_then(|i| i.reason)
-            .unwrap_or_else(|| "stopped by request".to_string());
+            .unwrap_or_else(|| "a stop request".to_string());
         self.outcome
             .lock()
             .unwrap()

@@ -1,4 +1,4 @@
-//! Keeping Ctrl-C working while Burn's dashboard owns the terminal.
+//! Every way out of Burn's dashboard ends with the terminal given back and one line.
 //!
 //! The dashboard puts the terminal in raw mode, where Ctrl-C is an ordinary key that the
 //! dashboard ignores, so a user could not interrupt training the way they interrupt anything
@@ -6,8 +6,17 @@
 //! the program's handler turns into a stop at the next batch. The settings from before the
 //! dashboard are kept so that a second Ctrl-C, which exits at once, can hand back a working
 //! terminal.
+//!
+//! The dashboard's own kill (q, then k) ends training by panicking in its threads, which left
+//! exit code 101 and Burn's panic report over the shell prompt; [`exit_on_kill`] turns it into
+//! the same kind of exit as a second Ctrl-C.
 
+use std::path::Path;
 use std::sync::Mutex;
+use std::time::Duration;
+
+/// The message Burn's dashboard panics with when the user kills training (q, then k).
+pub const DASHBOARD_KILL: &str = "Killing training from user input.";
 
 #[cfg(unix)]
 static BEFORE_DASHBOARD: Mutex<Option<libc::termios>> = Mutex::new(None);
@@ -59,4 +68,33 @@ pub fn restore() {
             libc::tcsetattr(libc::STDOUT_FILENO, libc::TCSANOW, &settings);
         }
     }
+}
+
+/// Whether a panic's payload is the dashboard's kill.
+pub fn is_dashboard_kill(payload: &(dyn std::any::Any + Send)) -> bool {
+    payload.downcast_ref::<&str>() == Some(&DASHBOARD_KILL)
+        || payload.downcast_ref::<String>().map(String::as_str) == Some(DASHBOARD_KILL)
+}
+
+/// Call once the dashboard is up (after [`keep_ctrl_c`]): its kill (q, then k) then gives the
+/// terminal back, prints one line and exits with 130, the code of a program stopped by Ctrl-C.
+/// The newest checkpoint is whole (checkpoints are written atomically), so the run can resume.
+pub fn exit_on_kill(run_dir: &Path) {
+    // The dashboard's thread installs its own panic hook just after it enters raw mode, which
+    // `keep_ctrl_c` waited for; this one must come after it to see the kill first.
+    std::thread::sleep(Duration::from_millis(100));
+    let message = format!(
+        "error: training killed from the dashboard (q, then k); resume from its newest \
+         checkpoint with: lenet resume --run {}",
+        run_dir.display()
+    );
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if is_dashboard_kill(info.payload()) {
+            restore();
+            eprintln!("{message}");
+            std::process::exit(130);
+        }
+        previous(info);
+    }));
 }
