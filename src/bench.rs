@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::config::TrainingConfig;
+use crate::data::idx;
 use crate::data::loader::EpochLoader;
 use crate::data::mnist::{Mnist, MnistDataset};
 use crate::data::source;
@@ -93,7 +94,11 @@ pub fn measure(
     settings: &BenchSettings,
     mut report: impl FnMut(&BenchResult),
 ) -> Result<Vec<BenchResult>, Error> {
-    let location = source::locate_dataset(config.data.dataset, config.data.dir.as_deref())?;
+    let location = source::locate_dataset(
+        config.data.dataset,
+        config.data.dir.as_deref(),
+        &idx::FILE_NAMES,
+    )?;
     let mnist = Mnist::read(&location.dir)?;
     let train_set = MnistDataset::new(Arc::new(mnist.train)).limit(config.data.train_limit);
     let test_set = MnistDataset::new(Arc::new(mnist.test)).limit(config.data.test_limit);

@@ -80,31 +80,141 @@ fn flag_values_are_checked_too() {
     fails_with(
         &["--config", &smoke, "--batch-size", "0"],
         2,
-        "batch_size: must be at least 1",
+        "'--batch-size <N>': expected a whole number >= 1",
     );
     fails_with(
         &["--config", &smoke, "--learning-rate", "0"],
         2,
-        "optimizer.learning_rate",
+        "'--learning-rate <LR>': expected a positive number",
     );
-    // Values clap rejects get clap's usage message, which lists what is accepted.
-    lenet()
-        .args(["--config", &smoke, "--device", "cuda"])
+    // Values the command line itself rejects get one line too, in words, not Rust's types.
+    fails_with(
+        &["--config", &smoke, "--device", "cuda"],
+        2,
+        "invalid value 'cuda' for '--device <NAME>': expected one of the devices compiled into \
+         this binary: flex",
+    );
+    fails_with(
+        &["--config", &smoke, "--epochs", "many"],
+        2,
+        "invalid value 'many' for '--epochs <N>': expected a whole number >= 1",
+    );
+    fails_with(
+        &["--config", &smoke, "--batch-size=-3"],
+        2,
+        "expected a whole number >= 1",
+    );
+    fails_with(
+        &["--config"],
+        2,
+        "a value is required for '--config <FILE>'",
+    );
+    let bad = tempfile::tempdir().unwrap();
+    let config = bad.path().join("typed.json");
+    fs::write(&config, r#"{"epochs": "3"}"#).unwrap();
+    fails_with(
+        &["--config", &config.to_string_lossy()],
+        2,
+        "epochs: invalid type: string \"3\", expected a whole number >= 1",
+    );
+}
+
+#[test]
+fn plain_lenet_shows_the_commands() {
+    let assert = lenet().assert().code(2);
+    let output = assert.get_output();
+    let shown = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    for command in ["train", "resume", "eval", "predict", "export", "--config"] {
+        assert!(shown.contains(command), "{shown}");
+    }
+}
+
+#[test]
+fn help_lists_only_the_devices_compiled_in() {
+    let assert = lenet().args(["train", "--help"]).assert().success();
+    let help = String::from_utf8_lossy(&assert.get_output().stdout).into_owned();
+    let compiled = lenet::device::BackendKind::compiled();
+    let listed = help
+        .split("[compiled in: ")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or_else(|| panic!("{help}"));
+    let names: Vec<&str> = listed.split(", ").collect();
+    assert_eq!(
+        names,
+        compiled.iter().map(|b| b.name()).collect::<Vec<_>>(),
+        "{help}"
+    );
+}
+
+#[test]
+fn commands_on_runs_say_what_to_do() {
+    let root = tempfile::tempdir().unwrap();
+    let nowhere = root.path().join("nowhere");
+    fails_with(
+        &["eval", "--run", &nowhere.to_string_lossy()],
+        2,
+        &format!("{}: no such folder", nowhere.display()),
+    );
+
+    // A run that stopped before its end points to `lenet resume`.
+    let data = root.path().join("data");
+    write_synthetic_mnist(&data, 200, 40, true);
+    let config = root.path().join("tiny.json");
+    fs::write(
+        &config,
+        r#"{"epochs": 1, "batch_size": 20, "data": {"validation_size": 20}}"#,
+    )
+    .unwrap();
+    let run = root.path().join("run");
+    let train = |extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "--config",
+            &config.to_string_lossy(),
+            "--data-dir",
+            &data.to_string_lossy(),
+            "--artifact-dir",
+            &run.to_string_lossy(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        lenet().args(args).assert()
+    };
+    // SGD with a huge rate: the loss is not finite at the first batch, before any checkpoint.
+    train(&["--learning-rate", "1e30"]).code(1);
+    fs::write(run.join("config.json"), fs::read(&config).unwrap()).unwrap_or_default();
+    fails_with(
+        &["eval", "--run", &run.to_string_lossy()],
+        1,
+        &format!("continue it with `lenet resume --run {}`", run.display()),
+    );
+    // Such a run left nothing to keep: training again needs no --overwrite.
+    train(&[]).success();
+    let resume = lenet()
+        .args(["resume", "--run", &run.to_string_lossy()])
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "invalid value 'cuda' for '--device <NAME>'",
-        ))
-        .stderr(predicate::str::contains(
-            "possible values: flex, ndarray, wgpu, vulkan",
-        ));
+        .code(2);
+    let stderr = String::from_utf8_lossy(&resume.get_output().stderr).into_owned();
+    assert!(stderr.contains("the run already finished"), "{stderr}");
+    assert!(
+        !stderr.contains("--overwrite"),
+        "`lenet resume` has no --overwrite: {stderr}"
+    );
+
+    // Evaluating needs only the test set's two files.
+    let test_only = root.path().join("test-only");
+    fs::create_dir(&test_only).unwrap();
+    for name in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        fs::copy(data.join(name), test_only.join(name)).unwrap();
+    }
     lenet()
-        .args(["--config", &smoke, "--epochs", "many"])
+        .args(["eval", "--run", &run.to_string_lossy(), "--data-dir"])
+        .arg(&test_only)
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "invalid value 'many' for '--epochs <N>'",
-        ));
+        .success();
 }
 
 #[test]
@@ -116,7 +226,23 @@ fn missing_data_is_reported_with_what_to_do() {
         &["--config", &smoke, "--data-dir", &dir],
         1,
         "MNIST files missing (train-images-idx3-ubyte, train-labels-idx1-ubyte, \
-         t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, named by --data-dir / data.dir)",
+         t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, named by --data-dir / data.dir), each \
+         expected raw or .gz",
+    );
+    let nowhere = empty.path().join("nowhere").to_string_lossy().into_owned();
+    let assert = lenet()
+        .args(["--config", &smoke, "--data-dir", &nowhere])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("nowhere: no such folder (named by --data-dir / data.dir); it should hold"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("t10k-labels-idx1-ubyte").count(),
+        1,
+        "each file once: {stderr}"
     );
 
     let partial = tempfile::tempdir().unwrap();

@@ -71,7 +71,7 @@ fn downloads_verifies_and_falls_back_to_the_next_mirror() {
 
     download_into(cache.path(), &mirrors).unwrap();
 
-    assert!(missing_files(cache.path()).is_empty());
+    assert!(missing_files(cache.path(), &FILE_NAMES).is_empty());
     let mnist = Mnist::read(cache.path()).unwrap();
     assert_eq!((mnist.train.len(), mnist.test.len()), (60_000, 10_000));
     let names: Vec<_> = fs::read_dir(cache.path())
@@ -107,7 +107,10 @@ fn a_corrupt_download_is_rejected_and_not_kept() {
         err.contains("checksum mismatch for t10k-labels-idx1-ubyte"),
         "{err}"
     );
-    assert_eq!(missing_files(cache.path()), vec!["t10k-labels-idx1-ubyte"]);
+    assert_eq!(
+        missing_files(cache.path(), &FILE_NAMES),
+        vec!["t10k-labels-idx1-ubyte"]
+    );
     let leftovers: Vec<_> = fs::read_dir(cache.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use common::{gzip, synthetic_digits, write_synthetic_mnist};
-use lenet::data::idx::missing_files;
+use lenet::data::idx::{FILE_NAMES, missing_files};
 use lenet::data::idx::{encode_images, encode_labels, read_images, read_labels};
 use lenet::data::mnist::Mnist;
 
@@ -98,7 +98,7 @@ fn a_folder_of_gzipped_or_raw_files_reads_as_mnist() {
     for gz in [true, false] {
         let dir = tempfile::tempdir().unwrap();
         write_synthetic_mnist(dir.path(), 30, 10, gz);
-        assert!(missing_files(dir.path()).is_empty());
+        assert!(missing_files(dir.path(), &FILE_NAMES).is_empty());
         let mnist = Mnist::read(dir.path()).unwrap();
         assert_eq!((mnist.train.len(), mnist.test.len()), (30, 10));
     }
@@ -126,6 +126,12 @@ fn missing_files_are_listed() {
     let dir = tempfile::tempdir().unwrap();
     write_synthetic_mnist(dir.path(), 10, 10, true);
     fs::remove_file(dir.path().join("t10k-labels-idx1-ubyte.gz")).unwrap();
-    assert_eq!(missing_files(dir.path()), vec!["t10k-labels-idx1-ubyte"]);
-    assert_eq!(missing_files(Path::new("/no/such/dir")).len(), 4);
+    assert_eq!(
+        missing_files(dir.path(), &FILE_NAMES),
+        vec!["t10k-labels-idx1-ubyte"]
+    );
+    assert_eq!(
+        missing_files(Path::new("/no/such/dir"), &FILE_NAMES).len(),
+        4
+    );
 }

@@ -56,3 +56,31 @@ pub(super) fn check(
         Err(ConfigError::value(key, message))
     }
 }
+
+/// Keys whose whole number must be at least 1; every other whole number may be 0.
+const AT_LEAST_ONE: [&str; 5] = [
+    "epochs",
+    "batch_size",
+    "lr_schedule.step_epochs",
+    "data.train_limit",
+    "data.test_limit",
+];
+
+/// serde's message for `key` with Rust's type names (`usize`, `f64`) put in people's words.
+pub(super) fn in_words(key: &str, message: &str) -> String {
+    let whole = if AT_LEAST_ONE.contains(&key) {
+        "a whole number >= 1"
+    } else {
+        "a whole number >= 0"
+    };
+    [
+        ("expected usize", whole),
+        ("expected u64", whole),
+        ("expected f64", "a number"),
+        ("expected f32", "a number"),
+    ]
+    .iter()
+    .fold(message.to_string(), |message, (rust, words)| {
+        message.replace(rust, &format!("expected {words}"))
+    })
+}

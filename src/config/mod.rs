@@ -118,10 +118,12 @@ impl TrainingConfig {
                     message: inner.to_string(),
                 }
             } else {
+                let key = join_key(&key, &inner.to_string());
+                let message = error::in_words(&key, &strip_subkey(&inner.to_string()));
                 ConfigError::Key {
                     path: path.to_path_buf(),
-                    key: join_key(&key, &inner.to_string()),
-                    message: strip_subkey(&inner.to_string()),
+                    key,
+                    message,
                 }
             }
         })?;
@@ -274,7 +276,15 @@ mod tests {
             ),
             (
                 r#"{"batch_size": -1}"#,
-                "test.json: batch_size: invalid value: integer `-1`",
+                "test.json: batch_size: invalid value: integer `-1`, expected a whole number >= 1",
+            ),
+            (
+                r#"{"num_workers": 1.5}"#,
+                "num_workers: invalid type: floating point `1.5`, expected a whole number >= 0",
+            ),
+            (
+                r#"{"optimizer": {"type": "adam", "beta_1": "high"}}"#,
+                "optimizer.beta_1: invalid type: string \"high\", expected a number",
             ),
             (
                 r#"{"model": {"activation": "gelu"}}"#,

@@ -25,6 +25,8 @@ pub const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
 pub const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
 pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
 pub const FILE_NAMES: [&str; 4] = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS];
+/// The two files of the test set, all that evaluating a trained model needs.
+pub const TEST_FILES: [&str; 2] = [TEST_IMAGES, TEST_LABELS];
 
 /// The path of `name` in `dir`, raw or gzipped, if either exists.
 pub fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
@@ -33,10 +35,11 @@ pub fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The names (of [`FILE_NAMES`]) that `dir` lacks.
-pub fn missing_files(dir: &Path) -> Vec<&'static str> {
-    FILE_NAMES
-        .into_iter()
+/// The names of `needed` that `dir` lacks.
+pub fn missing_files(dir: &Path, needed: &[&'static str]) -> Vec<&'static str> {
+    needed
+        .iter()
+        .copied()
         .filter(|name| find_file(dir, name).is_none())
         .collect()
 }

@@ -97,8 +97,14 @@ impl Mnist {
         let path = |name: &str| find_file(dir, name).unwrap_or_else(|| dir.join(name));
         Ok(Self {
             train: MnistSplit::read(&path(TRAIN_IMAGES), &path(TRAIN_LABELS))?,
-            test: MnistSplit::read(&path(TEST_IMAGES), &path(TEST_LABELS))?,
+            test: Self::read_test(dir)?,
         })
+    }
+
+    /// Reads only the test split from `dir`, all that evaluating a trained model needs.
+    pub fn read_test(dir: &Path) -> Result<MnistSplit, DataError> {
+        let path = |name: &str| find_file(dir, name).unwrap_or_else(|| dir.join(name));
+        MnistSplit::read(&path(TEST_IMAGES), &path(TEST_LABELS))
     }
 }
 

@@ -69,13 +69,7 @@ impl Origin {
 
 #[derive(Debug, Error)]
 pub enum SourceError {
-    #[error(
-        "{}: MNIST files missing ({}, named by {}): expected {}, each raw or .gz",
-        dir.display(),
-        missing.join(", "),
-        origin.describe(),
-        FILE_NAMES.join(", ")
-    )]
+    #[error("{}", missing_message("MNIST", dir, *origin, missing))]
     Missing {
         dir: PathBuf,
         origin: Origin,
@@ -97,15 +91,35 @@ pub enum SourceError {
     #[error(
         "{}: Fashion-MNIST files missing ({}): install Debian's package with `apt-get install \
          dataset-fashion-mnist` (it puts them in {FASHION_MNIST_DIR}), or point --data-dir / \
-         data.dir at a folder holding {}, each raw or .gz",
+         data.dir at a folder holding them, each raw or .gz",
         dir.display(),
-        missing.join(", "),
-        FILE_NAMES.join(", ")
+        missing.join(", ")
     )]
     FashionMissing {
         dir: PathBuf,
         missing: Vec<&'static str>,
     },
+}
+
+/// A folder that lacks data files, said so that each file is named once: a folder that does
+/// not exist is not listed file by file.
+fn missing_message(data: &str, dir: &Path, origin: Origin, missing: &[&str]) -> String {
+    if dir.is_dir() {
+        format!(
+            "{}: {data} files missing ({}, named by {}), each expected raw or .gz",
+            dir.display(),
+            missing.join(", "),
+            origin.describe()
+        )
+    } else {
+        format!(
+            "{}: no such folder (named by {}); it should hold the {data} files {}, each raw or \
+             .gz",
+            dir.display(),
+            origin.describe(),
+            missing.join(", ")
+        )
+    }
 }
 
 /// The data sets in MNIST's format that training reads.
@@ -131,20 +145,23 @@ impl std::fmt::Display for DatasetKind {
 /// Where Debian's `dataset-fashion-mnist` package installs the four files.
 pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
-/// Finds `dataset`: MNIST as [`locate`] does; Fashion-MNIST in `configured`, else where Debian's
-/// package puts it. Fashion-MNIST is never downloaded: the package is the supported way to get it.
+/// Finds a folder holding the `needed` files of `dataset` (all four to train, the test set's
+/// two to evaluate): MNIST as [`locate`] does; Fashion-MNIST in `configured`, else where
+/// Debian's package puts it. Fashion-MNIST is never downloaded: the package is the supported way
+/// to get it.
 pub fn locate_dataset(
     dataset: DatasetKind,
     configured: Option<&Path>,
+    needed: &[&'static str],
 ) -> Result<DataLocation, SourceError> {
     match dataset {
-        DatasetKind::Mnist => locate(configured),
+        DatasetKind::Mnist => locate(configured, needed),
         DatasetKind::FashionMnist => {
             let (dir, origin) = match configured {
                 Some(dir) => (dir.to_path_buf(), Origin::Configured),
                 None => (PathBuf::from(FASHION_MNIST_DIR), Origin::Cache),
             };
-            let missing = missing_files(&dir);
+            let missing = missing_files(&dir, needed);
             if missing.is_empty() {
                 Ok(DataLocation { dir, origin })
             } else {
@@ -154,7 +171,7 @@ pub fn locate_dataset(
     }
 }
 
-/// A folder that holds all four MNIST files.
+/// A folder that holds the MNIST files asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataLocation {
     pub dir: PathBuf,
@@ -166,10 +183,13 @@ pub fn cache_dir() -> Option<PathBuf> {
     dirs::cache_dir().map(|d| d.join("lenet").join("mnist"))
 }
 
-/// Finds MNIST: `configured` (from `--data-dir` or `data.dir`), else `MNIST_DIR`, else the cache,
-/// downloading into the cache what it lacks. A folder the user named is authoritative: if it
-/// lacks a file, that is an error, not a reason to look elsewhere.
-pub fn locate(configured: Option<&Path>) -> Result<DataLocation, SourceError> {
+/// Finds the `needed` MNIST files: in `configured` (from `--data-dir` or `data.dir`), else
+/// `MNIST_DIR`, else the cache, downloading into the cache what it lacks. A folder the user named
+/// is authoritative: if it lacks a file, that is an error, not a reason to look elsewhere.
+pub fn locate(
+    configured: Option<&Path>,
+    needed: &[&'static str],
+) -> Result<DataLocation, SourceError> {
     let from_env = env::var_os(DIR_ENV)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
@@ -177,7 +197,7 @@ pub fn locate(configured: Option<&Path>) -> Result<DataLocation, SourceError> {
         .map(|d| (d.to_path_buf(), Origin::Configured))
         .or(from_env.map(|d| (d, Origin::Env)));
     if let Some((dir, origin)) = named {
-        let missing = missing_files(&dir);
+        let missing = missing_files(&dir, needed);
         return if missing.is_empty() {
             Ok(DataLocation { dir, origin })
         } else {
@@ -189,7 +209,7 @@ pub fn locate(configured: Option<&Path>) -> Result<DataLocation, SourceError> {
         };
     }
     let dir = cache_dir().ok_or(SourceError::NoCache)?;
-    if !missing_files(&dir).is_empty() {
+    if !missing_files(&dir, needed).is_empty() {
         let mirrors = match env::var(MIRROR_ENV) {
             Ok(mirror) if !mirror.is_empty() => vec![mirror],
             _ => MIRRORS.iter().map(|m| m.to_string()).collect(),
@@ -214,7 +234,7 @@ pub fn download_into(dir: &Path, mirrors: &[String]) -> Result<(), String> {
         .timeout_global(Some(Duration::from_secs(600)))
         .build()
         .into();
-    for name in missing_files(dir) {
+    for name in missing_files(dir, &FILE_NAMES) {
         let mut last_error = String::from("no mirror configured");
         let fetched = mirrors.iter().any(|mirror| {
             let url = format!("{}/{name}.gz", mirror.trim_end_matches('/'));

@@ -7,6 +7,7 @@ use burn::data::dataset::Dataset;
 
 use super::evaluate;
 use crate::Error;
+use crate::data::idx;
 use crate::data::mnist::{Mnist, MnistDataset};
 use crate::data::source;
 use crate::device::BackendKind;
@@ -41,9 +42,9 @@ pub fn eval_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalOutcome, Er
         .data_dir
         .as_deref()
         .or(run.config.data.dir.as_deref());
-    let location = source::locate_dataset(run.config.data.dataset, data_dir)?;
-    let mnist = Mnist::read(&location.dir)?;
-    let test = MnistDataset::new(Arc::new(mnist.test)).limit(run.config.data.test_limit);
+    let location = source::locate_dataset(run.config.data.dataset, data_dir, &idx::TEST_FILES)?;
+    let test = Mnist::read_test(&location.dir)?;
+    let test = MnistDataset::new(Arc::new(test)).limit(run.config.data.test_limit);
     let evaluation = evaluate(
         &run.model,
         test.clone(),

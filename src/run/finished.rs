@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 
-use super::{CONFIG_FILE, MODEL_FILE, RunError};
+use super::{CONFIG_FILE, MODEL_FILE, RunError, RunLock};
 use crate::config::TrainingConfig;
 use crate::device::BackendKind;
 use crate::model::LeNet5;
@@ -23,6 +23,11 @@ impl FinishedRun {
     /// Loads the run in `dir` onto `backend`, or else the run's own backend when it is compiled
     /// in, or else the preferred one.
     pub fn load(dir: &Path, backend: Option<BackendKind>) -> Result<Self, RunError> {
+        if !dir.exists() {
+            return Err(RunError::NoSuchFolder {
+                dir: dir.to_path_buf(),
+            });
+        }
         let config_path = dir.join(CONFIG_FILE);
         if !config_path.is_file() {
             return Err(RunError::NotARun {
@@ -32,8 +37,11 @@ impl FinishedRun {
         let config = TrainingConfig::load(&config_path)?;
         let model_path = dir.join(MODEL_FILE);
         if !model_path.is_file() {
-            return Err(RunError::Unfinished {
-                dir: dir.to_path_buf(),
+            let dir = dir.to_path_buf();
+            return Err(if RunLock::is_held(&dir) {
+                RunError::StillTraining { dir }
+            } else {
+                RunError::Unfinished { dir }
             });
         }
         let backend = match backend {

@@ -22,6 +22,11 @@ pub struct RunLock {
 impl RunLock {
     /// Locks `dir` (created if missing) for this process, or says which process holds it.
     pub fn acquire(dir: &Path) -> Result<Self, RunError> {
+        if dir.exists() && !dir.is_dir() {
+            return Err(RunError::NotADirectory {
+                dir: dir.to_path_buf(),
+            });
+        }
         super::create_dir(dir)?;
         let path = dir.join(LOCK_FILE);
         let mut file = OpenOptions::new()

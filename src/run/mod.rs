@@ -68,11 +68,7 @@ pub enum RunError {
     Exists { dir: PathBuf },
     #[error("{}: no run to resume (no {CONFIG_FILE}); start one without --resume", dir.display())]
     NothingToResume { dir: PathBuf },
-    #[error(
-        "{}: the run already finished ({SUMMARY_FILE} is there); nothing to resume. Pass \
-         --overwrite to train it again",
-        dir.display()
-    )]
+    #[error("{}: the run already finished ({SUMMARY_FILE} is there); nothing to resume", dir.display())]
     Finished { dir: PathBuf },
     #[error(
         "{}: in use by {holder}, which is training there; wait for it to end, or stop it first",
@@ -81,10 +77,18 @@ pub enum RunError {
     Locked { dir: PathBuf, holder: String },
     #[error("{}: exists and is not a directory", dir.display())]
     NotADirectory { dir: PathBuf },
+    #[error("{}: no such folder", dir.display())]
+    NoSuchFolder { dir: PathBuf },
     #[error("{}: not a run directory (no {CONFIG_FILE}); pass the folder a training run wrote", dir.display())]
     NotARun { dir: PathBuf },
-    #[error("{}: no final model ({MODEL_FILE}): the run did not finish", dir.display())]
+    #[error(
+        "{}: no final model ({MODEL_FILE}): the run did not finish; continue it with `lenet \
+         resume --run {}`",
+        dir.display(), dir.display()
+    )]
     Unfinished { dir: PathBuf },
+    #[error("{}: the run is still training (no final model yet); wait for it to finish", dir.display())]
+    StillTraining { dir: PathBuf },
     #[error("{}: cannot load the model: {message}", path.display())]
     Model { path: PathBuf, message: String },
     #[error(transparent)]
@@ -120,6 +124,7 @@ impl RunError {
                 | RunError::NothingToResume { .. }
                 | RunError::Finished { .. }
                 | RunError::NotARun { .. }
+                | RunError::NoSuchFolder { .. }
                 | RunError::Locked { .. }
                 | RunError::Config(_)
                 | RunError::Device(_)

@@ -38,6 +38,7 @@ use burn::train::renderer::tui::TuiMetricsRendererWrapper;
 use burn::train::{Interrupter, Learner, LearningResult, SupervisedTraining, TrainingStrategy};
 
 use crate::config::TrainingConfig;
+use crate::data::idx;
 use crate::data::loader::{EpochLoader, Position};
 use crate::data::mnist::{Mnist, MnistDataset};
 use crate::data::source::{self, DatasetKind};
@@ -429,7 +430,11 @@ fn resolve(
     let backend = config.device.unwrap_or_else(device::BackendKind::preferred);
     backend.ensure_compiled()?;
     let run_dir = config.run_dir(&options.config_name);
-    let location = source::locate_dataset(config.data.dataset, config.data.dir.as_deref())?;
+    let location = source::locate_dataset(
+        config.data.dataset,
+        config.data.dir.as_deref(),
+        &idx::FILE_NAMES,
+    )?;
     let mut resolved = config.clone();
     resolved.device = Some(backend);
     // Absolute, so that the run can be evaluated again from another working directory.

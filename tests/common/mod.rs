@@ -55,7 +55,7 @@ pub fn real_mnist_dir() -> PathBuf {
         .collect();
     candidates
         .iter()
-        .find(|dir| lenet::data::idx::missing_files(dir).is_empty())
+        .find(|dir| lenet::data::idx::missing_files(dir, &lenet::data::idx::FILE_NAMES).is_empty())
         .cloned()
         .unwrap_or_else(|| {
             panic!("real MNIST not found in any of {candidates:?}: set MNIST_DIR to a folder holding it")

@@ -1,0 +1,107 @@
+//! The commands that use a finished run: `lenet eval`, `lenet predict`, `lenet export`, and
+//! `lenet summary`, which describes a config's model.
+
+use std::process::ExitCode;
+
+use lenet::config::TrainingConfig;
+use lenet::device::BackendKind;
+use lenet::inference::eval::{EvalOptions, eval_run};
+use lenet::inference::export::to_safetensors;
+use lenet::inference::predict::predict_files;
+use lenet::report::layer_table;
+use lenet::run::{FinishedRun, write_atomic};
+
+use super::{EvalArgs, ExportArgs, PredictArgs, SummaryArgs};
+
+pub fn eval_command(args: &EvalArgs) -> Result<ExitCode, lenet::Error> {
+    let outcome = eval_run(
+        &args.run,
+        &EvalOptions {
+            data_dir: args.data_dir.clone(),
+            device: args.device,
+            progress: true,
+        },
+    )?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&outcome.report).expect("report serialises")
+        );
+    } else {
+        print!("{}", outcome.report.to_table());
+        println!("\nBackend: {}", outcome.backend);
+        println!("Written:");
+        for file in &outcome.files {
+            println!("  {}", file.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn predict_command(args: &PredictArgs) -> Result<ExitCode, lenet::Error> {
+    let run = FinishedRun::load(&args.run, args.device)?;
+    let results = predict_files(&run.model, &args.images, &run.device);
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    if args.json {
+        let entries: Vec<serde_json::Value> = results
+            .iter()
+            .zip(&args.images)
+            .map(|(r, file)| match r {
+                Ok(p) => serde_json::to_value(p).expect("prediction serialises"),
+                Err(e) => serde_json::json!({ "file": file, "error": e.to_string() }),
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&entries).expect("json serialises")
+        );
+    } else {
+        for result in &results {
+            match result {
+                Ok(p) => {
+                    let top3: Vec<String> = p
+                        .top3
+                        .iter()
+                        .map(|c| format!("{} {:.1}%", c.digit, c.probability * 100.0))
+                        .collect();
+                    println!(
+                        "{}: {} ({:.1}%)   top 3: {}",
+                        p.file.display(),
+                        p.digit,
+                        p.probability * 100.0,
+                        top3.join(", ")
+                    );
+                }
+                Err(e) => eprintln!("error: {e}"),
+            }
+        }
+    }
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub fn summary_command(args: &SummaryArgs) -> Result<ExitCode, lenet::Error> {
+    let config = match &args.config {
+        Some(path) => TrainingConfig::load(path)?,
+        None => TrainingConfig::default(),
+    };
+    let device = BackendKind::preferred().device()?;
+    let model_config = config.model.to_model_config();
+    let model = model_config.init(&device);
+    print!("{}", layer_table(&model_config, &model.layers(&device)));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn export_command(args: &ExportArgs) -> Result<ExitCode, lenet::Error> {
+    let run = FinishedRun::load(&args.run, None)?;
+    let bytes = to_safetensors(&run.model, &run.config.model.to_model_config())?;
+    write_atomic(&args.out, &bytes)?;
+    println!(
+        "Wrote {}: weights and biases of c1, c3, c5 (Conv2d) and f6, f7 (Linear) in PyTorch's layout",
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

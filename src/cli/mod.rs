@@ -1,0 +1,251 @@
+//! The command line: what each command and flag is, as clap reads them, with values checked
+//! in words people use ("a whole number >= 1"). The commands themselves are in [`train`],
+//! [`inference`] and [`bench`]; they call the library and print what it returns.
+
+pub mod bench;
+pub mod inference;
+pub mod train;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use lenet::device::BackendKind;
+
+/// Train LeNet-5 on MNIST with Burn, then evaluate, use and export it.
+///
+/// `lenet --config FILE` trains (the same as `lenet train --config FILE`). Every hyperparameter
+/// comes from the JSON config; the flags override the common ones. In a terminal, training shows
+/// Burn's dashboard (press q to stop); otherwise it prints one line per epoch. The run's outputs
+/// go to artifacts/<config name> unless --artifact-dir says otherwise. Ctrl-C stops training at
+/// the next batch and writes a checkpoint that `lenet resume --run DIR` continues from; a second
+/// Ctrl-C exits at once.
+#[derive(Debug, Parser)]
+#[command(
+    name = "lenet",
+    version,
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub train: TrainArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train LeNet-5 on MNIST (what `lenet --config FILE` does)
+    Train(TrainArgs),
+    /// Continue an interrupted run from its newest checkpoint (what `--resume` does, given only
+    /// the run directory)
+    Resume(ResumeArgs),
+    /// Evaluate a finished run on the test set: accuracy, per-digit precision and recall,
+    /// confusion matrix, and the worst mistakes as pictures (written to RUN/eval/)
+    Eval(EvalArgs),
+    /// Classify image files (PNG, JPEG or BMP; any size, colour or polarity) with a run's model
+    Predict(PredictArgs),
+    /// Print the model's layers: kind, output shape and parameters
+    Summary(SummaryArgs),
+    /// Write a run's weights as safetensors in PyTorch's layout and names
+    Export(ExportArgs),
+    /// Measure training, evaluation and prediction speed on each compiled backend, the same way
+    /// benches/pytorch_reference.py measures PyTorch (benches/compare.sh runs the two)
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training config (JSON), e.g. configs/lenet.json
+    #[arg(long, short, value_name = "FILE", required = true)]
+    pub config: Option<PathBuf>,
+    /// Number of epochs (config: epochs)
+    #[arg(long, value_name = "N", value_parser = whole_number(1))]
+    pub epochs: Option<usize>,
+    /// Images per batch (config: batch_size)
+    #[arg(long, value_name = "N", value_parser = whole_number(1))]
+    pub batch_size: Option<usize>,
+    /// Initial learning rate (config: optimizer.learning_rate)
+    #[arg(long, value_name = "LR", value_parser = positive_number)]
+    pub learning_rate: Option<f64>,
+    /// Seed for weight init, data order and validation split (config: seed)
+    #[arg(long, value_name = "N", value_parser = whole_number(0u64))]
+    pub seed: Option<u64>,
+    #[arg(long, value_name = "NAME", value_parser = device, help = device_help(
+        "Backend to train on (config: device) [default: the most specific compiled one: vulkan, \
+         wgpu, ndarray, then flex]"
+    ))]
+    pub device: Option<BackendKind>,
+    /// Folder holding the four MNIST IDX files, raw or .gz (config: data.dir) [default: $MNIST_DIR,
+    /// then the user cache folder, downloaded there if missing]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Where to write the run's outputs (config: artifact_dir) [default: artifacts/<config name>]
+    #[arg(long, value_name = "DIR")]
+    pub artifact_dir: Option<PathBuf>,
+    /// Print one line per epoch instead of showing the dashboard, even in a terminal
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Replace a run already in the output folder
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
+    /// Continue the run in the output folder from its newest checkpoint (the config must be the
+    /// one it started with)
+    #[arg(long)]
+    pub resume: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run directory of an interrupted run, e.g. artifacts/lenet
+    #[arg(long, value_name = "DIR")]
+    pub run: PathBuf,
+    #[arg(long, value_name = "NAME", value_parser = device,
+        help = device_help("Backend to continue on [default: the run's]"))]
+    pub device: Option<BackendKind>,
+    /// Folder holding MNIST [default: the one the run was trained from]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print one line per epoch instead of showing the dashboard, even in a terminal
+    #[arg(long)]
+    pub no_tui: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A run directory written by training, e.g. artifacts/lenet
+    #[arg(long, value_name = "DIR")]
+    pub run: PathBuf,
+    /// Folder holding MNIST [default: the one the run was trained from]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long, value_name = "NAME", value_parser = device,
+        help = device_help("Backend to evaluate on [default: the run's, if compiled in]"))]
+    pub device: Option<BackendKind>,
+    /// Print the report as JSON instead of tables
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// A run directory written by training, e.g. artifacts/lenet
+    #[arg(long, value_name = "DIR")]
+    pub run: PathBuf,
+    #[arg(long, value_name = "NAME", value_parser = device,
+        help = device_help("Backend to run the model on [default: the run's, if compiled in]"))]
+    pub device: Option<BackendKind>,
+    /// Print the predictions as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Images of single digits
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// Config whose model to describe [default: the default model, as in configs/lenet.json]
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Config whose model, optimizer, seed and loader workers to use [default: the defaults, the
+    /// model and optimizer of configs/lenet.json]
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[arg(long, value_name = "NAME", value_parser = device,
+        help = device_help("Backend to measure; repeat for several [default: every compiled one]"))]
+    pub device: Vec<BackendKind>,
+    /// Images per training batch; repeat for several
+    #[arg(long, value_name = "N", default_value = "64", value_parser = whole_number(1))]
+    pub batch_size: Vec<usize>,
+    /// Timed training epochs (of all 60,000 training images)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = whole_number(1))]
+    pub epochs: usize,
+    /// Untimed training batches before the timed epochs
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = whole_number(0))]
+    pub warmup_batches: usize,
+    /// Images per batch when timing evaluation on the test set
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = whole_number(1))]
+    pub eval_batch_size: usize,
+    /// Single-image predictions timed for the latency percentiles
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = whole_number(1))]
+    pub predict_samples: usize,
+    /// Folder holding the MNIST IDX files (as for training)
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print each result as one JSON line on stdout (the readable line goes to stderr)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A run directory written by training, e.g. artifacts/lenet
+    #[arg(long, value_name = "DIR")]
+    pub run: PathBuf,
+    /// The safetensors file to write
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// Parses a whole number of at least `min`, saying so in those words when the text is not one.
+fn whole_number<T>(min: T) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy + Send + Sync + 'static,
+{
+    move |text| match text.parse::<T>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(format!("expected a whole number >= {min}")),
+    }
+}
+
+fn positive_number(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err("expected a positive number".to_string()),
+    }
+}
+
+/// A backend by name. Every backend's name is accepted here, so that asking for one that is not
+/// compiled in gets the library's message about the `--features` that would compile it.
+fn device(text: &str) -> Result<BackendKind, String> {
+    BackendKind::from_str(text, true).map_err(|_| {
+        format!(
+            "expected one of the devices compiled into this binary: {}",
+            compiled_names()
+        )
+    })
+}
+
+fn compiled_names() -> String {
+    BackendKind::compiled()
+        .iter()
+        .map(|b| b.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A `--device` flag's help, ending with the devices this binary can use.
+fn device_help(what: &str) -> String {
+    format!("{what} [compiled in: {}]", compiled_names())
+}
+
+/// A clap error as one line: its message without the usage and the hint that follow.
+pub fn one_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let message = rendered
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!("{message} (see --help)")
+}
