@@ -291,7 +291,7 @@ fn predict_reports_bad_files_by_name_and_still_classifies_the_rest() {
     assert!(stdout.contains("one.png: 1 ("), "{stdout}");
     assert!(stdout.contains("top 3: 1 "), "{stdout}");
     assert!(
-        stderr.contains("notes.png: not a PNG, JPEG or BMP image"),
+        stderr.contains("notes.png: not a PNG, JPEG, BMP, WebP, TIFF or GIF image"),
         "{stderr}"
     );
     assert!(
@@ -299,7 +299,11 @@ fn predict_reports_bad_files_by_name_and_still_classifies_the_rest() {
         "{stderr}"
     );
     assert!(stderr.contains("blank.png: no digit found"), "{stderr}");
-    assert!(stderr.contains("missing.png: cannot read"), "{stderr}");
+    assert!(
+        stderr.contains("missing.png: no such file or folder"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 4, "one line per bad file: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     let output = lenet()
@@ -318,7 +322,101 @@ fn predict_reports_bad_files_by_name_and_still_classifies_the_rest() {
         entries[1]["error"]
             .as_str()
             .unwrap()
-            .contains("not a PNG, JPEG or BMP image")
+            .contains("not a PNG, JPEG, BMP, WebP, TIFF or GIF image")
+    );
+}
+
+#[test]
+fn predict_reads_folders_patterns_and_more_formats_and_shows_what_it_saw() {
+    let dir = tempfile::tempdir().unwrap();
+    let digits = known_digits(3);
+    let folder = dir.path().join("digits");
+    fs::create_dir(&folder).unwrap();
+    let formats = [
+        ("webp", image::ImageFormat::WebP),
+        ("tiff", image::ImageFormat::Tiff),
+        ("gif", image::ImageFormat::Gif),
+    ];
+    for ((pixels, label), (ending, format)) in digits.iter().zip(formats) {
+        let picture = DynamicImage::ImageLuma8(restage(pixels, 4, true, (150, 140), (20, 10)));
+        let picture = match format {
+            // GIF and WebP hold colour; the digit is the same in any.
+            image::ImageFormat::Tiff => picture,
+            _ => DynamicImage::ImageRgba8(picture.to_rgba8()),
+        };
+        picture
+            .save_with_format(folder.join(format!("{label}.{ending}")), format)
+            .unwrap();
+    }
+    let saw = dir.path().join("saw");
+    let output = lenet()
+        .args(["predict", "--json", "--save-input"])
+        .arg(&saw)
+        .arg("--run")
+        .arg(trained_run())
+        .arg(&folder)
+        .arg(folder.join("*.webp"))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let answers: Vec<serde_json::Value> = serde_json::from_slice(&output).unwrap();
+    // The folder in name order (gif, tiff, webp), then the pattern's one match.
+    assert_eq!(answers.len(), 4, "{answers:?}");
+    for answer in &answers {
+        let file = answer["file"].as_str().unwrap();
+        let label: u64 = Path::new(file)
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(answer["digit"], label, "{answer}");
+        let probabilities = answer["probabilities"].as_array().unwrap();
+        assert_eq!(probabilities.len(), 10);
+        let sum: f64 = probabilities.iter().map(|p| p.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-3, "{sum}");
+        assert!(
+            answer["warnings"].as_array().unwrap().is_empty(),
+            "{answer}"
+        );
+    }
+    let mut saved: Vec<String> = fs::read_dir(&saw)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    saved.sort();
+    assert_eq!(saved.len(), 4, "{saved:?}");
+    assert_eq!(png_size(&saw.join(&saved[0])), (28, 28));
+}
+
+#[test]
+fn predict_warns_about_other_marks() {
+    let dir = tempfile::tempdir().unwrap();
+    let digits = known_digits(2);
+    // Two digits side by side, far apart: the larger is read, the other is a mark to warn of.
+    let mut page = GrayImage::from_pixel(400, 160, Luma([240]));
+    for (n, (pixels, _)) in digits.iter().enumerate() {
+        let digit = restage(pixels, 4, true, (112, 112), (0, 0));
+        image::imageops::overlay(&mut page, &digit, 20 + 250 * n as i64, 20);
+    }
+    let two = dir.path().join("two.png");
+    page.save(&two).unwrap();
+    let output = lenet()
+        .args(["predict", "--run"])
+        .arg(trained_run())
+        .arg(&two)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let stdout = String::from_utf8_lossy(&output);
+    assert!(
+        stdout.contains("warning: the image holds 1 other mark besides the digit"),
+        "{stdout}"
     );
 }
 
@@ -413,4 +511,81 @@ fn export_round_trips_to_identical_logits() {
             .success();
         assert!(fs::read(&again).unwrap() == bytes, "two exports differ");
     }
+}
+
+/// The answers of the smoke run's model on 28x28 images, in batches.
+fn answers(images: &[Vec<u8>]) -> Vec<u8> {
+    let run = FinishedRun::load(trained_run(), None).unwrap();
+    images
+        .chunks(1000)
+        .flat_map(|chunk| {
+            let chunk: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+            classify(&run.model, &chunk, &run.device)
+        })
+        .map(|p| lenet::inference::argmax(&p))
+        .collect()
+}
+
+/// The MNIST test digits, as read by the IDX reader.
+fn test_digits(count: usize) -> Vec<Vec<u8>> {
+    let test = Mnist::read_test(&real_mnist_dir()).unwrap();
+    let test = MnistDataset::new(std::sync::Arc::new(test)).limit(Some(count));
+    (0..burn::data::dataset::Dataset::len(&test))
+        .map(|i| burn::data::dataset::Dataset::get(&test, i).unwrap().pixels)
+        .collect()
+}
+
+fn agreement(a: &[u8], b: &[u8]) -> f64 {
+    a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64
+}
+
+/// A test digit saved as a PNG and given to `lenet predict` gets the model's answer on the
+/// digit itself: the way in neither moves nor blurs an image that is already MNIST's form.
+#[test]
+fn predict_reads_mnist_digits_saved_as_png_as_the_model_reads_them() {
+    let digits = test_digits(10_000);
+    let read: Vec<Vec<u8>> = digits
+        .iter()
+        .enumerate()
+        .map(|(i, digit)| {
+            let png = common::photos::picture("clean", digit, i);
+            lenet::data::image::decode_digit(&png, Path::new("digit.png"))
+                .unwrap()
+                .pixels
+        })
+        .collect();
+    let same = agreement(&answers(&digits), &answers(&read));
+    println!(
+        "predict agrees with the raw test digits on {:.2}%",
+        same * 100.0
+    );
+    assert!(same >= 0.999, "{same}");
+}
+
+/// Photo-like pictures of test digits (tests/common/photos.rs) are read as the digits are:
+/// paper, lighting, noise, blur, JPEG, a small digit on a page, EXIF rotation, pen marks.
+#[test]
+fn photo_like_digits_are_read_as_the_model_reads_the_digits() {
+    let digits = test_digits(150);
+    let raw = answers(&digits);
+    let mut all = Vec::new();
+    for kind in common::photos::KINDS {
+        let read: Vec<Vec<u8>> = digits
+            .iter()
+            .enumerate()
+            .map(|(i, digit)| {
+                let picture = common::photos::picture(kind, digit, i);
+                lenet::data::image::decode_digit(&picture, Path::new(kind))
+                    .map(|d| d.pixels)
+                    .unwrap_or_else(|e| panic!("{kind} {i}: {e}"))
+            })
+            .collect();
+        let same = agreement(&raw, &answers(&read));
+        println!("{kind}: {:.1}% as on the raw digits", same * 100.0);
+        let least = if kind == "clean" { 1.0 } else { 0.93 };
+        assert!(same >= least, "{kind}: {same}");
+        all.push(same);
+    }
+    let mean = all.iter().sum::<f64>() / all.len() as f64;
+    assert!(mean >= 0.96, "{mean}");
 }

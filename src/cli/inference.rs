@@ -1,13 +1,17 @@
 //! The commands that use a finished run: `lenet eval`, `lenet predict`, `lenet export`, and
 //! `lenet summary`, which describes a config's model.
 
+use std::collections::HashSet;
+use std::path::Path;
 use std::process::ExitCode;
+
+use image::ImageEncoder;
 
 use lenet::config::TrainingConfig;
 use lenet::device::BackendKind;
 use lenet::inference::eval::{EvalOptions, eval_run};
 use lenet::inference::export::to_safetensors;
-use lenet::inference::predict::predict_files;
+use lenet::inference::predict::{Prediction, predict_files};
 use lenet::report::layer_table;
 use lenet::run::{FinishedRun, write_atomic};
 
@@ -41,14 +45,15 @@ pub fn eval_command(args: &EvalArgs) -> Result<ExitCode, lenet::Error> {
 pub fn predict_command(args: &PredictArgs) -> Result<ExitCode, lenet::Error> {
     let run = FinishedRun::load(&args.run, args.device)?;
     let results = predict_files(&run.model, &args.images, &run.device);
-    let failed = results.iter().filter(|r| r.is_err()).count();
+    if let Some(dir) = &args.save_input {
+        save_inputs(dir, results.iter().flatten())?;
+    }
     if args.json {
         let entries: Vec<serde_json::Value> = results
             .iter()
-            .zip(&args.images)
-            .map(|(r, file)| match r {
+            .map(|r| match r {
                 Ok(p) => serde_json::to_value(p).expect("prediction serialises"),
-                Err(e) => serde_json::json!({ "file": file, "error": e.to_string() }),
+                Err(e) => serde_json::json!({ "file": e.input(), "error": e.to_string() }),
             })
             .collect();
         println!(
@@ -71,16 +76,51 @@ pub fn predict_command(args: &PredictArgs) -> Result<ExitCode, lenet::Error> {
                         p.probability * 100.0,
                         top3.join(", ")
                     );
+                    for warning in &p.warnings {
+                        println!("  warning: {warning}");
+                    }
                 }
                 Err(e) => eprintln!("error: {e}"),
             }
         }
     }
-    Ok(if failed > 0 {
+    Ok(if results.iter().any(Result::is_err) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Writes each prediction's 28x28 input into `dir` as `<file name>.png`, numbering names that
+/// two inputs share.
+fn save_inputs<'a>(
+    dir: &Path,
+    predictions: impl Iterator<Item = &'a Prediction>,
+) -> Result<(), lenet::Error> {
+    lenet::run::create_dir(dir)?;
+    let mut used = HashSet::new();
+    for prediction in predictions {
+        let stem = prediction
+            .file
+            .file_stem()
+            .map_or("image".into(), |s| s.to_string_lossy().into_owned());
+        let name = (1..)
+            .map(|n| {
+                if n == 1 {
+                    format!("{stem}.png")
+                } else {
+                    format!("{stem}-{n}.png")
+                }
+            })
+            .find(|name| used.insert(name.clone()))
+            .expect("some name is free");
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(&prediction.input, 28, 28, image::ExtendedColorType::L8)
+            .expect("a 28x28 image encodes");
+        write_atomic(&dir.join(name), &png)?;
+    }
+    Ok(())
 }
 
 pub fn summary_command(args: &SummaryArgs) -> Result<ExitCode, lenet::Error> {

@@ -45,7 +45,8 @@ pub enum Command {
     /// Evaluate a finished run on the test set: accuracy, per-digit precision and recall,
     /// confusion matrix, and the worst mistakes as pictures (written to RUN/eval/)
     Eval(EvalArgs),
-    /// Classify image files (PNG, JPEG or BMP; any size, colour or polarity) with a run's model
+    /// Classify images (PNG, JPEG, BMP, WebP, TIFF or GIF; drawings or photos, any size, colour
+    /// or polarity) with a run's model
     Predict(PredictArgs),
     /// Print the model's layers: kind, output shape and parameters
     Summary(SummaryArgs),
@@ -137,10 +138,13 @@ pub struct PredictArgs {
     #[arg(long, value_name = "NAME", value_parser = device,
         help = device_help("Backend to run the model on [default: the run's, if compiled in]"))]
     pub device: Option<BackendKind>,
-    /// Print the predictions as JSON
+    /// Print the predictions as JSON: the answer, every class's probability, the warnings
     #[arg(long)]
     pub json: bool,
-    /// Images of single digits
+    /// Write the 28x28 image the model saw for each input into DIR, as <name>.png
+    #[arg(long, value_name = "DIR")]
+    pub save_input: Option<PathBuf>,
+    /// Images of single digits, folders of them, or patterns such as 'digits/*.png'
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<PathBuf>,
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test crate uses its own subset of these helpers
 
+pub mod photos;
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,131 @@
+//! How well `lenet predict` reads photo-like pictures of digits: MNIST test digits made into
+//! pictures of each kind in tests/common/photos.rs (paper, lighting, noise, blur, JPEG, small
+//! on a page, sideways with EXIF, pen marks, all at once), read the way `lenet predict` reads
+//! files, and classified by a run's model.
+//!
+//!     cargo bench --bench photos -- --run artifacts/lenet [--count 1000] [--save DIR]
+//!
+//! Prints, per kind, the accuracy and how often the answer equals the model's on the raw test
+//! digit. `--save DIR` writes the first pictures of each kind there, to look at.
+
+#[path = "../tests/common/photos.rs"]
+mod photos;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::data::dataset::Dataset;
+use lenet::data::image::decode_digit;
+use lenet::data::mnist::{Mnist, MnistDataset};
+use lenet::inference::{argmax, classify};
+use lenet::run::FinishedRun;
+
+struct Settings {
+    run: PathBuf,
+    count: usize,
+    save: Option<PathBuf>,
+}
+
+fn settings() -> Settings {
+    let mut settings = Settings {
+        run: PathBuf::from("artifacts/lenet"),
+        count: 1000,
+        save: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+        match arg.as_str() {
+            "--run" => settings.run = value().into(),
+            "--count" => settings.count = value().parse().expect("--count N"),
+            "--save" => settings.save = Some(value().into()),
+            // cargo bench passes --bench to every bench target.
+            "--bench" => {}
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    settings
+}
+
+fn main() {
+    let settings = settings();
+    let run = FinishedRun::load(&settings.run, None)
+        .unwrap_or_else(|e| panic!("{e} (pass --run with a finished run)"));
+    let data_dir = run.config.data.dir.clone().expect("a run names its data");
+    let test = Mnist::read_test(&data_dir).expect("the run's test set");
+    let test = MnistDataset::new(Arc::new(test));
+    let count = settings.count.min(test.len());
+    let items: Vec<_> = (0..count).map(|i| test.get(i).unwrap()).collect();
+    let raw: Vec<&[u8]> = items.iter().map(|i| i.pixels.as_slice()).collect();
+    let raw_answers: Vec<u8> = classify(&run.model, &raw, &run.device)
+        .iter()
+        .map(|p| argmax(p))
+        .collect();
+    let right = |answers: &[u8]| {
+        answers
+            .iter()
+            .zip(&items)
+            .filter(|(a, i)| **a == i.label)
+            .count() as f64
+            / count as f64
+    };
+    println!(
+        "{} on {count} MNIST test digits; raw digits: {:.2}% right",
+        settings.run.display(),
+        right(&raw_answers) * 100.0
+    );
+    println!("{:<10} {:>9} {:>17}", "kind", "accuracy", "same as on raw");
+    let mut all = Vec::new();
+    for kind in photos::KINDS {
+        let answers = read_kind(&run, kind, &items, settings.save.as_deref());
+        let same = answers
+            .iter()
+            .zip(&raw_answers)
+            .filter(|(a, b)| a == b)
+            .count();
+        println!(
+            "{kind:<10} {:>8.2}% {:>16.2}%",
+            right(&answers) * 100.0,
+            same as f64 / count as f64 * 100.0
+        );
+        if kind != "clean" {
+            all.extend(answers);
+        }
+    }
+    let photo_kinds = photos::KINDS.len() - 1;
+    let all_right = all.chunks(count).map(right).sum::<f64>() / photo_kinds as f64;
+    println!("{:<10} {:>8.2}%", "all photos", all_right * 100.0);
+}
+
+/// The model's answers on the pictures of one kind, read as `lenet predict` reads files.
+fn read_kind(
+    run: &FinishedRun,
+    kind: &str,
+    items: &[lenet::data::mnist::MnistItem],
+    save: Option<&Path>,
+) -> Vec<u8> {
+    let prepared: Vec<Vec<u8>> = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let bytes = photos::picture(kind, &item.pixels, index);
+            if let Some(dir) = save.filter(|_| index < 8) {
+                std::fs::create_dir_all(dir).unwrap();
+                let ending = if bytes.starts_with(&[0xff, 0xd8]) {
+                    "jpg"
+                } else {
+                    "png"
+                };
+                std::fs::write(dir.join(format!("{kind}-{index}.{ending}")), &bytes).unwrap();
+            }
+            decode_digit(&bytes, Path::new(kind))
+                .map(|d| d.pixels)
+                .unwrap_or_else(|_| vec![0; 784])
+        })
+        .collect();
+    let images: Vec<&[u8]> = prepared.iter().map(Vec::as_slice).collect();
+    classify(&run.model, &images, &run.device)
+        .iter()
+        .map(|p| argmax(p))
+        .collect()
+}

@@ -1,0 +1,218 @@
+//! Which ink is the digit: the picture's separate marks (connected ink), the heaviest one that
+//! does not run along the picture's edge, and the marks close enough to it to be its other
+//! strokes. Specks, a pen mark elsewhere or the dark edge of the table beyond the paper are
+//! left out, and counted when they are large enough to be another mark.
+
+use super::ink::InkMap;
+
+/// A mark at least this share of the digit's ink, not kept, is reported as another mark.
+const OTHER_MARK: f32 = 0.15;
+/// A mark at least this share of the digit's ink, close to it, is one of its strokes.
+const STROKE: f32 = 0.01;
+/// How far around the digit's box (as a share of its larger side) its other strokes may lie.
+const REACH: f32 = 0.25;
+
+/// The digit's pixels, and how many other marks the picture holds.
+pub struct Digit {
+    /// Per pixel of the ink map: whether it belongs to the digit.
+    pub pixels: Vec<bool>,
+    pub other_marks: usize,
+}
+
+/// One connected mark.
+struct Mark {
+    pixels: Vec<usize>,
+    ink: f32,
+    /// Inclusive box: x0, y0, x1, y1.
+    bounds: [usize; 4],
+    /// Pixels on the picture's border.
+    on_border: usize,
+}
+
+/// The digit in `map`, or `None` if the picture holds no ink above its noise.
+pub fn find_digit(map: &InkMap) -> Option<Digit> {
+    let peak = peak(map);
+    if peak < 0.1 {
+        return None;
+    }
+    // A pixel is part of a mark when clearly above the paper's noise and a fair share of the
+    // strongest ink; fainter pixels next to a mark (anti-aliased edges) join it at the end.
+    let strong = (4.0 * map.noise).min(0.5 * peak).max(0.2 * peak);
+    let mut marks = components(map, |v| v > strong);
+    if marks.is_empty() {
+        return None;
+    }
+    marks.sort_by(|a, b| b.ink.total_cmp(&a.ink));
+    // What runs along the border is the table beyond the paper, or the paper's shadow; a
+    // stroke that only reaches the border (a digit cropped tight) is not.
+    let along_edge = |m: &Mark| m.on_border >= (map.width.min(map.height) / 4).max(8);
+    let main = marks.iter().position(|m| !along_edge(m)).unwrap_or(0);
+    // The digit's strokes: marks near the digit's box as it grows, stroke by stroke.
+    let main_ink = marks[main].ink;
+    let mut kept = vec![false; marks.len()];
+    kept[main] = true;
+    let mut bounds = marks[main].bounds;
+    loop {
+        let [x0, y0, x1, y1] = bounds;
+        let reach = (REACH * (x1 - x0).max(y1 - y0) as f32).ceil() as usize;
+        let near = |m: &Mark| {
+            let [a0, b0, a1, b1] = m.bounds;
+            a1 + reach >= x0 && a0 <= x1 + reach && b1 + reach >= y0 && b0 <= y1 + reach
+        };
+        let next = (0..marks.len()).find(|&i| {
+            !kept[i]
+                && near(&marks[i])
+                && !along_edge(&marks[i])
+                && marks[i].ink >= STROKE * main_ink
+        });
+        let Some(next) = next else { break };
+        kept[next] = true;
+        let [a0, b0, a1, b1] = marks[next].bounds;
+        bounds = [x0.min(a0), y0.min(b0), x1.max(a1), y1.max(b1)];
+    }
+    let mut digit = vec![false; map.ink.len()];
+    let mut other_marks = 0;
+    for (mark, kept) in marks.iter().zip(kept) {
+        if kept {
+            mark.pixels.iter().for_each(|&p| digit[p] = true);
+        } else if !along_edge(mark) && mark.ink >= OTHER_MARK * main_ink {
+            other_marks += 1;
+        }
+    }
+    Some(Digit {
+        pixels: with_faint_edges(map, digit),
+        other_marks,
+    })
+}
+
+/// The strongest ink, averaged over 3x3 pixels so that a single noisy pixel does not count.
+fn peak(map: &InkMap) -> f32 {
+    let (w, h) = (map.width, map.height);
+    let mut best = 0.0f32;
+    for y in 0..h {
+        for x in 0..w {
+            let (mut sum, mut count) = (0.0, 0.0);
+            for yy in y.saturating_sub(1)..(y + 2).min(h) {
+                for xx in x.saturating_sub(1)..(x + 2).min(w) {
+                    sum += map.ink[yy * w + xx];
+                    count += 1.0;
+                }
+            }
+            best = best.max(sum / count);
+        }
+    }
+    best
+}
+
+/// The 8-connected groups of pixels for which `is_ink` holds.
+fn components(map: &InkMap, is_ink: impl Fn(f32) -> bool) -> Vec<Mark> {
+    let (w, h) = (map.width, map.height);
+    let mut seen = vec![false; map.ink.len()];
+    let mut marks = Vec::new();
+    for start in 0..map.ink.len() {
+        if seen[start] || !is_ink(map.ink[start]) {
+            continue;
+        }
+        seen[start] = true;
+        let mut mark = Mark {
+            pixels: Vec::new(),
+            ink: 0.0,
+            bounds: [start % w, start / w, start % w, start / w],
+            on_border: 0,
+        };
+        let mut stack = vec![start];
+        while let Some(p) = stack.pop() {
+            let (x, y) = (p % w, p / w);
+            mark.pixels.push(p);
+            mark.ink += map.ink[p];
+            let b = &mut mark.bounds;
+            *b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+            mark.on_border += usize::from(x == 0 || y == 0 || x == w - 1 || y == h - 1);
+            for yy in y.saturating_sub(1)..(y + 2).min(h) {
+                for xx in x.saturating_sub(1)..(x + 2).min(w) {
+                    let q = yy * w + xx;
+                    if !seen[q] && is_ink(map.ink[q]) {
+                        seen[q] = true;
+                        stack.push(q);
+                    }
+                }
+            }
+        }
+        marks.push(mark);
+    }
+    marks
+}
+
+/// `digit` grown by the pixels within two of it that hold any ink above the noise: the faint,
+/// anti-aliased edges of its strokes.
+fn with_faint_edges(map: &InkMap, digit: Vec<bool>) -> Vec<bool> {
+    let (w, h) = (map.width, map.height);
+    let faint = (2.0 * map.noise).max(0.5 / 255.0);
+    let mut grown = digit.clone();
+    for p in (0..digit.len()).filter(|&p| digit[p]) {
+        let (x, y) = (p % w, p / w);
+        for yy in y.saturating_sub(2)..(y + 3).min(h) {
+            for xx in x.saturating_sub(2)..(x + 3).min(w) {
+                let q = yy * w + xx;
+                if map.ink[q] > faint {
+                    grown[q] = true;
+                }
+            }
+        }
+    }
+    grown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(width: usize, height: usize, ink: &[(usize, usize, usize, usize)]) -> InkMap {
+        let mut values = vec![0.0; width * height];
+        for &(x0, y0, x1, y1) in ink {
+            for y in y0..=y1 {
+                for x in x0..=x1 {
+                    values[y * width + x] = 1.0;
+                }
+            }
+        }
+        InkMap {
+            width,
+            height,
+            ink: values,
+            noise: 0.0,
+        }
+    }
+
+    fn kept(digit: &Digit, width: usize, x: usize, y: usize) -> bool {
+        digit.pixels[y * width + x]
+    }
+
+    #[test]
+    fn specks_and_far_marks_are_left_out_and_large_ones_counted() {
+        // A digit-sized bar, a second stroke just beside it, a speck, a far mark, and an edge.
+        let m = map(
+            100,
+            100,
+            &[
+                (40, 30, 43, 70),
+                (47, 30, 55, 33),
+                (10, 90, 10, 90),
+                (80, 5, 95, 12),
+                (0, 0, 99, 1),
+            ],
+        );
+        let digit = find_digit(&m).unwrap();
+        assert!(kept(&digit, 100, 41, 50), "the digit");
+        assert!(kept(&digit, 100, 50, 31), "its other stroke");
+        assert!(!kept(&digit, 100, 10, 90), "a speck");
+        assert!(!kept(&digit, 100, 85, 8), "a far mark");
+        assert!(!kept(&digit, 100, 50, 0), "the edge beyond the paper");
+        assert_eq!(digit.other_marks, 1, "the far mark is another mark");
+    }
+
+    #[test]
+    fn blank_paper_has_no_digit() {
+        assert!(find_digit(&map(50, 50, &[])).is_none());
+    }
+}

@@ -1,0 +1,297 @@
+//! People's images brought to the model's input form. A photo or drawing of a digit becomes
+//! what MNIST's images look like: greyscale, light ink on a dark background, cropped to the
+//! digit's ink, the longer side scaled to 20 pixels, and placed in a 28x28 field with the ink's
+//! centre of mass at the centre, as LeCun et al. prepared MNIST.
+//!
+//! Photos are read as they are shown (their EXIF orientation applied), their lighting is taken
+//! out ([`ink`]), and only the digit's own ink is kept ([`marks`]). A clean 28x28 MNIST digit
+//! comes through unchanged.
+
+mod ink;
+mod marks;
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use image::imageops::{self, FilterType};
+use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Luma};
+use thiserror::Error;
+
+use crate::input::{IMAGE_PIXELS, IMAGE_SIDE};
+use ink::InkMap;
+
+/// Side of the box MNIST scaled each digit into, inside the 28x28 field.
+const DIGIT_BOX: usize = 20;
+/// Where MNIST's digits have their centre of mass, in pixel indices: 14.0 on both axes, every
+/// one of the 10,000 test digits within half a pixel of it.
+const CENTRE_OF_MASS: f32 = 14.0;
+
+/// Ink at least this strong counts as full strength already.
+const FULL_INK: f32 = 0.9;
+
+/// The formats read, and how errors name them.
+const FORMATS: [ImageFormat; 6] = [
+    ImageFormat::Png,
+    ImageFormat::Jpeg,
+    ImageFormat::Bmp,
+    ImageFormat::WebP,
+    ImageFormat::Tiff,
+    ImageFormat::Gif,
+];
+const FORMAT_NAMES: &str = "PNG, JPEG, BMP, WebP, TIFF or GIF";
+
+#[derive(Debug, Error)]
+pub enum ImageError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not a {FORMAT_NAMES} image", path.display())]
+    UnknownFormat { path: PathBuf },
+    #[error("{}: cannot decode the image: {message}", path.display())]
+    Decode { path: PathBuf, message: String },
+    #[error("{}: no digit found: the image is blank", path.display())]
+    Blank { path: PathBuf },
+}
+
+impl ImageError {
+    /// The file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            ImageError::Read { path, .. }
+            | ImageError::UnknownFormat { path }
+            | ImageError::Decode { path, .. }
+            | ImageError::Blank { path } => path,
+        }
+    }
+}
+
+/// An image in the model's input form, and what was noticed on the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// 28x28 greyscale, light ink on black, row-major.
+    pub pixels: Vec<u8>,
+    /// Separate marks besides the digit (another digit, a doodle), left out of `pixels`.
+    pub other_marks: usize,
+}
+
+/// Reads an image file and brings it to the model's input form.
+pub fn load_digit(path: &Path) -> Result<Prepared, ImageError> {
+    let bytes = std::fs::read(path).map_err(|source| ImageError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    decode_digit(&bytes, path)
+}
+
+/// Brings an image file's `bytes` to the model's input form; `name` names it in errors.
+pub fn decode_digit(bytes: &[u8], name: &Path) -> Result<Prepared, ImageError> {
+    let image = decode(bytes, name)?;
+    mnist_style(&image).ok_or_else(|| ImageError::Blank {
+        path: name.to_path_buf(),
+    })
+}
+
+/// Decodes an image by its content (a text file called .png is not a PNG), turned upright as
+/// its EXIF orientation says, as phones store pictures taken sideways.
+pub fn decode(bytes: &[u8], name: &Path) -> Result<DynamicImage, ImageError> {
+    let decode_error = |message: String| ImageError::Decode {
+        path: name.to_path_buf(),
+        message,
+    };
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| decode_error(e.to_string()))?;
+    if !reader.format().is_some_and(|f| FORMATS.contains(&f)) {
+        return Err(ImageError::UnknownFormat {
+            path: name.to_path_buf(),
+        });
+    }
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| decode_error(e.to_string()))?;
+    let orientation = decoder
+        .orientation()
+        .map_err(|e| decode_error(e.to_string()))?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(e.to_string()))?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// Brings any image of a digit to the model's input form; `None` if it holds no ink at all.
+pub fn mnist_style(image: &DynamicImage) -> Option<Prepared> {
+    let map = InkMap::of(image);
+    let digit = marks::find_digit(&map)?;
+    let glyph = crop(&map, &digit.pixels)?;
+    let longer = glyph.width().max(glyph.height()) as usize;
+    // A digit already MNIST's size (a saved MNIST digit) is not resampled, which would blur it.
+    let glyph = if longer == DIGIT_BOX {
+        glyph
+    } else {
+        let scale = DIGIT_BOX as f32 / longer as f32;
+        let size = |side: u32| ((side as f32 * scale).round() as u32).max(1);
+        imageops::resize(
+            &glyph,
+            size(glyph.width()),
+            size(glyph.height()),
+            FilterType::Triangle,
+        )
+    };
+    Some(Prepared {
+        pixels: centred(&glyph),
+        other_marks: digit.other_marks,
+    })
+}
+
+/// The digit's box cut out of the ink map, its pixels scaled so the strongest is (about) 1 and
+/// every pixel that is not the digit's set to 0.
+fn crop(map: &InkMap, digit: &[bool]) -> Option<ImageBuffer<Luma<f32>, Vec<f32>>> {
+    let w = map.width;
+    let kept = || (0..digit.len()).filter(|&p| digit[p]);
+    let (x0, x1) = (kept().map(|p| p % w).min()?, kept().map(|p| p % w).max()?);
+    let (y0, y1) = (kept().map(|p| p / w).min()?, kept().map(|p| p / w).max()?);
+    let strongest = kept().map(|p| map.ink[p]).fold(0.0f32, f32::max);
+    if strongest <= 0.0 {
+        return None;
+    }
+    // Faint ink (a pencil, a dim photo) is brought to full strength, as MNIST's digits have;
+    // ink already near it (a scan, a drawing, an MNIST digit itself) keeps its values.
+    let strongest = if strongest >= FULL_INK {
+        1.0
+    } else {
+        strongest
+    };
+    let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
+    let values = (0..cw * ch)
+        .map(|i| {
+            let p = (y0 + i / cw) * w + x0 + i % cw;
+            if digit[p] {
+                map.ink[p] / strongest
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    ImageBuffer::from_raw(cw as u32, ch as u32, values)
+}
+
+/// `glyph` placed in the 28x28 field with its centre of mass where MNIST's digits have theirs,
+/// moved by whole pixels and kept inside the field.
+fn centred(glyph: &ImageBuffer<Luma<f32>, Vec<f32>>) -> Vec<u8> {
+    let (width, height) = glyph.dimensions();
+    let (mut mass, mut mx, mut my) = (0.0f32, 0.0f32, 0.0f32);
+    for (x, y, p) in glyph.enumerate_pixels() {
+        mass += p[0];
+        mx += p[0] * x as f32;
+        my += p[0] * y as f32;
+    }
+    let place = |moment: f32, size: u32| {
+        let offset = (CENTRE_OF_MASS - moment / mass.max(f32::MIN_POSITIVE)).round() as i64;
+        offset.clamp(0, (IMAGE_SIDE as i64 - size as i64).max(0))
+    };
+    let (ox, oy) = (place(mx, width), place(my, height));
+    let mut field = vec![0u8; IMAGE_PIXELS];
+    for (x, y, p) in glyph.enumerate_pixels() {
+        let (fx, fy) = (x as i64 + ox, y as i64 + oy);
+        if (0..IMAGE_SIDE as i64).contains(&fx) && (0..IMAGE_SIDE as i64).contains(&fy) {
+            field[fy as usize * IMAGE_SIDE + fx as usize] =
+                (p[0].clamp(0.0, 1.0) * 255.0).round() as u8;
+        }
+    }
+    field
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{GrayImage, RgbaImage};
+
+    /// A dark bar on a light background, `w`x`h` pixels.
+    fn bar_image(w: u32, h: u32, light_background: bool) -> DynamicImage {
+        let (bg, ink) = if light_background {
+            (240, 10)
+        } else {
+            (10, 240)
+        };
+        let mut img = GrayImage::from_pixel(w, h, Luma([bg]));
+        for y in h / 4..h * 3 / 4 {
+            for x in w / 2 - w / 20..w / 2 + w / 20 {
+                img.put_pixel(x, y, Luma([ink]));
+            }
+        }
+        DynamicImage::ImageLuma8(img)
+    }
+
+    fn bounds(field: &[u8]) -> (usize, usize, usize, usize) {
+        let ink: Vec<(usize, usize)> = (0..IMAGE_PIXELS)
+            .filter(|&i| field[i] > 25)
+            .map(|i| (i % IMAGE_SIDE, i / IMAGE_SIDE))
+            .collect();
+        let xs = ink.iter().map(|p| p.0);
+        let ys = ink.iter().map(|p| p.1);
+        (
+            xs.clone().min().unwrap(),
+            ys.clone().min().unwrap(),
+            xs.max().unwrap(),
+            ys.max().unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_digit_is_scaled_to_20_pixels_and_centred() {
+        let field = mnist_style(&bar_image(300, 400, true)).unwrap().pixels;
+        let (x0, y0, x1, y1) = bounds(&field);
+        assert_eq!(y1 - y0 + 1, 20, "longer side is 20 pixels");
+        assert!(x1 - x0 < 3, "aspect kept: a thin bar stays thin");
+        assert!((13..=14).contains(&((x0 + x1) / 2)), "centred: {x0}..{x1}");
+        assert!((13..=14).contains(&((y0 + y1) / 2)), "centred: {y0}..{y1}");
+    }
+
+    #[test]
+    fn polarity_does_not_matter() {
+        let dark_on_light = mnist_style(&bar_image(100, 100, true)).unwrap().pixels;
+        let light_on_dark = mnist_style(&bar_image(100, 100, false)).unwrap().pixels;
+        assert_eq!(dark_on_light, light_on_dark);
+        assert!(
+            dark_on_light.iter().filter(|&&v| v > 200).count() > 10,
+            "ink is bright"
+        );
+        assert_eq!(dark_on_light[0], 0, "background is black");
+    }
+
+    #[test]
+    fn transparent_background_is_paper() {
+        let mut img = RgbaImage::from_pixel(50, 50, image::Rgba([0, 0, 0, 0]));
+        for y in 10..40 {
+            for x in 24..27 {
+                img.put_pixel(x, y, image::Rgba([0, 0, 0, 255]));
+            }
+        }
+        let field = mnist_style(&DynamicImage::ImageRgba8(img)).unwrap().pixels;
+        let (_, y0, _, y1) = bounds(&field);
+        assert_eq!(y1 - y0 + 1, 20);
+    }
+
+    #[test]
+    fn an_mnist_style_digit_comes_through_unchanged() {
+        // 20 pixels tall, anti-aliased edges, centre of mass within half a pixel of 14.
+        let mut field = vec![0u8; IMAGE_PIXELS];
+        for y in 4..24 {
+            field[y * IMAGE_SIDE + 13] = 60;
+            field[y * IMAGE_SIDE + 14] = 255;
+            field[y * IMAGE_SIDE + 15] = if y < 10 { 90 } else { 200 };
+            field[y * IMAGE_SIDE + 16] = 7;
+        }
+        let image = DynamicImage::ImageLuma8(
+            GrayImage::from_raw(IMAGE_SIDE as u32, IMAGE_SIDE as u32, field.clone()).unwrap(),
+        );
+        assert_eq!(mnist_style(&image).unwrap().pixels, field);
+    }
+
+    #[test]
+    fn a_blank_image_has_no_digit() {
+        let blank = DynamicImage::ImageLuma8(GrayImage::from_pixel(40, 40, Luma([200])));
+        assert_eq!(mnist_style(&blank), None);
+    }
+}
