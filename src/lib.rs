@@ -53,6 +53,11 @@ pub enum Error {
     Resume(String),
     #[error("evaluation failed: {0}")]
     Evaluation(String),
+    #[error("{}: {problem}", file.display())]
+    Import {
+        file: std::path::PathBuf,
+        problem: String,
+    },
     #[error(
         "training stopped by {by}; {}",
         match checkpoint {

@@ -52,6 +52,7 @@ fn main() -> ExitCode {
         Some(Command::Predict(args)) => cli::inference::predict_command(args),
         Some(Command::Summary(args)) => cli::inference::summary_command(args),
         Some(Command::Export(args)) => cli::inference::export_command(args),
+        Some(Command::Import(args)) => cli::inference::import_command(args),
         Some(Command::Bench(args)) => cli::bench::bench_command(args),
     };
     match result {

@@ -10,12 +10,13 @@ use image::ImageEncoder;
 use lenet::config::TrainingConfig;
 use lenet::device::BackendKind;
 use lenet::inference::eval::{EvalOptions, eval_run};
-use lenet::inference::export::to_safetensors;
+use lenet::inference::export::{to_onnx, to_safetensors};
+use lenet::inference::import::import_weights;
 use lenet::inference::predict::{Prediction, predict_files};
 use lenet::report::layer_table;
 use lenet::run::{FinishedRun, write_atomic};
 
-use super::{EvalArgs, ExportArgs, PredictArgs, SummaryArgs};
+use super::{EvalArgs, ExportArgs, ExportFormat, ImportArgs, PredictArgs, SummaryArgs};
 
 pub fn eval_command(args: &EvalArgs) -> Result<ExitCode, lenet::Error> {
     let outcome = eval_run(
@@ -137,11 +138,39 @@ pub fn summary_command(args: &SummaryArgs) -> Result<ExitCode, lenet::Error> {
 
 pub fn export_command(args: &ExportArgs) -> Result<ExitCode, lenet::Error> {
     let run = FinishedRun::load(&args.run, None)?;
-    let bytes = to_safetensors(&run.model, &run.config.model.to_model_config())?;
+    let (bytes, what) = match args.format {
+        ExportFormat::Safetensors => (
+            to_safetensors(&run.model, &run.config.model.to_model_config())?,
+            "the weights and biases of c1, c3, c5 (Conv2d) and f6, f7 (Linear) in PyTorch's layout",
+        ),
+        ExportFormat::Onnx => {
+            let classes: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+            let what = if args.probabilities {
+                "an ONNX graph (opset 17): input `pixels` [batch, 1, 28, 28] in 0..1, outputs \
+                 `logits` and `probabilities`"
+            } else {
+                "an ONNX graph (opset 17): input `pixels` [batch, 1, 28, 28] in 0..1, output \
+                 `logits`"
+            };
+            (to_onnx(&run.model, &classes, args.probabilities), what)
+        }
+    };
     write_atomic(&args.out, &bytes)?;
+    println!("Wrote {}: {what}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn import_command(args: &ImportArgs) -> Result<ExitCode, lenet::Error> {
+    let imported = import_weights(&args.weights, &args.config, &args.out)?;
     println!(
-        "Wrote {}: weights and biases of c1, c3, c5 (Conv2d) and f6, f7 (Linear) in PyTorch's layout",
-        args.out.display()
+        "Made {} from {} ({} parameters): config.json and model.bpk",
+        imported.run_dir.display(),
+        args.weights.display(),
+        imported.parameters
+    );
+    println!(
+        "Next: lenet eval --run {0}   |   lenet predict --run {0} digit.png",
+        imported.run_dir.display()
     );
     Ok(ExitCode::SUCCESS)
 }

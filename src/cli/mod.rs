@@ -50,8 +50,11 @@ pub enum Command {
     Predict(PredictArgs),
     /// Print the model's layers: kind, output shape and parameters
     Summary(SummaryArgs),
-    /// Write a run's weights as safetensors in PyTorch's layout and names
+    /// Write a run's model as safetensors in PyTorch's layout and names, or as an ONNX graph
     Export(ExportArgs),
+    /// Make a run folder from PyTorch-layout safetensors weights and a config, so that eval,
+    /// predict and export use a model trained elsewhere
+    Import(ImportArgs),
     /// Measure training, evaluation and prediction speed on each compiled backend, the same way
     /// benches/pytorch_reference.py measures PyTorch (benches/compare.sh runs the two)
     Bench(BenchArgs),
@@ -193,8 +196,33 @@ pub struct ExportArgs {
     /// A run directory written by training, e.g. artifacts/lenet
     #[arg(long, value_name = "DIR")]
     pub run: PathBuf,
-    /// The safetensors file to write
+    /// The file to write
     #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// safetensors: the weights in PyTorch's layout; onnx: the whole network, for ONNX runtimes
+    #[arg(long, value_enum, default_value = "safetensors")]
+    pub format: ExportFormat,
+    /// With --format onnx: a second output, `probabilities`, the softmax of the logits
+    #[arg(long)]
+    pub probabilities: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Safetensors,
+    Onnx,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Safetensors weights in PyTorch's layout and names (c1, c3, c5: Conv2d; f6, f7: Linear)
+    #[arg(long, value_name = "FILE")]
+    pub weights: PathBuf,
+    /// The config whose model the weights are for, e.g. configs/lenet.json
+    #[arg(long, short, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The run folder to make
+    #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 }
 

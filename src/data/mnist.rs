@@ -67,6 +67,16 @@ impl MnistSplit {
         self.labels.is_empty()
     }
 
+    /// The pixels of digit `index`.
+    pub fn image(&self, index: usize) -> &[u8] {
+        self.images.image(index)
+    }
+
+    /// The label of digit `index`.
+    pub fn label(&self, index: usize) -> u8 {
+        self.labels[index]
+    }
+
     /// `count` made-up digits for unit tests: image `i` is filled with the value `i` and labelled
     /// `i % 10`.
     #[cfg(test)]

@@ -1,10 +1,11 @@
 //! Using a trained model: running it over a data set (predictions, probabilities, loss) and
 //! over images already in the model's 28x28 form, and the commands built on that: [`eval`]
-//! (a finished run on its test set), [`predict`] (people's image files) and [`export`] (the
-//! weights for other frameworks).
+//! (a finished run on its test set), [`predict`] (people's image files), [`export`] (the model
+//! for other frameworks and runtimes) and [`import`] (weights trained elsewhere, as a run).
 
 pub mod eval;
 pub mod export;
+pub mod import;
 pub mod predict;
 
 use burn::data::dataloader::DataLoaderBuilder;

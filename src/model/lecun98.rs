@@ -32,6 +32,11 @@ pub const C3_TABLE: [&[usize]; 16] = [
 /// C3's weight mask `[16, 6, 5, 5]`: 1 where Table I connects the maps, 0 elsewhere. The masked
 /// weights get zero gradients, so they never move, and C3 computes exactly the paper's layer.
 pub fn c3_mask(device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(c3_mask_values(), [16, 6, 5, 5]), device)
+}
+
+/// The values of [`c3_mask`], `[16, 6, 5, 5]` row-major.
+pub fn c3_mask_values() -> Vec<f32> {
     let mut mask = vec![0.0f32; 16 * 6 * 25];
     for (out, inputs) in C3_TABLE.iter().enumerate() {
         for &input in *inputs {
@@ -39,7 +44,7 @@ pub fn c3_mask(device: &Device) -> Tensor<4> {
             mask[start..start + 25].fill(1.0);
         }
     }
-    Tensor::from_data(TensorData::new(mask, [16, 6, 5, 5]), device)
+    mask
 }
 
 /// Connections Table I makes (60), each a 5x5 kernel.

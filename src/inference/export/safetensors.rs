@@ -10,52 +10,29 @@ use std::collections::BTreeMap;
 
 use burn::prelude::*;
 use burn::store::{
-    BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore,
-    SafetensorsStoreError,
+    ApplyError, BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore,
 };
 use safetensors::SafeTensors;
 use serde_json::Value;
-use thiserror::Error;
 
-use crate::model::{ActivationKind, LeNet5, LeNet5Config, PoolingKind, Variant};
+use super::ExportError;
+use crate::model::{ActivationKind, LeNet5, LeNet5Config, PoolingKind, Subsampling, Variant};
 
-#[derive(Debug, Error)]
-pub enum ExportError {
-    #[error("safetensors: {0}")]
-    Format(String),
-    #[error("safetensors: tensor {name}: {problem}")]
-    Tensor { name: String, problem: String },
-    #[error(
-        "export writes PyTorch's Conv2d and Linear layers; this model has {0}, which PyTorch has no \
-         layer for"
-    )]
-    NoPyTorchLayer(&'static str),
-}
-
-impl From<SafetensorsStoreError> for ExportError {
-    fn from(error: SafetensorsStoreError) -> Self {
-        // burn-store's messages can span lines; an error here is one line.
-        ExportError::Format(
-            error
-                .to_string()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" "),
-        )
+/// The part of `model` that PyTorch has no layer for, if any.
+fn no_pytorch_layer(model: &LeNet5) -> Option<&'static str> {
+    match (model.variant, model.activation, &model.s2, &model.f7) {
+        (Variant::Lecun98, ..) => Some("the 1998 input scaling and C3 connection table"),
+        (_, ActivationKind::ScaledTanh, ..) => Some("the scaled tanh"),
+        (_, _, Subsampling::Trainable(_), _) => Some("trainable subsampling"),
+        (.., None) => Some("RBF output units"),
+        _ => None,
     }
 }
 
 /// The model's weights as a safetensors file, with the activation and pooling as metadata.
 /// The same weights always give the same bytes.
 pub fn to_safetensors(model: &LeNet5, config: &LeNet5Config) -> Result<Vec<u8>, ExportError> {
-    let unsupported = match (config.variant, config.activation, config.pooling, &model.f7) {
-        (Variant::Lecun98, ..) => Some("the 1998 input scaling and C3 connection table"),
-        (_, ActivationKind::ScaledTanh, ..) => Some("the scaled tanh"),
-        (_, _, PoolingKind::Trainable, _) => Some("trainable subsampling"),
-        (.., None) => Some("RBF output units"),
-        _ => None,
-    };
-    if let Some(feature) = unsupported {
+    if let Some(feature) = no_pytorch_layer(model) {
         return Err(ExportError::NoPyTorchLayer(feature));
     }
     let mut store = SafetensorsStore::from_bytes(None)
@@ -69,8 +46,8 @@ pub fn to_safetensors(model: &LeNet5, config: &LeNet5Config) -> Result<Vec<u8>, 
     canonical_header(store.get_bytes()?)
 }
 
-/// A model built from a safetensors file in the layout [`to_safetensors`] writes. Every tensor
-/// the model needs must be there with its shape, and nothing else.
+/// A model built from a safetensors file in the layout [`to_safetensors`] writes, its
+/// activation and pooling read from the file's metadata.
 pub fn from_safetensors(bytes: &[u8], device: &Device) -> Result<LeNet5, ExportError> {
     let (_, header) =
         SafeTensors::read_metadata(bytes).map_err(|e| ExportError::Format(e.to_string()))?;
@@ -84,26 +61,61 @@ pub fn from_safetensors(bytes: &[u8], device: &Device) -> Result<LeNet5, ExportE
             Some("avg") => PoolingKind::Avg,
             _ => PoolingKind::Max,
         });
-    let mut model = config.init(device);
+    load_safetensors(bytes, config.init(device))
+}
+
+/// `model` with its weights read from a safetensors file in PyTorch's layout. Every tensor the
+/// model needs must be there with its shape, and nothing else; every problem is named.
+pub fn load_safetensors(bytes: &[u8], mut model: LeNet5) -> Result<LeNet5, ExportError> {
+    if let Some(feature) = no_pytorch_layer(&model) {
+        return Err(ExportError::NoPyTorchLayer(feature));
+    }
     let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec()))
         .with_from_adapter(PyTorchToBurnAdapter)
         .allow_partial(true)
         .validate(false);
     let applied = model.load_from(&mut store)?;
-    let problem = |name: &str, problem: String| ExportError::Tensor {
-        name: name.to_string(),
-        problem,
+    // In PyTorch's layout, which the file is in: a linear weight is [out, in].
+    let torch_shape = |dims: &[usize]| {
+        let mut dims = dims.to_vec();
+        if dims.len() == 2 {
+            dims.reverse();
+        }
+        format!("{dims:?}")
     };
-    if let Some(error) = applied.errors.first() {
-        return Err(problem("", error.to_string()));
+    let mut problems: Vec<String> = applied
+        .errors
+        .iter()
+        .map(|error| match error {
+            ApplyError::ShapeMismatch {
+                path,
+                expected,
+                found,
+            } => format!(
+                "{path} has shape {}, the model needs {}",
+                torch_shape(found.as_slice()),
+                torch_shape(expected.as_slice())
+            ),
+            other => other.to_string(),
+        })
+        .collect();
+    problems.extend(
+        applied
+            .missing
+            .iter()
+            .map(|(path, _)| format!("{path} is missing")),
+    );
+    problems.extend(
+        applied
+            .unused
+            .iter()
+            .map(|path| format!("{path} is not a tensor of this model")),
+    );
+    if problems.is_empty() {
+        Ok(model)
+    } else {
+        Err(ExportError::Mismatch(problems.join("; ")))
     }
-    if let Some((name, _)) = applied.missing.first() {
-        return Err(problem(name, "missing".to_string()));
-    }
-    if let Some(name) = applied.unused.first() {
-        return Err(problem(name, "not a tensor of this model".to_string()));
-    }
-    Ok(model)
 }
 
 /// The safetensors file with its JSON header's keys in sorted order. safetensors writes the
