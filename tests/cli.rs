@@ -119,6 +119,62 @@ fn flag_values_are_checked_too() {
     );
 }
 
+/// Every numeric flag read back as the type its command uses (a mismatch is only found when a
+/// value is there to read).
+#[test]
+fn numeric_flags_are_read() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    // smoke.json holds out 1,000 for validation: 200 are left to train on, 4 batches of 50.
+    write_synthetic_mnist(&data, 1200, 100, true);
+    let smoke = project_file("configs/smoke.json");
+    let data = data.to_string_lossy().into_owned();
+    let run = root.path().join("run").to_string_lossy().into_owned();
+    lenet()
+        .args([
+            "--config",
+            &smoke,
+            "--data-dir",
+            &data,
+            "--artifact-dir",
+            &run,
+        ])
+        .args([
+            "--epochs",
+            "1",
+            "--batch-size",
+            "50",
+            "--learning-rate",
+            "0.002",
+        ])
+        .args(["--seed", "3", "--no-tui"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 epochs of 4 batches of 50"));
+    lenet()
+        .args([
+            "bench",
+            "--data-dir",
+            &data,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "100",
+        ])
+        .args([
+            "--batch-size",
+            "50",
+            "--warmup-batches",
+            "0",
+            "--eval-batch-size",
+            "100",
+        ])
+        .args(["--predict-samples", "2", "--device", "flex"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("flex (").count(2));
+}
+
 #[test]
 fn plain_lenet_shows_the_commands() {
     let assert = lenet().assert().code(2);

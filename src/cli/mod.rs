@@ -66,10 +66,10 @@ pub struct TrainArgs {
     #[arg(long, short, value_name = "FILE", required = true)]
     pub config: Option<PathBuf>,
     /// Number of epochs (config: epochs)
-    #[arg(long, value_name = "N", value_parser = whole_number(1))]
+    #[arg(long, value_name = "N", value_parser = whole_number(1usize))]
     pub epochs: Option<usize>,
     /// Images per batch (config: batch_size)
-    #[arg(long, value_name = "N", value_parser = whole_number(1))]
+    #[arg(long, value_name = "N", value_parser = whole_number(1usize))]
     pub batch_size: Option<usize>,
     /// Initial learning rate (config: optimizer.learning_rate)
     #[arg(long, value_name = "LR", value_parser = positive_number)]
@@ -169,19 +169,19 @@ pub struct BenchArgs {
         help = device_help("Backend to measure; repeat for several [default: every compiled one]"))]
     pub device: Vec<BackendKind>,
     /// Images per training batch; repeat for several
-    #[arg(long, value_name = "N", default_value = "64", value_parser = whole_number(1))]
+    #[arg(long, value_name = "N", default_value = "64", value_parser = whole_number(1usize))]
     pub batch_size: Vec<usize>,
     /// Timed training epochs (of all 60,000 training images)
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = whole_number(1))]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = whole_number(1usize))]
     pub epochs: usize,
     /// Untimed training batches before the timed epochs
-    #[arg(long, value_name = "N", default_value_t = 20, value_parser = whole_number(0))]
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = whole_number(0usize))]
     pub warmup_batches: usize,
     /// Images per batch when timing evaluation on the test set
-    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = whole_number(1))]
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = whole_number(1usize))]
     pub eval_batch_size: usize,
     /// Single-image predictions timed for the latency percentiles
-    #[arg(long, value_name = "N", default_value_t = 200, value_parser = whole_number(1))]
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = whole_number(1usize))]
     pub predict_samples: usize,
     /// Folder holding the MNIST IDX files (as for training)
     #[arg(long, value_name = "DIR")]
