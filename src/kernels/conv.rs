@@ -1,4 +1,4 @@
-//! LeNet's convolutions (stride 1, no dilation, no groups, with a bias) on the flex backend as
+//! LeNet's convolutions (stride 1, no dilation, no groups, with a bias) on the CPU backends as
 //! im2col + matrix products, a Burn backend extension with its own backward pass.
 //!
 //! Why: for C3 (6 -> 16 maps, 14x14) Burn's flex convolution converts the input to NHWC and runs
@@ -11,9 +11,10 @@
 //! gradient back for the input's. A kernel that covers its whole input (C5) is a dense layer,
 //! computed as one product over the batch.
 //!
-//! The results equal Burn's convolution up to float rounding (the sums run in another order);
-//! `tests` checks outputs and all three gradients against it. Other backends, dtypes and
-//! settings use Burn's convolution.
+//! The same kernel serves flex and ndarray (whose own convolution, direct loops, made a training
+//! step 25 times flex's). The results equal Burn's convolution up to float rounding (the sums run
+//! in another order); `tests` checks outputs and all three gradients against it on each CPU
+//! backend compiled in. Other backends, dtypes and settings use Burn's convolution.
 
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
@@ -40,16 +41,16 @@ pub fn conv2d(x: Tensor<4>, conv: &Conv2d) -> Tensor<4> {
 }
 
 /// A stride-1 convolution with a bias and symmetric zero padding (`[rows, columns]`), through
-/// the fast path on flex and Burn's convolution elsewhere.
+/// the fast path on the CPU backends and Burn's convolution elsewhere.
 pub fn conv2d_stride1(
     x: Tensor<4>,
     weight: Tensor<4>,
     bias: Tensor<1>,
     padding: [usize; 2],
 ) -> Tensor<4> {
-    #[cfg(feature = "flex")]
-    if super::is_flex_f32(&x) {
-        return flex::conv2d_stride1(x, weight, bias, padding);
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    if super::cpu::serves(&x) {
+        return extension::conv2d_stride1(x, weight, bias, padding);
     }
     burn_conv2d(
         x,
@@ -59,19 +60,19 @@ pub fn conv2d_stride1(
     )
 }
 
-#[cfg(feature = "flex")]
-mod flex {
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[allow(deprecated)] // ndarray stays available because the design names it
+mod extension {
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
     use burn::backend::autodiff::grads::Gradients;
     use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-    use burn::backend::flex::FlexTensor;
     use burn::backend::tensor::FloatTensor;
-    use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+    use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
     use burn::prelude::*;
     use rayon::prelude::*;
 
-    use crate::kernels::flex_tensor as tensor;
+    use crate::kernels::cpu::CpuF32;
     use crate::kernels::gemm::{Matrix, multiply};
     use crate::kernels::im2col::Geometry;
 
@@ -89,7 +90,11 @@ mod flex {
         ))
     }
 
-    #[backend_extension(Flex, Autodiff)]
+    #[backend_extension(
+        Flex: cfg(feature = "flex"),
+        NdArray: cfg(feature = "ndarray"),
+        Autodiff
+    )]
     pub trait Conv2dStride1: Backend {
         /// A stride-1 convolution of NCHW `x` by `weight` `[out, in, kh, kw]` plus `bias`
         /// `[out]`, with `padding` zeros on both sides of the rows and the columns.
@@ -101,68 +106,111 @@ mod flex {
         ) -> FloatTensor<Self>;
     }
 
-    impl Conv2dStride1 for Flex {
-        fn conv2d_stride1(
-            x: FlexTensor,
-            weight: FlexTensor,
-            bias: FlexTensor,
-            padding: [usize; 2],
-        ) -> FlexTensor {
-            Geometry::new(&x, &weight, padding).forward(&x, &weight, &bias)
-        }
+    /// The forward pass on any CPU backend.
+    fn forward<B: CpuF32>(
+        x: &FloatTensor<B>,
+        weight: &FloatTensor<B>,
+        bias: &FloatTensor<B>,
+        padding: [usize; 2],
+    ) -> (Geometry, FloatTensor<B>) {
+        let geometry = Geometry::new(&B::dims(x), &B::dims(weight), padding);
+        let output = B::with_values(x, |x| {
+            B::with_values(weight, |w| {
+                B::with_values(bias, |b| geometry.forward(x, w, b))
+            })
+        });
+        let dims = [
+            geometry.batch,
+            geometry.out_channels,
+            geometry.out_height,
+            geometry.out_width,
+        ];
+        (geometry, B::tensor(output, &dims))
     }
 
-    impl<C: CheckpointStrategy> Conv2dStride1 for Autodiff<Flex, C> {
+    #[cfg(feature = "flex")]
+    impl Conv2dStride1 for burn::backend::Flex {
         fn conv2d_stride1(
             x: FloatTensor<Self>,
             weight: FloatTensor<Self>,
             bias: FloatTensor<Self>,
             padding: [usize; 2],
         ) -> FloatTensor<Self> {
-            /// What backward needs: the input and the weights (the columns are laid out again,
-            /// an image at a time, rather than kept), and the shapes.
-            #[derive(Debug, Clone)]
-            struct Saved {
-                geometry: Geometry,
-                x: FlexTensor,
-                weight: FlexTensor,
-            }
+            forward::<Self>(&x, &weight, &bias, padding).1
+        }
+    }
 
-            #[derive(Debug)]
-            struct Conv2dStride1Backward;
+    #[cfg(feature = "ndarray")]
+    impl Conv2dStride1 for burn::backend::NdArray {
+        fn conv2d_stride1(
+            x: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            bias: FloatTensor<Self>,
+            padding: [usize; 2],
+        ) -> FloatTensor<Self> {
+            forward::<Self>(&x, &weight, &bias, padding).1
+        }
+    }
 
-            impl Backward<Flex, 3> for Conv2dStride1Backward {
-                type State = Saved;
+    /// What backward needs: the input and the weights (the columns are laid out again, an
+    /// image at a time, rather than kept), and the shapes.
+    #[derive(Debug, Clone)]
+    struct Saved<B: Backend> {
+        geometry: Geometry,
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+    }
 
-                fn backward(
-                    self,
-                    ops: Ops<Saved, 3>,
-                    grads: &mut Gradients,
-                    _checkpointer: &mut Checkpointer,
-                ) {
-                    let [node_x, node_weight, node_bias] = ops.parents;
-                    let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
-                    let Saved {
-                        geometry,
-                        x,
-                        weight,
-                    } = ops.state;
-                    if let Some(node) = node_bias {
-                        grads.register::<Flex>(node.id, geometry.bias_grad(&grad));
-                    }
-                    if node_x.is_some() || node_weight.is_some() {
-                        let (input_grad, weight_grad) =
-                            geometry.backward(&x, &weight, &grad, node_x.is_some());
-                        if let (Some(node), Some(input_grad)) = (node_x, input_grad) {
-                            grads.register::<Flex>(node.id, input_grad);
-                        }
-                        if let Some(node) = node_weight {
-                            grads.register::<Flex>(node.id, weight_grad);
-                        }
-                    }
+    #[derive(Debug)]
+    struct Conv2dStride1Backward;
+
+    impl<B: CpuF32> Backward<B, 3> for Conv2dStride1Backward {
+        type State = Saved<B>;
+
+        fn backward(
+            self,
+            ops: Ops<Saved<B>, 3>,
+            grads: &mut Gradients,
+            _checkpointer: &mut Checkpointer,
+        ) {
+            let [node_x, node_weight, node_bias] = ops.parents;
+            let grad = grads.consume::<B>(&ops.node);
+            let Saved {
+                geometry,
+                x,
+                weight,
+            } = ops.state;
+            let g = &geometry;
+            B::with_values(&grad, |grad| {
+                if let Some(node) = node_bias {
+                    grads.register::<B>(node.id, B::tensor(g.bias_grad(grad), &[g.out_channels]));
                 }
-            }
+                if node_x.is_none() && node_weight.is_none() {
+                    return;
+                }
+                let (input_grad, weight_grad) = B::with_values(&x, |x| {
+                    B::with_values(&weight, |w| g.backward(x, w, grad, node_x.is_some()))
+                });
+                if let (Some(node), Some(input_grad)) = (node_x, input_grad) {
+                    let dims = [g.batch, g.channels, g.height, g.width];
+                    grads.register::<B>(node.id, B::tensor(input_grad, &dims));
+                }
+                if let Some(node) = node_weight {
+                    let [kh, kw] = g.kernel;
+                    let dims = [g.out_channels, g.channels, kh, kw];
+                    grads.register::<B>(node.id, B::tensor(weight_grad, &dims));
+                }
+            });
+        }
+    }
 
+    impl<B: CpuF32 + Conv2dStride1, C: CheckpointStrategy> Conv2dStride1 for Autodiff<B, C> {
+        fn conv2d_stride1(
+            x: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            bias: FloatTensor<Self>,
+            padding: [usize; 2],
+        ) -> FloatTensor<Self> {
             let prepared = Conv2dStride1Backward
                 .prepare::<C>([x.node(), weight.node(), bias.node()])
                 .compute_bound()
@@ -172,8 +220,7 @@ mod flex {
                 weight.into_primitive(),
                 bias.into_primitive(),
             );
-            let geometry = Geometry::new(&x, &weight, padding);
-            let output = geometry.forward(&x, &weight, &bias);
+            let (geometry, output) = forward::<B>(&x, &weight, &bias, padding);
             match prepared {
                 OpsKind::Tracked(prep) => prep.finish(
                     Saved {
@@ -199,59 +246,44 @@ mod flex {
         /// `[batch, out, out_h, out_w]`: per image, weights `[out, patch]` x its columns, plus
         /// the bias. Images are spread over threads; each thread reuses one column buffer,
         /// which stays in its cache.
-        fn forward(&self, x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
+        fn forward(&self, x: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
             let mut output = vec![0.0f32; self.batch * self.output_len()];
-            if !self.is_empty() {
-                let x = x.to_contiguous();
-                let (weight, bias) = (weight.to_contiguous(), bias.to_contiguous());
-                let (weight, bias): (&[f32], &[f32]) = (weight.storage(), bias.storage());
-                let weight = Matrix::rows(weight, self.out_channels, self.patch());
-                if self.is_dense() {
-                    // images `[batch, patch]` x weights^T: one product for the whole batch.
-                    let images = Matrix::rows(x.storage(), self.batch, self.patch());
-                    multiply(&mut output, images, weight.transposed(), true);
-                    for row in output.chunks_mut(self.out_channels) {
-                        row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
-                    }
-                    return self.output_tensor(output);
-                }
-                output
-                    .par_chunks_mut(self.output_len())
-                    .zip(x.storage::<f32>().par_chunks(self.image_len()))
-                    .for_each_init(
-                        || vec![0.0f32; self.patch() * self.positions()],
-                        |columns, (output, image)| {
-                            self.im2col(image, columns);
-                            let columns = Matrix::rows(columns, self.patch(), self.positions());
-                            multiply(output, weight, columns, false);
-                            for (map, b) in output.chunks_mut(self.positions()).zip(bias) {
-                                map.iter_mut().for_each(|v| *v += b);
-                            }
-                        },
-                    );
+            if self.is_empty() {
+                return output;
             }
-            self.output_tensor(output)
+            let weight = Matrix::rows(weight, self.out_channels, self.patch());
+            if self.is_dense() {
+                // images `[batch, patch]` x weights^T: one product for the whole batch.
+                let images = Matrix::rows(x, self.batch, self.patch());
+                multiply(&mut output, images, weight.transposed(), true);
+                for row in output.chunks_mut(self.out_channels) {
+                    row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+                }
+                return output;
+            }
+            output
+                .par_chunks_mut(self.output_len())
+                .zip(x.par_chunks(self.image_len()))
+                .for_each_init(
+                    || vec![0.0f32; self.patch() * self.positions()],
+                    |columns, (output, image)| {
+                        self.im2col(image, columns);
+                        let columns = Matrix::rows(columns, self.patch(), self.positions());
+                        multiply(output, weight, columns, false);
+                        for (map, b) in output.chunks_mut(self.positions()).zip(bias) {
+                            map.iter_mut().for_each(|v| *v += b);
+                        }
+                    },
+                );
+            output
         }
 
-        fn output_tensor(&self, output: Vec<f32>) -> FlexTensor {
-            tensor(
-                output,
-                &[
-                    self.batch,
-                    self.out_channels,
-                    self.out_height,
-                    self.out_width,
-                ],
-            )
-        }
-
-        fn bias_grad(&self, grad: &FlexTensor) -> FlexTensor {
-            let values: &[f32] = grad.storage();
+        fn bias_grad(&self, grad: &[f32]) -> Vec<f32> {
             let mut sums = vec![0.0f32; self.out_channels];
-            for (map, chunk) in values.chunks(self.positions().max(1)).enumerate() {
+            for (map, chunk) in grad.chunks(self.positions().max(1)).enumerate() {
                 sums[map % self.out_channels] += chunk.iter().sum::<f32>();
             }
-            tensor(sums, &[self.out_channels])
+            sums
         }
 
         /// The input's gradient (when `want_input`) and the weights', from the output's `grad`
@@ -262,29 +294,23 @@ mod flex {
         /// does not depend on how the images were spread over threads.
         fn backward(
             &self,
-            x: &FlexTensor,
-            weight: &FlexTensor,
-            grad: &FlexTensor,
+            x: &[f32],
+            weight: &[f32],
+            grad: &[f32],
             want_input: bool,
-        ) -> (Option<FlexTensor>, FlexTensor) {
+        ) -> (Option<Vec<f32>>, Vec<f32>) {
             if self.is_dense() && !self.is_empty() {
                 return self.dense_backward(x, weight, grad, want_input);
             }
             let mut per_image = vec![0.0f32; self.batch * self.weight_len()];
-            let mut input_grad = vec![
-                0.0f32;
-                if want_input {
-                    self.batch * self.image_len()
-                } else {
-                    0
-                }
-            ];
+            let input_len = if want_input {
+                self.batch * self.image_len()
+            } else {
+                0
+            };
+            let mut input_grad = vec![0.0f32; input_len];
             if !self.is_empty() {
-                let x = x.to_contiguous();
-                let weight = weight.to_contiguous();
-                let weight: &[f32] = weight.storage();
                 let weight_t = Matrix::rows(weight, self.out_channels, self.patch()).transposed();
-                let grad: &[f32] = grad.storage();
                 let input_grads = input_grad.par_chunks_mut(self.image_len()).map(Some);
                 let no_input_grads = (0..self.batch).into_par_iter().map(|_| None);
                 let work = |scratch: &mut (Vec<f32>, Vec<f32>), item: ImageWork| {
@@ -305,7 +331,6 @@ mod flex {
                     (vec![0.0f32; len], vec![0.0f32; len])
                 };
                 let images = x
-                    .storage::<f32>()
                     .par_chunks(self.image_len())
                     .zip(grad.par_chunks(self.output_len()))
                     .zip(per_image.par_chunks_mut(self.weight_len()));
@@ -321,23 +346,21 @@ mod flex {
                     *total += g;
                 }
             }
-            self.gradients(want_input.then_some(input_grad), weight_grad)
+            (want_input.then_some(input_grad), weight_grad)
         }
 
         /// `backward` for a dense convolution (see `is_dense`): grad `[batch, out]`, so the
         /// weight gradient is grad^T x images and the input's is grad x weights.
         fn dense_backward(
             &self,
-            x: &FlexTensor,
-            weight: &FlexTensor,
-            grad: &FlexTensor,
+            x: &[f32],
+            weight: &[f32],
+            grad: &[f32],
             want_input: bool,
-        ) -> (Option<FlexTensor>, FlexTensor) {
-            let x = x.to_contiguous();
-            let weight = weight.to_contiguous();
-            let images = Matrix::rows(x.storage(), self.batch, self.patch());
-            let weights = Matrix::rows(weight.storage(), self.out_channels, self.patch());
-            let grad = Matrix::rows(grad.storage(), self.batch, self.out_channels);
+        ) -> (Option<Vec<f32>>, Vec<f32>) {
+            let images = Matrix::rows(x, self.batch, self.patch());
+            let weights = Matrix::rows(weight, self.out_channels, self.patch());
+            let grad = Matrix::rows(grad, self.batch, self.out_channels);
             let mut weight_grad = vec![0.0f32; self.weight_len()];
             multiply(&mut weight_grad, grad.transposed(), images, true);
             let input_grad = want_input.then(|| {
@@ -345,26 +368,12 @@ mod flex {
                 multiply(&mut input_grad, grad, weights, true);
                 input_grad
             });
-            self.gradients(input_grad, weight_grad)
-        }
-
-        /// The input's and the weights' gradients as tensors of their shapes.
-        fn gradients(
-            &self,
-            input_grad: Option<Vec<f32>>,
-            weight_grad: Vec<f32>,
-        ) -> (Option<FlexTensor>, FlexTensor) {
-            let input_shape = [self.batch, self.channels, self.height, self.width];
-            let [kh, kw] = self.kernel;
-            (
-                input_grad.map(|values| tensor(values, &input_shape)),
-                tensor(weight_grad, &[self.out_channels, self.channels, kh, kw]),
-            )
+            (input_grad, weight_grad)
         }
     }
 }
 
-#[cfg(all(test, feature = "flex"))]
+#[cfg(all(test, any(feature = "flex", feature = "ndarray")))]
 mod tests {
     use burn::nn::conv::Conv2dConfig;
     use burn::tensor::Distribution;
@@ -400,7 +409,12 @@ mod tests {
 
     #[test]
     fn matches_burns_convolution_and_its_gradients() {
-        let device = Device::flex().autodiff();
+        for device in crate::kernels::cpu::devices() {
+            matches_burns_convolution_on(device);
+        }
+    }
+
+    fn matches_burns_convolution_on(device: Device) {
         // C1 (padded), C3 and C5 (a kernel covering the input: the dense case) of LeNet, and an
         // odd shape with uneven padding per axis.
         let cases = [
@@ -426,7 +440,7 @@ mod tests {
                 .init(&device);
             let input = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
             assert!(
-                crate::kernels::is_flex_f32(&input),
+                crate::kernels::cpu::serves(&input),
                 "the fast path must be the one tested"
             );
             let output_shape = conv.forward(input.clone()).shape();

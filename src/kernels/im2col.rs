@@ -2,8 +2,6 @@
 //! image's receptive fields laid out as the columns of a matrix (im2col) and folded back
 //! (col2im). The products over those columns are in `conv.rs`, the matrix views in `gemm.rs`.
 
-use burn::backend::flex::FlexTensor;
-
 /// The sizes of one convolution.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Geometry {
@@ -19,9 +17,8 @@ pub(super) struct Geometry {
 }
 
 impl Geometry {
-    pub(super) fn new(x: &FlexTensor, weight: &FlexTensor, padding: [usize; 2]) -> Self {
-        let x = x.layout().shape();
-        let w = weight.layout().shape();
+    /// The sizes of a convolution of NCHW `x` by `w` `[out, in, kh, kw]` with `padding`.
+    pub(super) fn new(x: &[usize], w: &[usize], padding: [usize; 2]) -> Self {
         assert_eq!(
             x[1], w[1],
             "conv2d: input channels differ from the weight's"

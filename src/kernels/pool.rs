@@ -1,5 +1,5 @@
-//! S2 and S4's 2x2, stride-2 max pooling on the flex backend, as a Burn backend extension with
-//! its own backward pass.
+//! S2 and S4's 2x2, stride-2 max pooling on the CPU backends (flex and ndarray), as a Burn
+//! backend extension with its own backward pass.
 //!
 //! Why: Burn's flex max pool is written for every window, stride, padding and dilation, and
 //! writes an i64 argmax index per output for the backward pass. At batch 64 it took 2.7 ms of an
@@ -18,35 +18,35 @@ use burn::nn::pool::MaxPool2d;
 use burn::prelude::*;
 
 /// `pool.forward(x)`, through the fast path when `pool` is a plain 2x2, stride-2 max pool and
-/// `x` is an f32 tensor on flex.
+/// `x` is an f32 tensor on a CPU backend.
 pub fn max_pool(x: Tensor<4>, pool: &MaxPool2d) -> Tensor<4> {
     let plain_2x2 = pool.kernel_size == [2, 2]
         && pool.stride == [2, 2]
         && pool.dilation == [1, 1]
         && matches!(pool.padding, PaddingConfig2d::Valid)
         && !pool.ceil_mode;
-    #[cfg(feature = "flex")]
-    if plain_2x2 && super::is_flex_f32(&x) {
-        return flex::max_pool_2x2(x);
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    if plain_2x2 && super::cpu::serves(&x) {
+        return extension::max_pool_2x2(x);
     }
-    #[cfg(not(feature = "flex"))]
+    #[cfg(not(any(feature = "flex", feature = "ndarray")))]
     let _ = plain_2x2;
     pool.forward(x)
 }
 
-#[cfg(feature = "flex")]
-mod flex {
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[allow(deprecated)] // ndarray stays available because the design names it
+mod extension {
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
     use burn::backend::autodiff::grads::Gradients;
     use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
-    use burn::backend::flex::FlexTensor;
     use burn::backend::tensor::FloatTensor;
-    use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+    use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
     use burn::prelude::*;
     use rayon::prelude::*;
 
-    use crate::kernels::flex_tensor;
+    use crate::kernels::cpu::CpuF32;
 
     /// Rayon splits plane-wise work into tasks of at least this many values: below that, waking
     /// its workers costs more than the work, and a single task runs on one thread.
@@ -56,39 +56,53 @@ mod flex {
         Tensor::from_dispatch(<Dispatch as MaxPool2x2>::max_pool_2x2(x.into_dispatch()))
     }
 
-    #[backend_extension(Flex, Autodiff)]
+    #[backend_extension(
+        Flex: cfg(feature = "flex"),
+        NdArray: cfg(feature = "ndarray"),
+        Autodiff
+    )]
     pub trait MaxPool2x2: Backend {
         /// 2x2, stride-2 max pooling of an NCHW f32 tensor; an odd last row or column is dropped.
         fn max_pool_2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
     }
 
-    impl MaxPool2x2 for Flex {
-        fn max_pool_2x2(x: FlexTensor) -> FlexTensor {
-            forward(&x)
+    #[cfg(feature = "flex")]
+    impl MaxPool2x2 for burn::backend::Flex {
+        fn max_pool_2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+            forward::<Self>(&x)
         }
     }
 
-    impl<C: CheckpointStrategy> MaxPool2x2 for Autodiff<Flex, C> {
+    #[cfg(feature = "ndarray")]
+    impl MaxPool2x2 for burn::backend::NdArray {
         fn max_pool_2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
-            #[derive(Debug)]
-            struct MaxPool2x2Backward;
+            forward::<Self>(&x)
+        }
+    }
 
-            /// Keeps the input, from which backward finds each window's maximum again: cheaper
-            /// than storing where they were (measured both ways).
-            impl Backward<Flex, 1> for MaxPool2x2Backward {
-                type State = FlexTensor;
+    #[derive(Debug)]
+    struct MaxPool2x2Backward;
 
-                fn backward(
-                    self,
-                    ops: Ops<FlexTensor, 1>,
-                    grads: &mut Gradients,
-                    _checkpointer: &mut Checkpointer,
-                ) {
-                    let input = ops.state;
-                    unary::<Flex, _>(ops.parents, ops.node, grads, |grad| backward(&input, &grad));
-                }
-            }
+    /// Keeps the input, from which backward finds each window's maximum again: cheaper than
+    /// storing where they were (measured both ways).
+    impl<B: CpuF32> Backward<B, 1> for MaxPool2x2Backward {
+        type State = FloatTensor<B>;
 
+        fn backward(
+            self,
+            ops: Ops<FloatTensor<B>, 1>,
+            grads: &mut Gradients,
+            _checkpointer: &mut Checkpointer,
+        ) {
+            let input = ops.state;
+            unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                backward::<B>(&input, &grad)
+            });
+        }
+    }
+
+    impl<B: CpuF32 + MaxPool2x2, C: CheckpointStrategy> MaxPool2x2 for Autodiff<B, C> {
+        fn max_pool_2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
             match MaxPool2x2Backward
                 .prepare::<C>([x.node()])
                 .compute_bound()
@@ -96,10 +110,10 @@ mod flex {
             {
                 OpsKind::Tracked(prep) => {
                     let input = x.into_primitive();
-                    let output = forward(&input);
+                    let output = forward::<B>(&input);
                     prep.finish(input, output)
                 }
-                OpsKind::UnTracked(prep) => prep.finish(forward(&x.into_primitive())),
+                OpsKind::UnTracked(prep) => prep.finish(forward::<B>(&x.into_primitive())),
             }
         }
     }
@@ -152,76 +166,74 @@ mod flex {
         PARALLEL_OUTPUTS.div_ceil(plane_len.max(1))
     }
 
-    fn dims(x: &FlexTensor) -> [usize; 4] {
-        let shape = x.layout().shape();
-        [shape[0], shape[1], shape[2], shape[3]]
-    }
-
-    fn forward(x: &FlexTensor) -> FlexTensor {
-        let x = x.to_contiguous();
-        let [n, c, h, w] = dims(&x);
+    fn forward<B: CpuF32>(x: &FloatTensor<B>) -> FloatTensor<B> {
+        let [n, c, h, w]: [usize; 4] = B::dims(x).try_into().expect("an NCHW tensor");
         let (oh, ow) = (h / 2, w / 2);
         let mut output = vec![0.0; n * c * oh * ow];
         if !output.is_empty() {
-            let input: &[f32] = x.storage();
-            output
-                .par_chunks_mut(oh * ow)
-                .zip(input.par_chunks(h * w))
-                .with_min_len(min_planes(oh * ow))
-                .for_each(|(out, src)| {
-                    for (row, out_row) in out.chunks_exact_mut(ow).enumerate() {
-                        let top = &src[2 * row * w..][..w];
-                        let bottom = &src[(2 * row + 1) * w..][..w];
-                        for (col, value) in out_row.iter_mut().enumerate() {
-                            let (a, b) = (top[2 * col], top[2 * col + 1]);
-                            let (c, d) = (bottom[2 * col], bottom[2 * col + 1]);
-                            *value = winner(a, b, c, d);
+            B::with_values(x, |input| {
+                output
+                    .par_chunks_mut(oh * ow)
+                    .zip(input.par_chunks(h * w))
+                    .with_min_len(min_planes(oh * ow))
+                    .for_each(|(out, src)| {
+                        for (row, out_row) in out.chunks_exact_mut(ow).enumerate() {
+                            let top = &src[2 * row * w..][..w];
+                            let bottom = &src[(2 * row + 1) * w..][..w];
+                            for (col, value) in out_row.iter_mut().enumerate() {
+                                let (a, b) = (top[2 * col], top[2 * col + 1]);
+                                let (c, d) = (bottom[2 * col], bottom[2 * col + 1]);
+                                *value = winner(a, b, c, d);
+                            }
                         }
-                    }
-                });
+                    });
+            });
         }
-        flex_tensor(output, &[n, c, oh, ow])
+        B::tensor(output, &[n, c, oh, ow])
     }
 
     /// The input's gradient: each output's gradient goes to the input its window picked.
-    fn backward(x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
-        let x = x.to_contiguous();
-        let grad = grad.to_contiguous();
-        let [n, c, h, w] = dims(&x);
+    fn backward<B: CpuF32>(x: &FloatTensor<B>, grad: &FloatTensor<B>) -> FloatTensor<B> {
+        let [n, c, h, w]: [usize; 4] = B::dims(x).try_into().expect("an NCHW tensor");
         let (oh, ow) = (h / 2, w / 2);
         let mut grad_in = vec![0.0f32; n * c * h * w];
         if oh > 0 && ow > 0 && !grad_in.is_empty() {
-            let input: &[f32] = x.storage();
-            let grad_out: &[f32] = grad.storage();
-            grad_in
-                .par_chunks_mut(h * w)
-                .zip(input.par_chunks(h * w))
-                .zip(grad_out.par_chunks(oh * ow))
-                .with_min_len(min_planes(h * w))
-                .for_each(|((dst, src), g)| {
-                    for (row, g_row) in g.chunks_exact(ow).enumerate() {
-                        let top = &src[2 * row * w..][..w];
-                        let bottom = &src[(2 * row + 1) * w..][..w];
-                        let (dst_top, rest) = dst[2 * row * w..].split_at_mut(w);
-                        let dst_bottom = &mut rest[..w];
-                        for (col, &g) in g_row.iter().enumerate() {
-                            let (a, b) = (top[2 * col], top[2 * col + 1]);
-                            let (c, d) = (bottom[2 * col], bottom[2 * col + 1]);
-                            let at = winner_position(a, b, c, d);
-                            let share = |p: u8| f32::from_bits(select(at == p, g.to_bits(), 0));
-                            dst_top[2 * col] = share(0);
-                            dst_top[2 * col + 1] = share(1);
-                            dst_bottom[2 * col] = share(2);
-                            dst_bottom[2 * col + 1] = share(3);
-                        }
-                    }
-                });
+            B::with_values(x, |input| {
+                B::with_values(grad, |grad_out| {
+                    grad_in
+                        .par_chunks_mut(h * w)
+                        .zip(input.par_chunks(h * w))
+                        .zip(grad_out.par_chunks(oh * ow))
+                        .with_min_len(min_planes(h * w))
+                        .for_each(|((dst, src), g)| route(dst, src, g, w, ow));
+                })
+            });
         }
-        flex_tensor(grad_in, &[n, c, h, w])
+        B::tensor(grad_in, &[n, c, h, w])
+    }
+
+    /// One map's gradient: each of `g`'s values to the input of its window that won.
+    fn route(dst: &mut [f32], src: &[f32], g: &[f32], w: usize, ow: usize) {
+        for (row, g_row) in g.chunks_exact(ow).enumerate() {
+            let top = &src[2 * row * w..][..w];
+            let bottom = &src[(2 * row + 1) * w..][..w];
+            let (dst_top, rest) = dst[2 * row * w..].split_at_mut(w);
+            let dst_bottom = &mut rest[..w];
+            for (col, &g) in g_row.iter().enumerate() {
+                let (a, b) = (top[2 * col], top[2 * col + 1]);
+                let (c, d) = (bottom[2 * col], bottom[2 * col + 1]);
+                let at = winner_position(a, b, c, d);
+                let share = |p: u8| f32::from_bits(select(at == p, g.to_bits(), 0));
+                dst_top[2 * col] = share(0);
+                dst_top[2 * col + 1] = share(1);
+                dst_bottom[2 * col] = share(2);
+                dst_bottom[2 * col + 1] = share(3);
+            }
+        }
     }
 }
 
-#[cfg(all(test, feature = "flex"))]
+#[cfg(all(test, any(feature = "flex", feature = "ndarray")))]
 mod tests {
     use burn::nn::pool::MaxPool2dConfig;
     use burn::tensor::Distribution;
@@ -252,47 +264,55 @@ mod tests {
         [run(true), run(false)]
     }
 
-    fn device() -> Device {
-        Device::flex().autodiff()
-    }
-
     #[test]
     fn matches_burns_max_pool_on_random_maps() {
         // Big enough for the parallel path (S2 at batch 16), small enough for the other, and
         // odd sizes, whose last row or column both drop.
-        for shape in [[16, 6, 28, 28], [2, 16, 10, 10], [2, 3, 11, 9]] {
-            let input = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device());
-            assert!(
-                crate::kernels::is_flex_f32(&input),
-                "the fast path must be the one tested"
-            );
-            let [fast, burn] = both(input);
-            assert_eq!(fast, burn, "shape {shape:?}");
+        for device in crate::kernels::cpu::devices() {
+            for shape in [[16, 6, 28, 28], [2, 16, 10, 10], [2, 3, 11, 9]] {
+                let input = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+                assert!(
+                    crate::kernels::cpu::serves(&input),
+                    "the fast path must be the one tested"
+                );
+                let [fast, burn] = both(input);
+                assert_eq!(fast, burn, "shape {shape:?} on {device:?}");
+            }
         }
     }
 
     #[test]
-    fn ties_and_nan_pick_the_same_input_as_burn() {
+    fn ties_and_nan_pick_the_same_input_as_flex() {
         let nan = f32::NAN;
         #[rustfmt::skip]
         let values = [
             1.0, 1.0,   nan, 2.0,   3.0, nan,   0.0, -1.0,
             1.0, 1.0,   2.0, nan,   nan, 3.0,   -1.0, 0.0,
         ];
-        let input =
-            Tensor::<4>::from_data(TensorData::new(values.to_vec(), [1, 1, 2, 8]), &device());
-        let [fast, burn] = both(input);
-        // NaN != NaN, so compare the bits.
-        let bits = |(y, g): (Vec<f32>, Vec<f32>)| {
-            (
-                y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                g.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-            )
-        };
-        assert_eq!(bits(fast.clone()), bits(burn));
-        // The first 1.0 of the tied window got its gradient (output 0 has weight 0, so check
-        // the last window, whose two zeros tie: the first, top-left, wins).
-        assert_eq!(fast.1[6], 3.0);
-        assert_eq!(fast.1[15], 0.0);
+        for device in crate::kernels::cpu::devices() {
+            let input =
+                Tensor::<4>::from_data(TensorData::new(values.to_vec(), [1, 1, 2, 8]), &device);
+            let [fast, burn] = both(input);
+            // NaN != NaN, so compare the bits. The kernel lets a NaN win, as flex's own max pool
+            // (and PyTorch's) do; ndarray's skips it, so only flex's answer is the reference.
+            let bits = |(y, g): &(Vec<f32>, Vec<f32>)| {
+                (
+                    y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    g.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                )
+            };
+            let on_flex = matches!(
+                device.clone().without_autodiff().as_dispatch(),
+                burn::backend::DispatchDevice::Flex(_)
+            );
+            if on_flex {
+                assert_eq!(bits(&fast), bits(&burn));
+            }
+            assert!(fast.0[1].is_nan() && fast.0[2].is_nan(), "{:?}", fast.0);
+            // The first 1.0 of the tied window got its gradient (output 0 has weight 0, so
+            // check the last window, whose two zeros tie: the first, top-left, wins).
+            assert_eq!(fast.1[6], 3.0);
+            assert_eq!(fast.1[15], 0.0);
+        }
     }
 }
