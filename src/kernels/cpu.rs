@@ -84,11 +84,13 @@ pub(crate) fn serves(x: &burn::prelude::Tensor<4>) -> bool {
 /// The autodiff devices of the CPU backends compiled in, for the kernels' tests.
 #[cfg(test)]
 pub(crate) fn devices() -> Vec<burn::prelude::Device> {
-    let mut devices = Vec::new();
-    #[cfg(feature = "flex")]
-    devices.push(burn::prelude::Device::flex().autodiff());
-    #[cfg(feature = "ndarray")]
-    #[allow(deprecated)] // as above
-    devices.push(burn::prelude::Device::ndarray().autodiff());
-    devices
+    [
+        #[cfg(feature = "flex")]
+        burn::prelude::Device::flex().autodiff(),
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)] // as above
+        burn::prelude::Device::ndarray().autodiff(),
+    ]
+    .into_iter()
+    .collect()
 }

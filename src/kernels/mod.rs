@@ -1,5 +1,6 @@
-//! LeNet's own kernels on the CPU backends (flex and ndarray): its stride-1 convolutions (im2col
-//! + gemm) and its 2x2 max pools, as Burn backend extensions with their own backward passes.
+//! LeNet's own kernels on the CPU backends (flex and ndarray): its stride-1 convolutions, as
+//! im2col and gemm, and its 2x2 max pools, as Burn backend extensions with their own backward
+//! passes.
 //! Each public function takes the fast path for f32 tensors on a CPU backend and falls back to
 //! Burn's own op on every other backend, dtype or setting, so the model calls them
 //! unconditionally. [`cpu`] is how one kernel reads and writes both backends' tensors.
