@@ -1,7 +1,9 @@
-//! Where a training step's time goes: forward and backward of each layer of the modern LeNet-5,
-//! the loss, the optimizer step and batch building, timed one at a time on a backend.
+//! Where a training step's time goes: forward and backward of each layer of LeNet-5 (the modern
+//! network, or the 1998 one with `--variant lecun98`), the loss, the optimizer step and batch
+//! building, timed one at a time on a backend.
 //!
 //!     cargo bench --bench ops -- [--batch-size N] [--device flex|ndarray|wgpu|vulkan] [--reps N]
+//!                                [--variant modern|lecun98]
 //!
 //! Each figure is the median of `--reps` runs after warm-up runs. Backward is timed on its own:
 //! the layer's forward runs on an autodiff device, then `sum().backward()` is timed, which gives
@@ -29,13 +31,16 @@ use burn::train::Learner;
 use lenet::data::batcher::{MnistBatch, MnistBatcher};
 use lenet::data::mnist::MnistItem;
 use lenet::device::BackendKind;
+use lenet::kernels::conv2d_stride1;
 use lenet::kernels::{conv2d, max_pool};
-use lenet::model::{LeNet5, LeNet5Config};
+use lenet::model::lecun98;
+use lenet::model::{LeNet5, LeNet5Config, Variant};
 
 struct Settings {
     batch_size: usize,
     backend: BackendKind,
     reps: usize,
+    variant: Variant,
 }
 
 fn settings() -> Settings {
@@ -43,6 +48,7 @@ fn settings() -> Settings {
         batch_size: 64,
         backend: BackendKind::preferred(),
         reps: 50,
+        variant: Variant::Modern,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -53,6 +59,13 @@ fn settings() -> Settings {
             "--device" => {
                 settings.backend = <BackendKind as clap::ValueEnum>::from_str(&value(), true)
                     .expect("--device flex|ndarray|wgpu|vulkan")
+            }
+            "--variant" => {
+                settings.variant = match value().as_str() {
+                    "modern" => Variant::Modern,
+                    "lecun98" => Variant::Lecun98,
+                    other => panic!("--variant modern|lecun98, not {other}"),
+                }
             }
             // cargo bench passes --bench to every bench target.
             "--bench" => {}
@@ -89,6 +102,83 @@ type Layer = Box<dyn Fn(&LeNet5, Tensor<4>) -> Tensor<4>>;
 /// One row of the layer table: its name, its input's shape, whether its input needs a
 /// gradient in training, and the layer itself.
 type LayerCase = (&'static str, [usize; 4], bool, Layer);
+
+/// The 1998 network's layers, one at a time, at batch size `batch`.
+fn lecun98_layers(batch: usize) -> Vec<LayerCase> {
+    let tanh = || -> Layer { Box::new(|_, x| lecun98::scaled_tanh(x)) };
+    let dense = |layer: fn(&LeNet5) -> &burn::nn::Linear| -> Layer {
+        Box::new(move |m, x: Tensor<4>| {
+            let [n, c, ..] = x.dims();
+            let y = layer(m).forward(x.reshape([n, c]));
+            let [n, c] = y.dims();
+            y.reshape([n, c, 1, 1])
+        })
+    };
+    vec![
+        (
+            "input scaled, padded to 32x32",
+            [batch, 1, 28, 28],
+            false,
+            Box::new(|_, x| lecun98::paper_input(x)),
+        ),
+        (
+            "C1 conv 1->6, 32x32",
+            [batch, 1, 32, 32],
+            false,
+            Box::new(|m, x| conv2d(x, &m.c1)),
+        ),
+        ("scaled tanh 6x28x28", [batch, 6, 28, 28], true, tanh()),
+        (
+            "S2 subsampling 6x28x28",
+            [batch, 6, 28, 28],
+            true,
+            Box::new(|m, x| m.s2.forward(x)),
+        ),
+        ("scaled tanh 6x14x14", [batch, 6, 14, 14], true, tanh()),
+        (
+            "C3 conv 6->16 by Table I",
+            [batch, 6, 14, 14],
+            true,
+            Box::new(|m, x| {
+                let weight = m.c3.weight.val() * lecun98::c3_mask(&x.device());
+                let bias = m.c3.bias.as_ref().expect("a bias").val();
+                conv2d_stride1(x, weight, bias, [0, 0])
+            }),
+        ),
+        ("scaled tanh 16x10x10", [batch, 16, 10, 10], true, tanh()),
+        (
+            "S4 subsampling 16x10x10",
+            [batch, 16, 10, 10],
+            true,
+            Box::new(|m, x| m.s4.forward(x)),
+        ),
+        ("scaled tanh 16x5x5", [batch, 16, 5, 5], true, tanh()),
+        (
+            "C5 conv 16->120, 5x5",
+            [batch, 16, 5, 5],
+            true,
+            Box::new(|m, x| conv2d(x, &m.c5)),
+        ),
+        ("scaled tanh 120", [batch, 120, 1, 1], true, tanh()),
+        (
+            "F6 dense 120->84",
+            [batch, 120, 1, 1],
+            true,
+            dense(|m| &m.f6),
+        ),
+        ("scaled tanh 84", [batch, 84, 1, 1], true, tanh()),
+        (
+            "RBF 84->10",
+            [batch, 84, 1, 1],
+            true,
+            Box::new(|_, x| {
+                let [n, c, ..] = x.dims();
+                let y = lecun98::rbf_distances(x.reshape([n, c]));
+                y.reshape([n, 10, 1, 1])
+            }),
+        ),
+    ]
+}
 
 /// The modern network's layers, one at a time, at batch size `batch`.
 fn layers(batch: usize) -> Vec<LayerCase> {
@@ -154,8 +244,8 @@ struct Table {
 impl Table {
     fn header(settings: &Settings) -> Self {
         println!(
-            "{} backend, batch {}, median of {} runs (ms)",
-            settings.backend, settings.batch_size, settings.reps
+            "{} network, {} backend, batch {}, median of {} runs (ms)",
+            settings.variant, settings.backend, settings.batch_size, settings.reps
         );
         println!(
             "{:<30} {:>9} {:>9} {:>9}",
@@ -179,9 +269,14 @@ impl Table {
 
 /// Each layer's forward on `device` and backward on `autodiff`, alone.
 fn time_layers(settings: &Settings, device: &Device, autodiff: &Device, table: &mut Table) {
-    let model = LeNet5Config::new().init(device);
-    let trained = LeNet5Config::new().init(autodiff);
-    for (name, shape, input_grad, layer) in layers(settings.batch_size) {
+    let config = LeNet5Config::for_variant(settings.variant);
+    let model = config.init(device);
+    let trained = config.init(autodiff);
+    let cases = match settings.variant {
+        Variant::Modern => layers(settings.batch_size),
+        Variant::Lecun98 => lecun98_layers(settings.batch_size),
+    };
+    for (name, shape, input_grad, layer) in cases {
         let random =
             |device: &Device| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), device);
         let forward = median_ms(
@@ -262,7 +357,7 @@ fn time_steps(settings: &Settings, autodiff: &Device, table: &mut Table) {
     table.row("batch building (64 digits)", batching, 0.0);
 
     let mut learner = Learner::new(
-        LeNet5Config::new().init(autodiff),
+        LeNet5Config::for_variant(settings.variant).init(autodiff),
         AdamConfig::new().with_epsilon(1e-8).init(),
         ModuleLrScheduler::from(ConstantLr::new(1e-3)),
     );
@@ -279,7 +374,7 @@ fn time_steps(settings: &Settings, autodiff: &Device, table: &mut Table) {
             learner.optimizer_step(g);
         },
     );
-    table.row("Adam step (61,706 parameters)", 0.0, optimizer);
+    table.row("Adam step", 0.0, optimizer);
     table.line("sum of the above", table.sum);
 
     let step = median_ms(autodiff, settings.reps, batch_of, |batch| {

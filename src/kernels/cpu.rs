@@ -68,7 +68,7 @@ impl CpuF32 for burn::backend::NdArray {
 }
 
 /// Whether `x` is an f32 tensor on a backend these kernels serve (with or without autodiff).
-pub(crate) fn serves(x: &burn::prelude::Tensor<4>) -> bool {
+pub(crate) fn serves<const D: usize>(x: &burn::prelude::Tensor<D>) -> bool {
     use burn::backend::DispatchDevice;
     let cpu = match x.device().without_autodiff().as_dispatch() {
         #[cfg(feature = "flex")]

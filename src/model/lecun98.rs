@@ -2,12 +2,11 @@
 //! section II.B) that the modern LeNet-5 dropped: trainable subsampling, C3's partial connection
 //! table, the scaled tanh, the input scaling and the RBF output units.
 
+use crate::input::{PIXEL_MEAN, PIXEL_STD};
+use crate::kernels;
 use burn::module::Param;
 use burn::nn::Initializer;
 use burn::prelude::*;
-use burn::tensor::activation::tanh;
-
-use crate::input::{PIXEL_MEAN, PIXEL_STD};
 
 /// Table I of the paper: the S2 maps (0-5) each C3 map (0-15) combines. 60 connections.
 pub const C3_TABLE: [&[usize]; 16] = [
@@ -54,7 +53,7 @@ pub fn c3_connections() -> usize {
 
 /// f(a) = 1.7159 tanh(2a/3): f(1) = 1, f(-1) = -1, and the gain is largest around them.
 pub fn scaled_tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    tanh(x.mul_scalar(2.0 / 3.0)).mul_scalar(1.7159)
+    kernels::scaled_tanh(x, 1.7159, 2.0 / 3.0)
 }
 
 /// The paper's pixel values: background -0.1, full ink 1.175 (mean about 0, variance about 1).
@@ -98,15 +97,7 @@ impl TrainableSubsampling {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [batch, maps, height, width] = x.dims();
-        let sums = x
-            .reshape([batch, maps, height / 2, 2, width / 2, 2])
-            .sum_dim(5)
-            .sum_dim(3)
-            .reshape([batch, maps, height / 2, width / 2]);
-        let coefficient = self.coefficient.val().reshape([1, maps, 1, 1]);
-        let bias = self.bias.val().reshape([1, maps, 1, 1]);
-        sums * coefficient + bias
+        kernels::subsample(x, self.coefficient.val(), self.bias.val())
     }
 }
 

@@ -29,7 +29,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::{relu, tanh};
+use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
 use crate::kernels;
@@ -157,7 +157,7 @@ impl Subsampling {
         }
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Subsampling::Max(pool) => kernels::max_pool(x, pool),
             Subsampling::Avg(pool) => pool.forward(x),
@@ -285,7 +285,7 @@ impl LeNet5 {
     fn activate<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match self.activation {
             ActivationKind::Relu => relu(x),
-            ActivationKind::Tanh => tanh(x),
+            ActivationKind::Tanh => kernels::scaled_tanh(x, 1.0, 1.0),
             ActivationKind::ScaledTanh => lecun98::scaled_tanh(x),
         }
     }
