@@ -40,14 +40,21 @@ pub(crate) fn tanh(x: f32) -> f32 {
 #[inline(always)]
 fn exp_negative(t: f32) -> f32 {
     let t = t.max(-87.0);
-    let n = (t * std::f32::consts::LOG2_E).round();
+    // Round to nearest by adding and subtracting 1.5 x 2^23: `f32::round` is a libm call on
+    // x86-64 without SSE4.1, which would stop the loop from being vectorised.
+    const ROUND: f32 = 12_582_912.0;
+    let n = (t * std::f32::consts::LOG2_E + ROUND) - ROUND;
     let r = t - n * std::f32::consts::LN_2;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0
                     + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0))))));
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from n's bits: n + 127 + 2^23 holds the integer n + 127 in its mantissa, which
+    // then goes to the exponent field. (`n as i32` saturates, and its checks stopped the loop
+    // from being vectorised: 1.5 instead of 2.8 ns per element here.)
+    let biased = n + (127.0 + 8_388_608.0);
+    let scale = f32::from_bits((biased.to_bits() - 0x4B00_0000) << 23);
     p * scale
 }
 
