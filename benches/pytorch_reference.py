@@ -9,6 +9,11 @@ images/s over the test set, single-image predict latency (p50/p99) and peak memo
 Needs only torch and numpy:
     python3 benches/pytorch_reference.py --data-dir ../shared/data/mnist --threads 2
 The last line is one JSON object, so scripts (benches/compare.sh) can read the figures.
+
+With --speedrun CONFIG (configs/speedrun.json) it runs that config's recipe instead, the way
+`lenet --config CONFIG` runs it, and times the whole process as that command is timed: reading
+the data, the epochs with the one-cycle learning rate (linear warm-up, cosine decay, stepped
+per batch), evaluating the test set after each epoch, and the final test accuracy.
 """
 
 import argparse
@@ -71,7 +76,74 @@ def percentile(sorted_values, q):
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
+def speedrun(args, config_path, started):
+    """The recipe of a lenet config (Adam, one-cycle schedule, batch size, epochs), end to end."""
+    config = json.load(open(config_path))
+    optimizer_config, schedule = config["optimizer"], config["lr_schedule"]
+    assert optimizer_config["type"] == "adam" and schedule["type"] == "onecycle", config
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    train_x, train_y = load(args.data_dir, "train")
+    test_x, test_y = load(args.data_dir, "t10k")
+    train_x, train_y, test_x, test_y = (t.to(device) for t in (train_x, train_y, test_x, test_y))
+    model = LeNet5().to(device)
+    peak = optimizer_config["learning_rate"]
+    optimizer = torch.optim.Adam(model.parameters(), lr=peak, eps=1e-8)
+    batch, epochs = config["batch_size"], config["epochs"]
+    per_epoch = (len(train_x) + batch - 1) // batch
+    total = epochs * per_epoch
+    warmup = max(1, round(schedule["warmup_epochs"] * per_epoch))
+    start, floor = schedule["initial_lr"], schedule.get("min_lr", 0.0)
+
+    def rate(step):
+        if step < warmup:
+            return (start + (peak - start) * step / warmup) / peak
+        progress = (step - warmup) / max(1, total - warmup)
+        return (floor + (peak - floor) * 0.5 * (1 + np.cos(np.pi * progress))) / peak
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def test_accuracy():
+        model.eval()
+        with torch.no_grad():
+            correct = sum(
+                int((model(test_x[i : i + 1000]).argmax(1) == test_y[i : i + 1000]).sum())
+                for i in range(0, len(test_x), 1000)
+            )
+        model.train()
+        return correct / len(test_x)
+
+    for _ in range(epochs):
+        order = torch.randperm(len(train_x), device=device)
+        for i in range(0, len(order), batch):
+            index = order[i : i + batch]
+            optimizer.zero_grad(set_to_none=True)
+            loss_fn(model(train_x[index]), train_y[index]).backward()
+            optimizer.step()
+            scheduler.step()
+        accuracy = test_accuracy()  # lenet validates on the test set after each epoch
+    sync(device)
+    seconds = time.perf_counter() - started
+    result = {
+        "framework": f"pytorch {torch.__version__}",
+        "device": args.device,
+        "threads": torch.get_num_threads(),
+        "recipe": config_path,
+        "seed": args.seed,
+        "test_accuracy": accuracy,
+        "wall_seconds": seconds,
+    }
+    print(
+        f"pytorch {args.device} ({result['threads']} threads), {config_path}, seed {args.seed}: "
+        f"{accuracy:.2%} in {seconds:.2f} s",
+        file=sys.stderr,
+    )
+    print(json.dumps(result))
+
+
 def main():
+    started = time.perf_counter()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("MNIST_DIR", "../shared/data/mnist"))
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -82,10 +154,13 @@ def main():
     parser.add_argument("--eval-batch-size", type=int, default=1000)
     parser.add_argument("--predict-samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--speedrun", metavar="CONFIG", help="run a lenet config's recipe, timed")
     args = parser.parse_args()
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.speedrun:
+        return speedrun(args, args.speedrun, started)
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
     train_x, train_y = load(args.data_dir, "train")

@@ -23,7 +23,7 @@ pub use data::DataSection;
 pub use error::ConfigError;
 pub use model::ModelSection;
 pub use optimizer::{AdamSection, OptimizerConfig, SgdSection};
-pub use schedule::{CosineSection, LrSchedule, StepSection};
+pub use schedule::{CosineSection, LrSchedule, OnecycleSection, StepSection};
 
 use crate::data::augment::Augmentation;
 use crate::device::BackendKind;
@@ -411,6 +411,18 @@ mod tests {
             ),
             (
                 r#"{"lr_schedule": {"type": "cosine", "min_lr": 1}}"#,
+                "lr_schedule.min_lr: must be at least 0 and below",
+            ),
+            (
+                r#"{"lr_schedule": {"type": "onecycle", "initial_lr": 0.01}}"#,
+                "lr_schedule.initial_lr: must be above 0 and below optimizer.learning_rate",
+            ),
+            (
+                r#"{"lr_schedule": {"type": "onecycle", "warmup_epochs": 0}}"#,
+                "lr_schedule.warmup_epochs: must be a positive number",
+            ),
+            (
+                r#"{"lr_schedule": {"type": "onecycle", "min_lr": 0.5}}"#,
                 "lr_schedule.min_lr: must be at least 0 and below",
             ),
             (r#"{"epochs": 0}"#, "test.json: epochs: must be at least 1"),
