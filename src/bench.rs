@@ -69,10 +69,16 @@ impl std::fmt::Display for BenchResult {
             .iter()
             .copied()
             .fold(f64::INFINITY, f64::min);
+        // On a GPU the first epoch also tunes and compiles kernels (unless a previous run left
+        // them in the cache); the later ones show the warm speed.
+        let first = match self.epoch_seconds.as_slice() {
+            [first, _, ..] => format!(", first epoch {first:.2} s"),
+            _ => String::new(),
+        };
         write!(
             f,
-            "{} ({} threads), batch {}: train {:.0} img/s ({fastest:.2} s/epoch), eval {:.0} img/s, \
-             predict p50 {:.3} ms p99 {:.3} ms, peak memory {}, test accuracy {:.4}",
+            "{} ({} threads), batch {}: train {:.0} img/s ({fastest:.2} s/epoch{first}), eval {:.0} \
+             img/s, predict p50 {:.3} ms p99 {:.3} ms, peak memory {}, test accuracy {:.4}",
             self.device,
             self.threads,
             self.batch_size,

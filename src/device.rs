@@ -3,6 +3,7 @@
 //! Burn's own features unified to (flex, even in an ndarray build).
 
 use std::fmt;
+use std::path::PathBuf;
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -96,6 +97,10 @@ impl BackendKind {
     /// The Burn device of this backend (without autodiff).
     pub fn device(self) -> Result<Device, NotCompiled> {
         let backend = self.ensure_compiled()?;
+        #[cfg(any(feature = "wgpu", feature = "vulkan"))]
+        if matches!(backend, BackendKind::Wgpu | BackendKind::Vulkan) {
+            keep_gpu_cache();
+        }
         Ok(match backend {
             #[cfg(feature = "flex")]
             BackendKind::Flex => Device::flex(),
@@ -110,6 +115,34 @@ impl BackendKind {
             _ => unreachable!("ensure_compiled rejected {backend}"),
         })
     }
+}
+
+/// Where the GPU backends keep what CubeCL learns about this machine between runs: autotune
+/// results (which kernel is fastest for each shape) and compiled kernels, so that a second run
+/// does not spend its first epoch tuning again. `~/.cache/lenet/cubecl` on Linux; deleting it
+/// costs the next run its tuning, nothing else.
+pub fn gpu_cache_dir() -> PathBuf {
+    dirs::cache_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("lenet")
+        .join("cubecl")
+}
+
+/// Points CubeCL's persistent cache at [`gpu_cache_dir`], unless a `cubecl.toml` (or
+/// `burn.toml`) already names a place for it. CubeCL's own default is the `target/` folder of
+/// the Cargo project the program runs in, which an installed `lenet` does not have.
+#[cfg(any(feature = "wgpu", feature = "vulkan"))]
+fn keep_gpu_cache() {
+    use burn::cubecl::config::cache::CacheConfig;
+    use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
+        if matches!(config.environment.path, CacheConfig::Target) {
+            config.environment.path = CacheConfig::Directory(gpu_cache_dir());
+        }
+        CubeClRuntimeConfig::try_set(config);
+    });
 }
 
 impl fmt::Display for BackendKind {
