@@ -11,6 +11,11 @@ use lenet::training::{TrainOptions, train};
 #[test]
 fn a_tiny_run_trains_on_the_preferred_backend() {
     let root = tempfile::tempdir().unwrap();
+    #[cfg(any(feature = "wgpu", feature = "vulkan"))]
+    // SAFETY: the only test of this binary, and nothing else runs yet to read the environment.
+    unsafe {
+        std::env::set_var("XDG_CACHE_HOME", root.path().join("cache"));
+    }
     let data = root.path().join("data");
     write_synthetic_mnist(&data, 200, 50, true);
     let config = TrainingConfig {
@@ -40,4 +45,31 @@ fn a_tiny_run_trains_on_the_preferred_backend() {
         summary.device
     );
     assert_eq!(summary.test_images, 50);
+    // CubeCL's autotune results and compiled kernels land where the README says, so that the
+    // next run starts warm.
+    #[cfg(any(feature = "wgpu", feature = "vulkan"))]
+    {
+        let cache = lenet::device::gpu_cache_dir();
+        assert!(cache.starts_with(root.path()), "{}", cache.display());
+        let kept = walkdir(&cache);
+        assert!(!kept.is_empty(), "nothing kept in {}", cache.display());
+    }
+}
+
+#[cfg(any(feature = "wgpu", feature = "vulkan"))]
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                walkdir(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
 }
