@@ -5,7 +5,7 @@
 //!
 //! - [`device`]: which compiled backend a run uses; [`input`]: the 28x28 form the model takes;
 //! - [`data`]: IDX files, where they come from, datasets, batches, the epoch loader;
-//! - [`kernels`]: LeNet's convolutions and pools on the flex backend;
+//! - [`kernels`]: LeNet's convolutions, pools and the 1998 ops on the CPU backends (flex, ndarray);
 //! - [`model`]: LeNet-5 as a Burn `Module` and its `Config`, and the 1998 network's parts;
 //! - [`config`]: the JSON config, section by section;
 //! - [`run`]: the folder a run writes, and a finished run loaded back;

@@ -266,6 +266,7 @@ mod tests {
         assert!(error("{} {}").contains("not valid JSON"));
     }
 
+    /// A table of cases, one per way of getting a key wrong: long because the config is wide.
     #[test]
     fn errors_name_the_key() {
         let cases = [
@@ -354,6 +355,7 @@ mod tests {
         }
     }
 
+    /// A table of cases, one per range check: long because every section checks its keys.
     #[test]
     fn out_of_range_values_name_the_key() {
         let cases = [

@@ -1,0 +1,405 @@
+//! Every way a user can get the input wrong (config, data files, run folder, device), each
+//! answered by the binary with one line naming the problem, the right exit code, and nothing
+//! written.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{lenet, write_synthetic_mnist};
+
+/// One way to get the input wrong: what the case sets up in its folder (the config file, the
+/// data folder, the run folder), the exit code and what the one-line error must say.
+struct BadInput {
+    what: &'static str,
+    config: &'static str,
+    /// Damages the (otherwise good) data folder.
+    data: fn(&Path),
+    /// Extra arguments; `{root}` stands for the case's folder.
+    args: &'static [&'static str],
+    /// The run folder (`--artifact-dir`).
+    artifact: &'static str,
+    code: i32,
+    expected: &'static str,
+}
+
+const GOOD_CONFIG: &str = r#"{"epochs": 1, "batch_size": 20, "data": {"validation_size": 10}}"#;
+
+/// Stands for a config file that does not exist.
+const NO_CONFIG_FILE: &str = "";
+
+fn keep(_: &Path) {}
+
+fn idx_images(count: u32, rows: u32, cols: u32) -> Vec<u8> {
+    let mut bytes = vec![0, 0, 8, 3];
+    for v in [count, rows, cols] {
+        bytes.extend(v.to_be_bytes());
+    }
+    bytes.resize(bytes.len() + (count * rows * cols) as usize, 0);
+    bytes
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) {
+    fs::write(dir.join(name), bytes).unwrap();
+}
+
+const BAD_INPUTS: &[BadInput] = &[
+    BadInput {
+        what: "config not found",
+        config: NO_CONFIG_FILE,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "config.json: cannot read config",
+    },
+    BadInput {
+        what: "config not JSON",
+        config: "{\"epochs\": 3,",
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "config.json: not valid JSON",
+    },
+    BadInput {
+        what: "config empty",
+        config: " ",
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "config.json: not valid JSON",
+    },
+    BadInput {
+        what: "unknown key",
+        config: r#"{"epochz": 3}"#,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "config.json: epochz: unknown field",
+    },
+    BadInput {
+        what: "unknown nested key",
+        config: r#"{"data": {"validation": 3}}"#,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "config.json: data.validation: unknown field",
+    },
+    BadInput {
+        what: "wrong type",
+        config: r#"{"batch_size": "64"}"#,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "config.json: batch_size: invalid type",
+    },
+    BadInput {
+        what: "learning rate 0",
+        config: r#"{"optimizer": {"type": "adam", "learning_rate": 0}}"#,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "config.json: optimizer.learning_rate: must be a positive number",
+    },
+    BadInput {
+        what: "learning rate < 0",
+        config: r#"{"optimizer": {"type": "sgd", "learning_rate": -1}}"#,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "config.json: optimizer.learning_rate: must be a positive number",
+    },
+    BadInput {
+        what: "batch 0",
+        config: r#"{"batch_size": 0}"#,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "config.json: batch_size: must be at least 1",
+    },
+    BadInput {
+        what: "epochs 0",
+        config: r#"{"epochs": 0}"#,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "config.json: epochs: must be at least 1",
+    },
+    BadInput {
+        what: "validation larger than training",
+        config: r#"{"data": {"validation_size": 40}}"#,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "data.validation_size (40) must be smaller than the training set (40 images)",
+    },
+    BadInput {
+        what: "unknown activation",
+        config: r#"{"model": {"activation": "gelu"}}"#,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "config.json: model.activation: unknown variant `gelu`",
+    },
+    BadInput {
+        what: "unknown pooling",
+        config: r#"{"model": {"pooling": "sum"}}"#,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "config.json: model.pooling: unknown variant `sum`",
+    },
+    BadInput {
+        what: "unknown optimizer",
+        config: r#"{"optimizer": {"type": "lbfgs"}}"#,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "config.json: optimizer.type: unknown type \"lbfgs\"",
+    },
+    BadInput {
+        what: "data dir missing a file",
+        config: GOOD_CONFIG,
+        data: |d| fs::remove_file(d.join("t10k-labels-idx1-ubyte")).unwrap(),
+        args: &[],
+        artifact: "{root}/run",
+        code: 1,
+        expected: "MNIST files missing (t10k-labels-idx1-ubyte, named by --data-dir / data.dir)",
+    },
+    BadInput {
+        what: "Fashion-MNIST missing a file",
+        config: r#"{"epochs": 1, "data": {"dataset": "fashion-mnist", "validation_size": 10}}"#,
+        data: |d| fs::remove_file(d.join("t10k-labels-idx1-ubyte")).unwrap(),
+        args: &[],
+        artifact: "{root}/run",
+        code: 1,
+        expected: "Fashion-MNIST files missing (t10k-labels-idx1-ubyte): install Debian's package",
+    },
+    BadInput {
+        what: "unknown dataset",
+        config: r#"{"data": {"dataset": "cifar10"}}"#,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "config.json: data.dataset: unknown variant `cifar10`",
+    },
+    BadInput {
+        what: "wrong IDX magic",
+        config: GOOD_CONFIG,
+        data: |d| write(d, "t10k-images-idx3-ubyte", b"not an idx file"),
+        args: &[],
+        artifact: "{root}/run",
+        code: 1,
+        expected: "t10k-images-idx3-ubyte: wrong IDX magic number",
+    },
+    BadInput {
+        what: "images not 28x28",
+        config: GOOD_CONFIG,
+        data: |d| write(d, "train-images-idx3-ubyte", &idx_images(40, 27, 27)),
+        args: &[],
+        artifact: "{root}/run",
+        code: 1,
+        expected: "train-images-idx3-ubyte: images are 27x27, expected 28x28",
+    },
+    BadInput {
+        what: "image and label counts disagree",
+        config: GOOD_CONFIG,
+        data: |d| {
+            write(
+                d,
+                "train-labels-idx1-ubyte",
+                &lenet::data::idx::encode_labels(&[1; 39]),
+            )
+        },
+        args: &[],
+        artifact: "{root}/run",
+        code: 1,
+        expected: "train-images-idx3-ubyte holds 40 images but",
+    },
+    BadInput {
+        what: "label > 9",
+        config: GOOD_CONFIG,
+        data: |d| {
+            write(
+                d,
+                "t10k-labels-idx1-ubyte",
+                &lenet::data::idx::encode_labels(&[[3; 19].as_slice(), &[12]].concat()),
+            )
+        },
+        args: &[],
+        artifact: "{root}/run",
+        code: 1,
+        expected: "t10k-labels-idx1-ubyte: label 12 at index 19 is not a class 0-9",
+    },
+    BadInput {
+        what: "truncated file",
+        config: GOOD_CONFIG,
+        data: |d| {
+            let p = d.join("train-images-idx3-ubyte");
+            let b = fs::read(&p).unwrap();
+            fs::write(&p, &b[..b.len() - 100]).unwrap()
+        },
+        args: &[],
+        artifact: "{root}/run",
+        code: 1,
+        expected: "train-images-idx3-ubyte: truncated",
+    },
+    BadInput {
+        what: ".gz that is not gzip",
+        config: GOOD_CONFIG,
+        data: |d| {
+            fs::remove_file(d.join("train-labels-idx1-ubyte")).unwrap();
+            write(
+                d,
+                "train-labels-idx1-ubyte.gz",
+                &[0x1f, 0x8b, 8, 0, 1, 2, 3],
+            )
+        },
+        args: &[],
+        artifact: "{root}/run",
+        code: 1,
+        expected: "train-labels-idx1-ubyte.gz: not a valid gzip file",
+    },
+    BadInput {
+        what: "empty data file",
+        config: GOOD_CONFIG,
+        data: |d| write(d, "t10k-images-idx3-ubyte", b""),
+        args: &[],
+        artifact: "{root}/run",
+        code: 1,
+        expected: "t10k-images-idx3-ubyte: file is empty",
+    },
+    BadInput {
+        what: "artifact dir is a file",
+        config: GOOD_CONFIG,
+        data: keep,
+        args: &[],
+        artifact: "{root}/occupied",
+        code: 1,
+        expected: "occupied: exists and is not a directory",
+    },
+    BadInput {
+        what: "artifact dir not writable",
+        config: GOOD_CONFIG,
+        data: keep,
+        args: &[],
+        artifact: "/sys/lenet-test-run",
+        code: 1,
+        expected: "/sys/lenet-test-run: cannot create directory",
+    },
+];
+
+#[test]
+fn every_bad_input_gets_one_line_and_writes_nothing() {
+    let mut cases: Vec<(&str, Vec<String>, i32, String)> = Vec::new();
+    let root = tempfile::tempdir().unwrap();
+    for (i, case) in BAD_INPUTS.iter().enumerate() {
+        let dir = root.path().join(i.to_string());
+        let data = dir.join("data");
+        write_synthetic_mnist(&data, 40, 20, false);
+        (case.data)(&data);
+        if case.config != NO_CONFIG_FILE {
+            fs::write(dir.join("config.json"), case.config).unwrap();
+        }
+        if case.artifact.ends_with("occupied") {
+            fs::write(dir.join("occupied"), "keep me").unwrap();
+        }
+        let mut args: Vec<String> = [
+            "--config",
+            "{root}/config.json",
+            "--data-dir",
+            "{root}/data",
+            "--artifact-dir",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .chain([case.artifact.to_string()])
+        .collect();
+        args.extend(case.args.iter().map(|a| a.to_string()));
+        let args = args
+            .iter()
+            .map(|a| a.replace("{root}", &dir.to_string_lossy()))
+            .collect();
+        cases.push((case.what, args, case.code, case.expected.to_string()));
+    }
+    // A device that is not compiled into this binary.
+    let not_compiled = ["ndarray", "wgpu", "vulkan"]
+        .into_iter()
+        .find(|name| match *name {
+            "ndarray" => !cfg!(feature = "ndarray"),
+            "wgpu" => !cfg!(feature = "wgpu"),
+            _ => !cfg!(feature = "vulkan"),
+        });
+    if let Some(name) = not_compiled {
+        let dir = root.path().join("device");
+        write_synthetic_mnist(&dir.join("data"), 40, 20, false);
+        fs::write(dir.join("config.json"), GOOD_CONFIG).unwrap();
+        let args = [
+            "--config",
+            "config.json",
+            "--data-dir",
+            "data",
+            "--artifact-dir",
+            "run",
+            "--device",
+            name,
+        ];
+        cases.push((
+            "device not compiled in",
+            args.iter()
+                .map(|a| match *a {
+                    "config.json" | "data" | "run" => dir.join(a).to_string_lossy().into_owned(),
+                    _ => a.to_string(),
+                })
+                .collect(),
+            2,
+            format!("device '{name}' is not compiled into this binary"),
+        ));
+    }
+
+    for (what, args, code, expected) in &cases {
+        let assert = lenet().args(args).assert();
+        let output = assert.get_output();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        // Shown with --nocapture: the whole table of inputs and answers, for reading.
+        println!(
+            "{what} -> exit {:?}: {}",
+            output.status.code(),
+            stderr.trim_end()
+        );
+        assert_eq!(output.status.code(), Some(*code), "{what}: {stderr}");
+        assert!(
+            stderr.contains(expected.as_str()),
+            "{what}: `{stderr}` lacks `{expected}`"
+        );
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{what}: not one line: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+        // The last --artifact-dir is the one that counts.
+        let artifact =
+            Path::new(&args[args.iter().rposition(|a| a == "--artifact-dir").unwrap() + 1]);
+        if artifact.is_file() {
+            assert_eq!(fs::read(artifact).unwrap(), b"keep me", "{what}");
+        } else {
+            assert!(!artifact.exists(), "{what}: wrote {}", artifact.display());
+        }
+    }
+}
