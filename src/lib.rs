@@ -12,6 +12,7 @@
 //! - [`report`]: tables, text and figures for people;
 //! - [`inference`]: running a model, `eval`, `predict`, `export`;
 //! - [`training`]: training through Burn's `Learner`, resumable, in phases;
+//! - [`serve`]: the runs in the browser, over [`run`] and [`inference`];
 //! - [`bench`]: how fast each backend trains, evaluates and predicts.
 
 pub mod bench;
@@ -24,6 +25,7 @@ pub mod kernels;
 pub mod model;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod training;
 
 use thiserror::Error;
@@ -47,6 +49,8 @@ pub enum Error {
     Export(#[from] inference::export::ExportError),
     #[error(transparent)]
     Checkpoint(#[from] training::checkpoint::CheckpointError),
+    #[error(transparent)]
+    Serve(#[from] serve::ServeError),
     #[error("training failed: {0}")]
     Training(String),
     #[error("cannot resume: {0}")]
@@ -124,6 +128,7 @@ impl Error {
             Error::Config(_) | Error::Device(_) => 2,
             Error::Run(error) if error.is_usage() => 2,
             Error::Resume(_) => 2,
+            Error::Serve(serve::ServeError::NoArtifacts { .. }) => 2,
             // The shell's convention for a program stopped by Ctrl-C.
             Error::Interrupted { .. } | Error::Killed { .. } => 130,
             Error::Data(data::mnist::DataError::ValidationTooLarge { .. }) => 2,

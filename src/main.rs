@@ -54,6 +54,8 @@ fn main() -> ExitCode {
         Some(Command::Export(args)) => cli::inference::export_command(args),
         Some(Command::Import(args)) => cli::inference::import_command(args),
         Some(Command::Bench(args)) => cli::bench::bench_command(args),
+        Some(Command::Serve(args)) => cli::serve::serve_command(args),
+        Some(Command::Runs(args)) => cli::serve::runs_command(args),
     };
     match result {
         Ok(code) => code,

@@ -4,7 +4,6 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
 
 use common::{lenet, project_file, real_mnist_dir, write_synthetic_mnist};
 use lenet::run::RunSummary;

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod inference;
+pub mod serve;
 pub mod train;
 
 use std::path::PathBuf;
@@ -58,6 +59,11 @@ pub enum Command {
     /// Measure training, evaluation and prediction speed on each compiled backend, the same way
     /// benches/pytorch_reference.py measures PyTorch (benches/compare.sh runs the two)
     Bench(BenchArgs),
+    /// A local web app over the runs: curves (live while training), evaluation, runs compared,
+    /// and a canvas to draw a digit for a run's model
+    Serve(ServeArgs),
+    /// List the runs under the artifacts folder: config, epochs, test accuracy, state
+    Runs(RunsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -224,6 +230,36 @@ pub struct ImportArgs {
     /// The run folder to make
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The folder whose runs to serve (each run a folder in it)
+    #[arg(long, value_name = "DIR", default_value = "artifacts")]
+    pub artifacts: PathBuf,
+    /// The port to listen on; 0 picks a free one
+    #[arg(long, value_name = "N", default_value_t = 8080, value_parser = whole_number(0u16))]
+    pub port: u16,
+    /// The address to listen on; 127.0.0.1 (the default) lets only this machine in, 0.0.0.0
+    /// every machine that can reach it
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// Folder holding MNIST, for evaluations and test images [default: each run's own]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long, value_name = "NAME", value_parser = device,
+        help = device_help("Backend to run the models on [default: each run's, if compiled in]"))]
+    pub device: Option<BackendKind>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// The folder whose runs to list (each run a folder in it)
+    #[arg(long, value_name = "DIR", default_value = "artifacts")]
+    pub artifacts: PathBuf,
+    /// Print the runs as JSON, as `GET /api/runs` of `lenet serve` gives them
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Parses a whole number of at least `min`, saying so in those words when the text is not one.

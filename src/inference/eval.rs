@@ -14,6 +14,11 @@ use crate::device::BackendKind;
 use crate::report::{EvalReport, plots};
 use crate::run::{self, EVAL_DIR, FinishedRun};
 
+/// Every test image's answer, for finding the images behind a cell of the confusion matrix.
+pub const PREDICTIONS_FILE: &str = "predictions.csv";
+/// The evaluation report, as JSON.
+pub const REPORT_FILE: &str = "report.json";
+
 /// How many of the most confident mistakes `mistakes.png` shows.
 const MISTAKES_SHOWN: usize = 32;
 
@@ -34,8 +39,8 @@ pub struct EvalOutcome {
 }
 
 /// Evaluates the run in `run_dir` on the test set (the part the run was tested on, if its config
-/// limits it) and writes `eval/report.json`, `eval/confusion.csv`, `eval/confusion.png` and
-/// `eval/mistakes.png` there.
+/// limits it) and writes `eval/report.json`, `eval/confusion.csv`, `eval/confusion.png`,
+/// `eval/mistakes.png` and `eval/predictions.csv` there.
 pub fn eval_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalOutcome, Error> {
     let run = FinishedRun::load(run_dir, options.device)?;
     let data_dir = options
@@ -59,13 +64,15 @@ pub fn eval_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalOutcome, Er
     run::create_dir(&out)?;
     let json = serde_json::to_vec_pretty(&report).expect("report serialises");
     let files = [
-        out.join("report.json"),
+        out.join(REPORT_FILE),
         out.join("confusion.csv"),
         out.join("confusion.png"),
         out.join("mistakes.png"),
+        out.join(PREDICTIONS_FILE),
     ];
     run::write_atomic(&files[0], &json)?;
     run::write_atomic(&files[1], report.confusion_csv().as_bytes())?;
+    run::write_atomic(&files[4], evaluation.predictions_csv().as_bytes())?;
     plots::confusion(&files[2], &report)?;
     let mistakes = evaluation.worst_mistakes(MISTAKES_SHOWN);
     let images: Vec<Vec<u8>> = mistakes

@@ -57,6 +57,17 @@ impl Evaluation {
         EvalReport::new(classes, &self.labels, &self.predictions, self.loss)
     }
 
+    /// Every image's answer, one CSV row each: its index in the data set, its label, the
+    /// model's answer and the probability given to that answer.
+    pub fn predictions_csv(&self) -> String {
+        let mut csv = String::from("index,label,predicted,probability\n");
+        for (i, (label, predicted)) in self.labels.iter().zip(&self.predictions).enumerate() {
+            let probability = self.probabilities[i][*predicted as usize];
+            csv += &format!("{i},{label},{predicted},{probability}\n");
+        }
+        csv
+    }
+
     /// The `count` mistakes the model was most confident about, most confident first.
     pub fn worst_mistakes(&self, count: usize) -> Vec<Mistake> {
         let mut mistakes: Vec<Mistake> = (0..self.images())

@@ -12,8 +12,8 @@ pub use eval_report::{ClassReport, EvalReport, Mistake};
 use crate::model::LeNet5Config;
 use crate::model::layers::LayerInfo;
 use crate::model::{OutputKind, Variant};
-use crate::run::RunSummary;
 use crate::run::history::EpochMetrics;
+use crate::run::{RunInfo, RunSummary};
 
 /// `61706` -> `61,706`.
 pub fn thousands(n: usize) -> String {
@@ -74,6 +74,64 @@ pub fn layer_table(config: &LeNet5Config, layers: &[LayerInfo]) -> String {
     }
     let total: usize = layers.iter().map(|l| l.parameters).sum();
     out += &row("total", "", "", &thousands(total));
+    out
+}
+
+/// The runs of an artifacts folder as a table, one line each, as `lenet runs` prints them.
+pub fn runs_table(runs: &[RunInfo]) -> String {
+    let header = [
+        "run", "config", "variant", "dataset", "backend", "epochs", "test acc", "started", "state",
+    ]
+    .map(String::from);
+    let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
+    let rows: Vec<[String; 9]> = runs
+        .iter()
+        .map(|run| {
+            [
+                run.name.clone(),
+                or_dash(&run.config),
+                or_dash(&run.variant),
+                or_dash(&run.dataset),
+                or_dash(&run.backend),
+                format!(
+                    "{}/{}",
+                    run.epochs_done,
+                    run.epochs_planned
+                        .map_or("?".to_string(), |n| n.to_string())
+                ),
+                run.test_accuracy
+                    .map_or("-".to_string(), |a| format!("{:.2}%", a * 100.0)),
+                run.started
+                    .as_deref()
+                    .map_or("-".to_string(), |s| s.replace('T', " ").replace('Z', "")),
+                run.state.as_str().to_string(),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            rows.iter()
+                .chain([&header])
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in [&header].into_iter().chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            // The numbers (epochs, accuracy) right-aligned, the rest left.
+            .map(|(c, (cell, &w))| match c {
+                5 | 6 => format!("{cell:>w$}"),
+                _ => format!("{cell:<w$}"),
+            })
+            .collect();
+        out += cells.join("  ").trim_end();
+        out.push('\n');
+    }
     out
 }
 

@@ -43,6 +43,44 @@ pub fn to_csv(history: &[EpochMetrics]) -> String {
     out
 }
 
+/// The epochs `metrics.csv` holds, as [`to_csv`] wrote them; rows it cannot read are skipped,
+/// since a watcher of a run should see what there is rather than nothing.
+pub fn from_csv(csv: &str) -> Vec<EpochMetrics> {
+    let mut history: Vec<EpochMetrics> = Vec::new();
+    for line in csv.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let [epoch, split, loss, accuracy, learning_rate, seconds] = cells[..] else {
+            continue;
+        };
+        let Ok(epoch) = epoch.parse::<usize>() else {
+            continue;
+        };
+        let value = |cell: &str| cell.parse::<f64>().ok();
+        if history.last().is_none_or(|e| e.epoch != epoch) {
+            history.push(EpochMetrics {
+                epoch,
+                ..EpochMetrics::default()
+            });
+        }
+        let row = history.last_mut().expect("pushed above");
+        match split {
+            "train" => {
+                row.train_loss = value(loss);
+                row.train_accuracy = value(accuracy);
+                row.learning_rate = value(learning_rate);
+                row.train_seconds = value(seconds);
+            }
+            "valid" => {
+                row.valid_loss = value(loss);
+                row.valid_accuracy = value(accuracy);
+                row.valid_seconds = value(seconds);
+            }
+            _ => {}
+        }
+    }
+    history
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +111,6 @@ mod tests {
         assert_eq!(lines[2], "1,valid,0.4,,,0.5");
         assert_eq!(lines[3], "2,train,0.3,,,");
         assert_eq!(lines.len(), 4);
+        assert_eq!(from_csv(&csv), history);
     }
 }

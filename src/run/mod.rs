@@ -10,6 +10,7 @@
 //!   summary.json       test accuracy, epochs, device, timings, per-epoch metrics
 //!   metrics.csv        per-epoch loss, accuracy, learning rate and seconds, train and valid
 //!   plots/             loss.png and accuracy.png per epoch
+//!   status.json        training, stopped, failed or finished; the config's name; first start
 //!   eval/              what `lenet eval` writes
 //!   checkpoints/       the two newest checkpoints (model, optimizer, scheduler, position)
 //!   train/ valid/      Burn's metric logs, one folder per epoch
@@ -19,7 +20,9 @@
 pub mod atomic;
 pub mod finished;
 pub mod history;
+pub mod listing;
 pub mod lock;
+pub mod status;
 pub mod summary;
 
 use std::fs;
@@ -33,7 +36,9 @@ use crate::device::NotCompiled;
 
 pub use atomic::write_atomic;
 pub use finished::FinishedRun;
+pub use listing::{RunDetails, RunInfo, find_run, list_runs};
 pub use lock::RunLock;
+pub use status::{RunState, RunStatus, STATUS_FILE};
 pub use summary::RunSummary;
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -45,8 +50,9 @@ pub const EVAL_DIR: &str = "eval";
 pub const CHECKPOINT_DIR: &str = "checkpoints";
 
 /// Everything a run puts in its folder; `--overwrite` removes exactly these, nothing else.
-const RUN_ENTRIES: [&str; 10] = [
+const RUN_ENTRIES: [&str; 11] = [
     CONFIG_FILE,
+    STATUS_FILE,
     MODEL_FILE,
     SUMMARY_FILE,
     METRICS_FILE,
@@ -89,6 +95,10 @@ pub enum RunError {
     Unfinished { dir: PathBuf },
     #[error("{}: the run is still training (no final model yet); wait for it to finish", dir.display())]
     StillTraining { dir: PathBuf },
+    #[error("{name:?}: not a run name (one folder name, without separators or a leading dot)")]
+    BadRunName { name: String },
+    #[error("no run called {name:?} in {}", artifacts.display())]
+    NoSuchRun { name: String, artifacts: PathBuf },
     #[error("{}: cannot load the model: {message}", path.display())]
     Model { path: PathBuf, message: String },
     #[error(transparent)]
@@ -126,6 +136,8 @@ impl RunError {
                 | RunError::NotARun { .. }
                 | RunError::NoSuchFolder { .. }
                 | RunError::Locked { .. }
+                | RunError::BadRunName { .. }
+                | RunError::NoSuchRun { .. }
                 | RunError::Config(_)
                 | RunError::Device(_)
         )

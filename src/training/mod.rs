@@ -48,7 +48,8 @@ use crate::model::LeNet5;
 use crate::report::{layer_table, plots, thousands};
 use crate::run::history::{self, EpochMetrics};
 use crate::run::{
-    self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, PLOTS_DIR, RunLock, RunSummary, SUMMARY_FILE,
+    self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, PLOTS_DIR, RunLock, RunState, RunStatus,
+    RunSummary, SUMMARY_FILE,
 };
 use crate::{Error, device};
 use checkpoint::Checkpoints;
@@ -209,8 +210,28 @@ impl Training {
         &self.warnings
     }
 
-    /// Phases 6 and 7: trains, evaluates on the test set and writes the outputs.
-    pub fn launch(mut self) -> Result<RunSummary, Error> {
+    /// Phases 6 and 7: trains, evaluates on the test set and writes the outputs, with the
+    /// run's `status.json` saying "training" meanwhile and how it ended after.
+    pub fn launch(self) -> Result<RunSummary, Error> {
+        let run_dir = self.run_dir.clone();
+        let status = RunStatus::starting(&run_dir, &self.options.config_name);
+        status.write(&run_dir)?;
+        let result = self.train_and_test();
+        let (state, message) = match &result {
+            Ok(_) => (RunState::Finished, None),
+            Err(error @ (Error::Interrupted { .. } | Error::Killed { .. })) => {
+                (RunState::Stopped, Some(error.to_string()))
+            }
+            Err(error) => (RunState::Failed, Some(error.to_string())),
+        };
+        let ended = status.ended(state, message).write(&run_dir);
+        // The run's own error says more than a status file that could not be written.
+        let summary = result?;
+        ended?;
+        Ok(summary)
+    }
+
+    fn train_and_test(mut self) -> Result<RunSummary, Error> {
         let batches_per_epoch = self.train_loader.batches_per_epoch();
         let outcome = Arc::new(Mutex::new(self.restored.clone()));
         let learner = self.learner.take().expect("a run is launched once");

@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test crate uses its own subset of these helpers
 
 pub mod photos;
+pub mod server;
 
 use std::fs;
 use std::io::Write;

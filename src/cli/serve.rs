@@ -1,0 +1,44 @@
+//! `lenet serve` and `lenet runs`: the runs of an artifacts folder, in the browser and as a
+//! table.
+
+use std::process::ExitCode;
+
+use lenet::report::runs_table;
+use lenet::run::list_runs;
+use lenet::serve::{ServeOptions, Server};
+
+use super::{RunsArgs, ServeArgs};
+
+pub fn serve_command(args: &ServeArgs) -> Result<ExitCode, lenet::Error> {
+    let server = Server::bind(&ServeOptions {
+        artifacts: args.artifacts.clone(),
+        host: args.host,
+        port: args.port,
+        data_dir: args.data_dir.clone(),
+        device: args.device,
+    })?;
+    let runs = list_runs(&args.artifacts)?.len();
+    println!(
+        "Serving {runs} run{} from {} at {} (Ctrl-C stops)",
+        if runs == 1 { "" } else { "s" },
+        args.artifacts.display(),
+        server.url()
+    );
+    server.run()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn runs_command(args: &RunsArgs) -> Result<ExitCode, lenet::Error> {
+    let runs = list_runs(&args.artifacts)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&runs).expect("runs serialise")
+        );
+    } else if runs.is_empty() {
+        println!("No runs in {}", args.artifacts.display());
+    } else {
+        print!("{}", runs_table(&runs));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,397 @@
+//! The HTTP routes: the embedded pages, and the JSON API they use (documented in the README).
+//! Every failure is a status and `{"error": "<one line>"}`; nothing a request sends can make
+//! the server stop serving the next one.
+
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{
+    DefaultBodyLimit, FromRequest, Multipart, Path as UrlPath, Query, Request, State,
+};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+use super::MAX_UPLOAD_BYTES;
+use super::assets;
+use super::state::AppState;
+use crate::Error;
+use crate::data::image::{ImageError, decode_digit};
+use crate::inference::eval::{EvalOptions, PREDICTIONS_FILE, REPORT_FILE, eval_run};
+use crate::inference::predict::predict_prepared;
+use crate::report::EvalReport;
+use crate::run::{self, EVAL_DIR, MODEL_FILE, RunDetails, RunError, RunInfo};
+
+/// How many of the most confident mistakes the run page shows.
+const MISTAKES_SHOWN: usize = 24;
+/// How many images a cell of the confusion matrix shows at most.
+const CELL_IMAGES: usize = 120;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(|| async { assets::page() }))
+        .route("/app.js", get(|| async { assets::script() }))
+        .route("/style.css", get(|| async { assets::style() }))
+        .route("/api/runs", get(runs))
+        .route("/api/runs/{name}", get(run_details))
+        .route("/api/runs/{name}/eval", get(evaluation))
+        .route("/api/runs/{name}/eval/cell", get(cell))
+        .route("/api/runs/{name}/test-images/{index}", get(test_image))
+        .route("/api/runs/{name}/predict", post(predict))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
+        .with_state(state)
+}
+
+/// A failed request: its status and one line saying what is wrong.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let line = self.message.lines().next().unwrap_or_default().to_string();
+        (self.status, Json(serde_json::json!({ "error": line }))).into_response()
+    }
+}
+
+impl From<RunError> for ApiError {
+    fn from(error: RunError) -> Self {
+        let status = match &error {
+            RunError::BadRunName { .. } => StatusCode::BAD_REQUEST,
+            RunError::NoSuchRun { .. } => StatusCode::NOT_FOUND,
+            RunError::Unfinished { .. } | RunError::StillTraining { .. } => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Run(error) => error.into(),
+            error => Self::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
+        }
+    }
+}
+
+impl From<ImageError> for ApiError {
+    fn from(error: ImageError) -> Self {
+        let status = match &error {
+            ImageError::UnknownFormat { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ImageError::Blank { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ImageError::Decode { .. } => StatusCode::BAD_REQUEST,
+            ImageError::Read { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+/// Runs blocking work (loading models, inference, evaluation) off the server's threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the request failed: {e}"),
+        )
+    })?
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("{}: no such page or API route", request.uri().path()),
+    )
+}
+
+async fn runs(State(state): State<Arc<AppState>>) -> Result<Json<Vec<RunInfo>>, ApiError> {
+    blocking(move || Ok(Json(run::list_runs(&state.artifacts)?))).await
+}
+
+/// A run name from the address, or why it cannot be one.
+fn run_name(path: Result<UrlPath<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|UrlPath(name)| name)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))
+}
+
+async fn run_details(
+    State(state): State<Arc<AppState>>,
+    name: Result<UrlPath<String>, PathRejection>,
+) -> Result<Json<RunDetails>, ApiError> {
+    let name = run_name(name)?;
+    blocking(move || {
+        let dir = run::find_run(&state.artifacts, &name)?;
+        Ok(Json(run::listing::details(&dir)))
+    })
+    .await
+}
+
+/// One test image's answer, as `eval/predictions.csv` holds it.
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Answer {
+    index: usize,
+    label: u8,
+    predicted: u8,
+    probability: f32,
+}
+
+#[derive(Serialize)]
+struct EvalView {
+    report: EvalReport,
+    /// The mistakes the model was surest of, surest first.
+    mistakes: Vec<Answer>,
+}
+
+/// The run's evaluation on its test set, made by `lenet eval`'s code when the run has none yet
+/// (or its model is newer than it), then read from `eval/`.
+async fn evaluation(
+    State(state): State<Arc<AppState>>,
+    name: Result<UrlPath<String>, PathRejection>,
+) -> Result<Json<EvalView>, ApiError> {
+    let (report, answers) = evaluated(state, run_name(name)?).await?;
+    let mut mistakes: Vec<Answer> = answers
+        .into_iter()
+        .filter(|a| a.label != a.predicted)
+        .collect();
+    mistakes.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+    mistakes.truncate(MISTAKES_SHOWN);
+    Ok(Json(EvalView { report, mistakes }))
+}
+
+#[derive(Deserialize)]
+struct CellQuery {
+    label: u8,
+    predicted: u8,
+}
+
+/// The test images of one cell of the confusion matrix: labelled `label`, answered `predicted`.
+async fn cell(
+    State(state): State<Arc<AppState>>,
+    name: Result<UrlPath<String>, PathRejection>,
+    query: Result<Query<CellQuery>, QueryRejection>,
+) -> Result<Json<Vec<Answer>>, ApiError> {
+    let name = run_name(name)?;
+    let Query(query) = query.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "a cell is ?label=N&predicted=N, class numbers: {}",
+                e.body_text()
+            ),
+        )
+    })?;
+    let (_, answers) = evaluated(state, name).await?;
+    let mut images: Vec<Answer> = answers
+        .into_iter()
+        .filter(|a| a.label == query.label && a.predicted == query.predicted)
+        .collect();
+    images.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+    images.truncate(CELL_IMAGES);
+    Ok(Json(images))
+}
+
+async fn evaluated(
+    state: Arc<AppState>,
+    name: String,
+) -> Result<(EvalReport, Vec<Answer>), ApiError> {
+    let dir = run::find_run(&state.artifacts, &name)?;
+    let _one_at_a_time = state.evaluating.lock().await;
+    let state = state.clone();
+    blocking(move || {
+        let eval_dir = dir.join(EVAL_DIR);
+        let (report_file, predictions_file) =
+            (eval_dir.join(REPORT_FILE), eval_dir.join(PREDICTIONS_FILE));
+        if !is_newer(&predictions_file, &dir.join(MODEL_FILE))
+            || !is_newer(&report_file, &dir.join(MODEL_FILE))
+        {
+            // Loading the run first reports an unfinished one as such.
+            state.model(&dir)?;
+            let options = EvalOptions {
+                data_dir: state.data_dir.clone(),
+                device: state.device,
+                progress: false,
+            };
+            eval_run(&dir, &options)?;
+        }
+        let unreadable = |path: &Path, e: String| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{}: cannot read: {e}", path.display()),
+            )
+        };
+        let report: EvalReport = std::fs::read(&report_file)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
+            .map_err(|e| unreadable(&report_file, e))?;
+        let answers = std::fs::read_to_string(&predictions_file)
+            .map_err(|e| unreadable(&predictions_file, e.to_string()))
+            .map(|csv| read_answers(&csv))?;
+        Ok((report, answers))
+    })
+    .await
+}
+
+/// Whether `path` exists and was written after `than` (or `than` does not exist).
+fn is_newer(path: &Path, than: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (modified(path), modified(than)) {
+        (Some(a), Some(b)) => a >= b,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+fn read_answers(csv: &str) -> Vec<Answer> {
+    csv.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut cells = line.split(',');
+            Some(Answer {
+                index: cells.next()?.parse().ok()?,
+                label: cells.next()?.parse().ok()?,
+                predicted: cells.next()?.parse().ok()?,
+                probability: cells.next()?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// A test image of the run's test set, as a 28x28 greyscale PNG.
+async fn test_image(
+    State(state): State<Arc<AppState>>,
+    path: Result<UrlPath<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let UrlPath((name, index)) =
+        path.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let index: usize = index.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("{index:?}: a test image index is a whole number"),
+        )
+    })?;
+    blocking(move || {
+        let dir = run::find_run(&state.artifacts, &name)?;
+        let shared = state.model(&dir)?;
+        let split = {
+            let finished = shared.lock().unwrap();
+            state.test_set(&finished)?
+        };
+        if index >= split.len() {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no test image {index}: the test set has {}", split.len()),
+            ));
+        }
+        let png = png_of(split.image(index));
+        Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+    })
+    .await
+}
+
+fn png_of(pixels: &[u8]) -> Vec<u8> {
+    let side = crate::input::IMAGE_SIDE as u32;
+    let image = image::GrayImage::from_raw(side, side, pixels.to_vec()).expect("28x28 pixels");
+    let mut png = Vec::new();
+    image
+        .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("a PNG encodes into memory");
+    png
+}
+
+/// `lenet predict --json`'s answer for one uploaded image, with the 28x28 image the model saw.
+#[derive(Serialize)]
+struct PredictAnswer {
+    #[serde(flatten)]
+    prediction: crate::inference::predict::Prediction,
+    /// The 28x28 input, light ink on black, row-major.
+    input: Vec<u8>,
+}
+
+/// Classifies an image sent as the raw body (`Content-Type: image/...`) or as the multipart
+/// field `image`, prepared as `lenet predict` prepares files.
+async fn predict(
+    State(state): State<Arc<AppState>>,
+    name: Result<UrlPath<String>, PathRejection>,
+    request: Request,
+) -> Result<Json<PredictAnswer>, ApiError> {
+    let dir = run::find_run(&state.artifacts, &run_name(name)?)?;
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let bytes = if content_type.starts_with("multipart/form-data") {
+        image_field(
+            Multipart::from_request(request, &state)
+                .await
+                .map_err(|e| ApiError::new(e.status(), e.body_text()))?,
+        )
+        .await?
+    } else if content_type.starts_with("image/") {
+        Bytes::from_request(request, &state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), e.body_text()))?
+    } else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "send an image as the body with Content-Type image/..., or as the multipart \
+                 field \"image\" (got Content-Type {content_type:?})"
+            ),
+        ));
+    };
+    if bytes.is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "the image is empty"));
+    }
+    blocking(move || {
+        let shared = state.model(&dir)?;
+        let name = Path::new("upload");
+        let prepared = decode_digit(&bytes, name)?;
+        let finished = shared.lock().unwrap();
+        let prediction = predict_prepared(&finished.model, &[(name, &prepared)], &finished.device)
+            .pop()
+            .expect("one answer for one image");
+        Ok(Json(PredictAnswer {
+            input: prediction.input.clone(),
+            prediction,
+        }))
+    })
+    .await
+}
+
+/// The bytes of the multipart field `image`.
+async fn image_field(mut multipart: Multipart) -> Result<Bytes, ApiError> {
+    let field_error = |e: axum::extract::multipart::MultipartError| {
+        ApiError::new(e.status(), format!("the multipart body: {}", e.body_text()))
+    };
+    while let Some(field) = multipart.next_field().await.map_err(field_error)? {
+        if field.name() == Some("image") {
+            return field.bytes().await.map_err(field_error);
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "the multipart body has no field named \"image\"",
+    ))
+}

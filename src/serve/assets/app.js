@@ -1,0 +1,418 @@
+// lenet serve: one page, four views chosen by the address's #fragment:
+//   #/                the runs        #/run/NAME   one run
+//   #/compare/A,B     runs compared   #/draw/NAME  draw a digit for a run's model
+// Everything comes from the JSON API under /api (see the README).
+"use strict";
+
+const main = document.getElementById("main");
+let timer = null; // the current view's refresh, cancelled when the view changes
+
+const el = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+};
+
+async function api(path, options) {
+  const response = await fetch(path, options);
+  const body = await response.json().catch(() => ({ error: response.statusText }));
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body;
+}
+
+const percent = (x, digits = 2) => (x === null || x === undefined ? "–" : (100 * x).toFixed(digits) + "%");
+const runLink = (name) => "#/run/" + encodeURIComponent(name);
+const badge = (state) => el("span", { class: "badge " + state }, state);
+const showError = (error) => main.replaceChildren(el("p", { class: "error" }, String(error.message || error)));
+
+function route() {
+  clearInterval(timer);
+  timer = null;
+  const [view, arg] = location.hash.replace(/^#\/?/, "").split("/");
+  const name = arg ? decodeURIComponent(arg) : "";
+  for (const link of document.querySelectorAll("nav a")) {
+    link.classList.toggle("active", link.dataset.nav === (view || "runs"));
+  }
+  const views = { "": runsView, run: runView, compare: compareView, draw: drawView };
+  (views[view] || runsView)(name).catch(showError);
+}
+window.addEventListener("hashchange", route);
+
+// ---- runs -----------------------------------------------------------------------------------
+
+async function runsView() {
+  const selected = new Set();
+  const compare = el("button", {
+    id: "compare-selected",
+    onclick: () => (location.hash = "#/compare/" + [...selected].map(encodeURIComponent).join(",")),
+  }, "Compare selected");
+  const body = el("tbody");
+  const table = el("table", { id: "runs-table" },
+    el("thead", {}, el("tr", {}, ["", "run", "config", "variant", "dataset", "backend", "epochs",
+      "test accuracy", "started", "state"].map((h) => el("th", { class: h === "epochs" || h === "test accuracy" ? "num" : "" }, h)))),
+    body);
+  const note = el("p", { class: "muted" });
+  main.replaceChildren(el("h1", {}, "Runs"), table, el("p", {}, compare), note);
+  const refresh = async () => {
+    const runs = await api("/api/runs");
+    note.textContent = runs.length ? "Updates by itself while a run trains." : "No runs yet: train one with `lenet --config configs/smoke.json`.";
+    body.replaceChildren(...runs.map((run) => {
+      const box = el("input", { type: "checkbox", onchange: (e) => (e.target.checked ? selected.add(run.name) : selected.delete(run.name)) });
+      box.checked = selected.has(run.name);
+      return el("tr", { "data-run": run.name, "data-state": run.state },
+        el("td", {}, box),
+        el("td", {}, el("a", { href: runLink(run.name) }, run.name)),
+        el("td", {}, run.config || "–"),
+        el("td", {}, run.variant || "–"),
+        el("td", {}, run.dataset || "–"),
+        el("td", {}, run.backend || "–"),
+        el("td", { class: "num" }, `${run.epochs_done} / ${run.epochs_planned ?? "?"}`),
+        el("td", { class: "num" }, percent(run.test_accuracy)),
+        el("td", {}, run.started ? run.started.replace("T", " ").replace("Z", " UTC") : "–"),
+        el("td", { title: run.message || "" }, badge(run.state)));
+    }));
+  };
+  await refresh();
+  timer = setInterval(() => refresh().catch(() => {}), 2000);
+}
+
+// ---- charts ---------------------------------------------------------------------------------
+
+const COLORS = ["#2f6fde", "#e0672c", "#15803d", "#9333ea", "#c2410c", "#0891b2", "#be185d", "#4d7c0f"];
+const SVG = "http://www.w3.org/2000/svg";
+const svg = (tag, attrs = {}, text) => {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+};
+
+// A line chart of `series` ({name, points: [[epoch, value]]}) with a dot per point whose
+// tooltip gives the value.
+function lineChart(title, series, format) {
+  const [width, height, left, right, top, bottom] = [540, 270, 58, 120, 28, 34];
+  const points = series.flatMap((s) => s.points);
+  const root = svg("svg", { class: "chart", width, height, viewBox: `0 0 ${width} ${height}`, "data-title": title });
+  root.append(svg("text", { x: left, y: 18, class: "title" }, title));
+  if (!points.length) {
+    root.append(svg("text", { x: left, y: height / 2 }, "no epoch finished yet"));
+    return root;
+  }
+  const xs = points.map((p) => p[0]);
+  const ys = points.map((p) => p[1]);
+  let [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  if (x0 === x1) [x0, x1] = [x0 - 1, x1 + 1];
+  if (y0 === y1) [y0, y1] = [y0 - Math.abs(y0 || 1) * 0.05, y1 + Math.abs(y1 || 1) * 0.05];
+  const pad = (y1 - y0) * 0.06;
+  [y0, y1] = [y0 - pad, y1 + pad];
+  const X = (x) => left + ((x - x0) / (x1 - x0)) * (width - left - right);
+  const Y = (y) => height - bottom - ((y - y0) / (y1 - y0)) * (height - top - bottom);
+  for (let i = 0; i <= 4; i++) {
+    const y = y0 + ((y1 - y0) * i) / 4;
+    root.append(svg("line", { x1: left, x2: width - right, y1: Y(y), y2: Y(y), class: "grid" }));
+    root.append(svg("text", { x: left - 6, y: Y(y) + 4, "text-anchor": "end" }, format(y)));
+  }
+  const step = Math.max(1, Math.ceil((x1 - x0) / 10));
+  for (let x = Math.ceil(x0); x <= x1; x += step) {
+    root.append(svg("text", { x: X(x), y: height - bottom + 16, "text-anchor": "middle" }, String(x)));
+  }
+  root.append(svg("text", { x: (left + width - right) / 2, y: height - 4, "text-anchor": "middle" }, "epoch"));
+  root.append(svg("line", { x1: left, x2: left, y1: top, y2: height - bottom, class: "axis" }));
+  root.append(svg("line", { x1: left, x2: width - right, y1: height - bottom, y2: height - bottom, class: "axis" }));
+  series.forEach((s, i) => {
+    const color = s.color || COLORS[i % COLORS.length];
+    if (!s.points.length) return;
+    const d = s.points.map((p, j) => `${j ? "L" : "M"}${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join("");
+    root.append(svg("path", { d, class: "series", stroke: color, "data-series": s.name }));
+    for (const [x, y] of s.points) {
+      const dot = svg("circle", { cx: X(x), cy: Y(y), r: 3.5, fill: color });
+      dot.append(svg("title", {}, `${s.name}, epoch ${x}: ${format(y)}`));
+      root.append(dot);
+    }
+    root.append(svg("rect", { x: width - right + 10, y: top + 18 * i, width: 10, height: 10, fill: color }));
+    root.append(svg("text", { x: width - right + 24, y: top + 9 + 18 * i }, s.name));
+  });
+  return root;
+}
+
+const seriesOf = (history, key) =>
+  history.filter((e) => e[key] !== null && e[key] !== undefined && isFinite(e[key])).map((e) => [e.epoch, e[key]]);
+
+function curves(history) {
+  return el("div", { class: "charts" },
+    lineChart("Loss", [
+      { name: "train", points: seriesOf(history, "train_loss") },
+      { name: "valid", points: seriesOf(history, "valid_loss") },
+    ], (y) => y.toFixed(3)),
+    lineChart("Accuracy", [
+      { name: "train", points: seriesOf(history, "train_accuracy") },
+      { name: "valid", points: seriesOf(history, "valid_accuracy") },
+    ], (y) => percent(y, 1)));
+}
+
+// ---- one run --------------------------------------------------------------------------------
+
+async function runView(name) {
+  const head = el("div");
+  const charts = el("div");
+  const evaluation = el("div", { id: "evaluation" });
+  const config = el("pre", { id: "config" });
+  main.replaceChildren(head, charts, el("h2", {}, "Evaluation on the test set"), evaluation, el("h2", {}, "Config"), config);
+  let evaluated = false;
+  const refresh = async () => {
+    const run = await api("/api/runs/" + encodeURIComponent(name));
+    head.replaceChildren(
+      el("h1", {}, run.name, " ", badge(run.state)),
+      el("p", { class: "muted" },
+        `${run.config || "?"} · ${run.variant || "?"} · ${run.dataset || "?"} · ${run.backend || "?"} · ` +
+          `${run.epochs_done} of ${run.epochs_planned ?? "?"} epochs · test accuracy ${percent(run.test_accuracy)} · `,
+        el("a", { href: "#/draw/" + encodeURIComponent(run.name) }, "draw a digit for this model")),
+      run.message ? el("p", { class: run.state === "failed" ? "error" : "muted" }, run.message) : null);
+    charts.replaceChildren(curves(run.history));
+    config.textContent = JSON.stringify(run.config_values, null, 2);
+    if (run.state === "finished" && !evaluated) {
+      evaluated = true;
+      evaluation.replaceChildren(el("p", { class: "muted" }, "Evaluating on the test set (as `lenet eval` does)…"));
+      showEvaluation(name, evaluation).catch((e) => evaluation.replaceChildren(el("p", { class: "error" }, e.message)));
+    } else if (run.state !== "finished") {
+      evaluation.replaceChildren(el("p", { class: "muted" }, `The run is ${run.state}; its evaluation comes when it has finished.`));
+    }
+    return run.state;
+  };
+  if ((await refresh()) === "training") {
+    timer = setInterval(() => refresh().then((state) => state !== "training" && clearInterval(timer)).catch(() => {}), 2000);
+  }
+}
+
+const testImage = (name, answer) =>
+  el("figure", { "data-index": answer.index },
+    el("img", { src: `/api/runs/${encodeURIComponent(name)}/test-images/${answer.index}`, alt: `test image ${answer.index}` }),
+    `${answer.label} → ${answer.predicted} (${percent(answer.probability, 0)})`);
+
+async function showEvaluation(name, target) {
+  const { report, mistakes } = await api(`/api/runs/${encodeURIComponent(name)}/eval`);
+  const classes = report.classes.map((c) => c.digit);
+  const perClass = el("table", { id: "per-class" },
+    el("thead", {}, el("tr", {}, ["class", "images", "precision", "recall"].map((h) => el("th", { class: "num" }, h)))),
+    el("tbody", {}, report.classes.map((c) =>
+      el("tr", {}, el("td", { class: "num" }, String(c.digit)), el("td", { class: "num" }, String(c.support)),
+        el("td", { class: "num" }, percent(c.precision)), el("td", { class: "num" }, percent(c.recall))))));
+  const cellImages = el("div", { id: "cell-images", class: "images" });
+  const cellTitle = el("p", { class: "muted" }, "Click a cell of the matrix to see its test images.");
+  const max = Math.max(...report.confusion.flat().filter((_, i) => i % (classes.length + 1) !== 0), 1);
+  const matrix = el("table", { id: "confusion" },
+    el("thead", {}, el("tr", {}, el("th", {}, "true \\ predicted"), classes.map((c) => el("th", { class: "num" }, String(c))))),
+    el("tbody", {}, report.confusion.map((row, label) =>
+      el("tr", {}, el("th", {}, String(label)), row.map((count, predicted) => {
+        const shade = label === predicted ? "rgba(21,128,61,0.18)" : `rgba(194,65,12,${(0.6 * count) / max})`;
+        const cell = el("td", {
+          class: "cell" + (count ? "" : " zero"), "data-label": label, "data-predicted": predicted,
+          style: `background:${count ? shade : "transparent"}`,
+          title: `${count} test images of ${label} answered ${predicted}`,
+        }, String(count));
+        if (count) {
+          cell.addEventListener("click", async () => {
+            for (const c of matrix.querySelectorAll(".selected")) c.classList.remove("selected");
+            cell.classList.add("selected");
+            const images = await api(`/api/runs/${encodeURIComponent(name)}/eval/cell?label=${label}&predicted=${predicted}`);
+            cellTitle.textContent = `${count} test images of ${label} answered ${predicted}` + (images.length < count ? ` (the ${images.length} the model was surest of)` : "");
+            cellImages.replaceChildren(...images.map((a) => testImage(name, a)));
+          });
+        }
+        return cell;
+      }))))));
+  target.replaceChildren(
+    el("p", {}, `${report.correct} of ${report.images} test images right: ${percent(report.accuracy)}, loss ${report.loss.toFixed(4)}.`),
+    el("div", { class: "row" }, el("div", {}, el("h2", {}, "Confusion matrix"), matrix), el("div", {}, el("h2", {}, "Per class"), perClass)),
+    cellTitle, cellImages,
+    el("h2", {}, "The mistakes it was surest of"),
+    el("div", { class: "images", id: "mistakes" }, mistakes.map((a) => testImage(name, a))));
+}
+
+// ---- compare --------------------------------------------------------------------------------
+
+function flatten(value, prefix = "", out = {}) {
+  if (value && typeof value === "object" && !Array.isArray(value)) {
+    for (const [key, inner] of Object.entries(value)) flatten(inner, prefix ? `${prefix}.${key}` : key, out);
+  } else {
+    out[prefix] = JSON.stringify(value);
+  }
+  return out;
+}
+
+async function compareView(arg) {
+  const names = arg ? arg.split(",").map(decodeURIComponent).filter(Boolean) : [];
+  if (names.length < 2) {
+    const runs = await api("/api/runs");
+    const chosen = new Set(names);
+    const list = el("div", {}, runs.map((run) => el("label", { style: "display:block" },
+      el("input", { type: "checkbox", onchange: (e) => (e.target.checked ? chosen.add(run.name) : chosen.delete(run.name)) }), " ", run.name)));
+    main.replaceChildren(el("h1", {}, "Compare runs"), el("p", { class: "muted" }, "Pick two or more."), list,
+      el("p", {}, el("button", { onclick: () => (location.hash = "#/compare/" + [...chosen].map(encodeURIComponent).join(",")) }, "Compare")));
+    return;
+  }
+  const runs = await Promise.all(names.map((n) => api("/api/runs/" + encodeURIComponent(n))));
+  const series = (key) => runs.map((run, i) => ({ name: run.name, color: COLORS[i % COLORS.length], points: seriesOf(run.history, key) }));
+  const flat = runs.map((run) => flatten(run.config_values || {}));
+  const keys = [...new Set(flat.flatMap(Object.keys))].sort().filter((k) => new Set(flat.map((f) => f[k])).size > 1);
+  const row = (label, cells) => el("tr", {}, el("th", {}, label), cells.map((c) => el("td", {}, c)));
+  main.replaceChildren(
+    el("h1", {}, "Compare: ", names.join(", ")),
+    el("div", { class: "charts" },
+      lineChart("Validation accuracy", series("valid_accuracy"), (y) => percent(y, 1)),
+      lineChart("Validation loss", series("valid_loss"), (y) => y.toFixed(3)),
+      lineChart("Training loss", series("train_loss"), (y) => y.toFixed(3))),
+    el("h2", {}, "Results, and the config keys that differ"),
+    el("table", { id: "differences" },
+      el("thead", {}, el("tr", {}, el("th", {}, ""), runs.map((r) => el("th", {}, el("a", { href: runLink(r.name) }, r.name))))),
+      el("tbody", {},
+        row("test accuracy", runs.map((r) => percent(r.test_accuracy))),
+        row("epochs", runs.map((r) => `${r.epochs_done} / ${r.epochs_planned ?? "?"}`)),
+        row("state", runs.map((r) => r.state)),
+        keys.map((k) => row(k, flat.map((f) => f[k] ?? "–"))))),
+    keys.length ? null : el("p", { class: "muted" }, "Their configs are the same."));
+}
+
+// ---- draw -----------------------------------------------------------------------------------
+
+async function drawView(name) {
+  const finished = (await api("/api/runs")).filter((r) => r.state === "finished");
+  if (!finished.length) {
+    main.replaceChildren(el("h1", {}, "Draw a digit"), el("p", { class: "muted" }, "No finished run yet: train one first."));
+    return;
+  }
+  const current = finished.some((r) => r.name === name) ? name : finished[0].name;
+  const select = el("select", { id: "model", onchange: () => { location.hash = "#/draw/" + encodeURIComponent(select.value); } },
+    finished.map((r) => el("option", { value: r.name }, `${r.name} (${percent(r.test_accuracy)})`)));
+  select.value = current;
+  const pad = el("canvas", { id: "pad", width: 280, height: 280 });
+  const seen = el("canvas", { id: "seen", width: 28, height: 28 });
+  const answer = el("div", { id: "answer", "data-state": "empty" });
+  const bars = el("div", { class: "bars", id: "bars" });
+  const warnings = el("div", { class: "warnings", id: "warnings" });
+  const upload = el("input", { type: "file", id: "upload", accept: "image/*" });
+  const context = pad.getContext("2d");
+  const clear = () => {
+    context.fillStyle = "#fff";
+    context.fillRect(0, 0, pad.width, pad.height);
+    answer.textContent = "";
+    answer.dataset.state = "empty";
+    bars.replaceChildren();
+    warnings.replaceChildren();
+    seen.getContext("2d").clearRect(0, 0, 28, 28);
+  };
+  main.replaceChildren(
+    el("h1", {}, "Draw a digit"),
+    el("p", {}, "Model: ", select, "  ", el("button", { id: "clear", onclick: clear }, "Clear"), "  or upload an image: ", upload),
+    el("div", { class: "row" },
+      pad,
+      el("div", {}, el("p", { class: "muted" }, "The model says"), answer, warnings, el("p", { class: "muted" }, "What it saw (28x28)"), seen),
+      el("div", {}, el("p", { class: "muted" }, "Probability of each class"), bars)));
+  clear();
+
+  let pending = null;
+  let sent = 0;
+  const show = (result) => {
+    answer.textContent = String(result.digit);
+    answer.dataset.state = "done";
+    answer.dataset.digit = String(result.digit);
+    const top = Math.max(...result.probabilities);
+    bars.replaceChildren(...result.probabilities.map((p, digit) =>
+      el("div", { class: "bar" + (p === top ? " top" : "") }, el("span", {}, String(digit)),
+        el("div", { style: `width:${Math.max(1, 240 * p)}px` }), el("em", {}, percent(p, 1)))));
+    warnings.replaceChildren(...result.warnings.map((w) => el("p", {}, w)));
+    const image = seen.getContext("2d").createImageData(28, 28);
+    result.input.forEach((v, i) => image.data.set([v, v, v, 255], 4 * i));
+    seen.getContext("2d").putImageData(image, 0, 0);
+  };
+  const predict = async (body) => {
+    const id = ++sent;
+    answer.dataset.state = "busy";
+    try {
+      const result = await api(`/api/runs/${encodeURIComponent(current)}/predict`, {
+        method: "POST", headers: { "Content-Type": body.type || "image/png" }, body,
+      });
+      if (id === sent) show(result);
+    } catch (error) {
+      if (id === sent) {
+        answer.textContent = "?";
+        answer.dataset.state = "error";
+        warnings.replaceChildren(el("p", {}, error.message));
+      }
+    }
+  };
+  const predictDrawing = () => pad.toBlob((blob) => predict(blob), "image/png");
+  // While drawing, at most a few predictions a second; one more when the stroke ends.
+  const soon = () => {
+    if (!pending) pending = setTimeout(() => { pending = null; predictDrawing(); }, 200);
+  };
+
+  let last = null;
+  const at = (event) => {
+    const box = pad.getBoundingClientRect();
+    return [((event.clientX - box.left) * pad.width) / box.width, ((event.clientY - box.top) * pad.height) / box.height];
+  };
+  const stroke = (from, to) => {
+    context.strokeStyle = "#111";
+    context.lineWidth = 20;
+    context.lineCap = "round";
+    context.lineJoin = "round";
+    context.beginPath();
+    context.moveTo(...from);
+    context.lineTo(...to);
+    context.stroke();
+  };
+  pad.addEventListener("pointerdown", (event) => {
+    pad.setPointerCapture(event.pointerId);
+    last = at(event);
+    stroke(last, last);
+    soon();
+  });
+  pad.addEventListener("pointermove", (event) => {
+    if (!last) return;
+    const point = at(event);
+    stroke(last, point);
+    last = point;
+    soon();
+  });
+  const end = () => {
+    if (!last) return;
+    last = null;
+    clearTimeout(pending);
+    pending = null;
+    predictDrawing();
+  };
+  pad.addEventListener("pointerup", end);
+  pad.addEventListener("pointercancel", end);
+  upload.addEventListener("change", () => {
+    const file = upload.files[0];
+    if (!file) return;
+    const form = new FormData();
+    form.append("image", file);
+    // The form's own Content-Type (multipart, with its boundary) goes with it.
+    const id = ++sent;
+    answer.dataset.state = "busy";
+    fetch(`/api/runs/${encodeURIComponent(current)}/predict`, { method: "POST", body: form })
+      .then(async (response) => {
+        const body = await response.json();
+        if (!response.ok) throw new Error(body.error);
+        return body;
+      })
+      .then((result) => id === sent && show(result))
+      .catch((error) => {
+        answer.textContent = "?";
+        answer.dataset.state = "error";
+        warnings.replaceChildren(el("p", {}, error.message));
+      });
+  });
+}
+
+route();

@@ -1,0 +1,336 @@
+//! `lenet serve` in a real browser: headless Chromium driven through WebDriver (chromedriver),
+//! over runs trained in the test. Each page loads and renders; a real MNIST test digit drawn on
+//! the canvas with pointer strokes is recognised as that digit; an uploaded image is too.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the
+//! test says so and passes, unless `LENET_REQUIRE_BROWSER` is set, as CI sets it. With
+//! `LENET_SCREENSHOTS=DIR` it saves the pages as PNGs there (the README's pictures).
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::server::{Server, artifacts};
+use lenet::data::mnist::Mnist;
+use serde_json::{Value, json};
+
+/// The key WebDriver names element references by.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A chromedriver process and a headless Chromium session through it, both ended on drop.
+struct Browser {
+    driver: Child,
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Browser {
+    fn start(chromium: &Path, chromedriver: &Path) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut browser = Self {
+            driver,
+            base: format!("http://127.0.0.1:{port}"),
+            agent,
+        };
+        wait_for("chromedriver to be ready", Duration::from_secs(30), || {
+            browser
+                .agent
+                .get(format!("{}/status", browser.base))
+                .call()
+                .ok()
+                .and_then(|mut r| r.body_mut().read_to_string().ok())
+                .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+                .is_some_and(|v| v["value"]["ready"] == true)
+        });
+        let session = browser.call(
+            "POST",
+            "/session",
+            json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": chromium,
+                    "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                             "--disable-dev-shm-usage", "--window-size=1280,1000"],
+                },
+            }}}),
+        );
+        let id = session["sessionId"].as_str().expect("a session").to_string();
+        browser.base = format!("{}/session/{id}", browser.base);
+        browser
+    }
+
+    /// A WebDriver command; its `value`.
+    fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = format!("{}{path}", self.base);
+        let response = match method {
+            "GET" => self.agent.get(&url).call(),
+            "DELETE" => self.agent.delete(&url).call(),
+            _ => self
+                .agent
+                .post(&url)
+                .header("Content-Type", "application/json")
+                .send(&serde_json::to_vec(&body).unwrap()[..]),
+        };
+        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert!(status.is_success(), "{method} {path}: {status} {value}");
+        value["value"].clone()
+    }
+
+    fn open(&self, url: &str) {
+        self.call("POST", "/url", json!({ "url": url }));
+    }
+
+    fn script(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            json!({"script": script, "args": []}),
+        )
+    }
+
+    /// Waits until `script` (a JavaScript expression) is true in the page.
+    fn wait_until(&self, what: &str, script: &str) {
+        wait_for(what, Duration::from_secs(60), || {
+            self.script(&format!("return Boolean({script});")) == true
+        });
+    }
+
+    fn element(&self, css: &str) -> String {
+        let found = self.call(
+            "POST",
+            "/element",
+            json!({"using": "css selector", "value": css}),
+        );
+        found[ELEMENT].as_str().expect("an element").to_string()
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.element(css);
+        self.call("POST", &format!("/element/{id}/click"), json!({}));
+    }
+
+    fn screenshot(&self, name: &str) {
+        let Some(dir) = std::env::var_os("LENET_SCREENSHOTS") else {
+            return;
+        };
+        let png = self.call("GET", "/screenshot", Value::Null);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(Path::new(&dir).join(name), bytes).unwrap();
+    }
+
+    /// Draws a 28x28 digit on the 280x280 canvas with the mouse: each row's runs of ink as a
+    /// stroke, pixel (c, r) at (10c + 5, 10r + 5), as someone colouring it in would.
+    fn draw(&self, pixels: &[u8]) {
+        let canvas = self.element("#pad");
+        let origin = json!({ ELEMENT: canvas });
+        // WebDriver's element origin is the element's centre.
+        let at = |c: usize, r: usize| (c as i64 * 10 + 5 - 140, r as i64 * 10 + 5 - 140);
+        let mut actions = Vec::new();
+        for r in 0..28 {
+            let mut c = 0;
+            while c < 28 {
+                if pixels[r * 28 + c] < 128 {
+                    c += 1;
+                    continue;
+                }
+                let start = c;
+                while c < 28 && pixels[r * 28 + c] >= 128 {
+                    c += 1;
+                }
+                let ((x0, y), (x1, _)) = (at(start, r), at(c - 1, r));
+                actions.extend([
+                    json!({"type": "pointerMove", "duration": 0, "origin": origin, "x": x0, "y": y}),
+                    json!({"type": "pointerDown", "button": 0}),
+                    json!({"type": "pointerMove", "duration": 0, "origin": origin, "x": x1, "y": y}),
+                    json!({"type": "pointerUp", "button": 0}),
+                ]);
+            }
+        }
+        self.call(
+            "POST",
+            "/actions",
+            json!({"actions": [{
+                "type": "pointer", "id": "mouse",
+                "parameters": {"pointerType": "mouse"},
+                "actions": actions,
+            }]}),
+        );
+    }
+
+    /// The digit the draw page shows once its last request has been answered.
+    fn answer(&self) -> i64 {
+        self.wait_until(
+            "an answer",
+            "document.querySelector('#answer').dataset.state === 'done'",
+        );
+        // Strokes each ask for an answer; the last one to come back is the whole drawing's.
+        std::thread::sleep(Duration::from_millis(800));
+        self.wait_until(
+            "the last answer",
+            "document.querySelector('#answer').dataset.state === 'done'",
+        );
+        self.script("return Number(document.querySelector('#answer').dataset.digit);")
+            .as_i64()
+            .unwrap()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.agent.delete(&self.base).call();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The first of `names` found on the PATH or in /usr/bin and /usr/lib/chromium.
+fn find(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/lib/chromium")])
+        .collect();
+    names
+        .iter()
+        .flat_map(|name| dirs.iter().map(move |dir| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+}
+
+#[test]
+fn browser_shows_the_runs_and_reads_a_drawn_digit() {
+    let (Some(chromium), Some(chromedriver)) = (
+        find(&["chromium", "chromium-browser", "google-chrome"]),
+        find(&["chromedriver"]),
+    ) else {
+        assert!(
+            std::env::var_os("LENET_REQUIRE_BROWSER").is_none(),
+            "LENET_REQUIRE_BROWSER is set, but chromium or chromedriver is missing"
+        );
+        eprintln!("skipped: no chromium and chromedriver (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let server = Server::start(artifacts());
+    let browser = Browser::start(&chromium, &chromedriver);
+    let page = |fragment: &str| format!("{}/{fragment}", server.url);
+
+    // The runs page: every run, with its state.
+    browser.open(&page("#/"));
+    browser.wait_until(
+        "the runs table",
+        "document.querySelectorAll('#runs-table tbody tr').length === 3",
+    );
+    let state = browser.script(
+        "return document.querySelector('#runs-table tr[data-run=\"smoke\"]').dataset.state;",
+    );
+    assert_eq!(state, "finished");
+    browser.screenshot("runs.png");
+
+    // A run page: both curves drawn, the evaluation's confusion matrix, a cell's images.
+    browser.open(&page("#/run/smoke"));
+    browser.wait_until(
+        "the curves",
+        "document.querySelectorAll('svg.chart path.series').length === 4",
+    );
+    browser.wait_until(
+        "the confusion matrix",
+        "document.querySelectorAll('#confusion td.cell').length === 100",
+    );
+    let (label, predicted, count) = {
+        let cell = browser.script(
+            "const cells = [...document.querySelectorAll('#confusion td.cell')]
+               .filter(c => c.dataset.label !== c.dataset.predicted);
+             const top = cells.reduce((a, b) => Number(b.textContent) > Number(a.textContent) ? b : a);
+             return [top.dataset.label, top.dataset.predicted, Number(top.textContent)];",
+        );
+        (cell[0].clone(), cell[1].clone(), cell[2].as_u64().unwrap())
+    };
+    browser.click(&format!(
+        "#confusion td.cell[data-label=\"{}\"][data-predicted=\"{}\"]",
+        label.as_str().unwrap(),
+        predicted.as_str().unwrap()
+    ));
+    browser.wait_until(
+        "the cell's images",
+        &format!(
+            "document.querySelectorAll('#cell-images img').length === {} && \
+             [...document.querySelectorAll('#cell-images img')].every(i => i.complete && i.naturalWidth === 28)",
+            count.min(120)
+        ),
+    );
+    browser.screenshot("run.png");
+
+    // Two runs compared: their curves overlaid, the config keys that differ.
+    browser.open(&page("#/compare/smoke,seed7"));
+    browser.wait_until(
+        "the comparison",
+        "[...document.querySelectorAll('#differences th')].some(th => th.textContent === 'seed')",
+    );
+    let overlaid = browser.script(
+        "return document.querySelector('svg.chart').querySelectorAll('path.series').length;",
+    );
+    assert_eq!(overlaid, 2);
+
+    // Draw: real MNIST test digits, stroke by stroke; each read as itself.
+    let test = Mnist::read_test(&common::real_mnist_dir()).unwrap();
+    browser.open(&page("#/draw/smoke"));
+    browser.wait_until("the canvas", "document.querySelector('#pad')");
+    for index in [0, 1, 2, 3] {
+        browser.click("#clear");
+        browser.draw(test.image(index));
+        let label = i64::from(test.label(index));
+        assert_eq!(browser.answer(), label, "drawn test digit {index}");
+    }
+    browser.screenshot("draw.png");
+
+    // Upload: an image file through the page's file input.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("digit.png");
+    image::GrayImage::from_raw(28, 28, test.image(4).to_vec())
+        .unwrap()
+        .save(&file)
+        .unwrap();
+    browser.click("#clear");
+    let input = browser.element("#upload");
+    browser.call(
+        "POST",
+        &format!("/element/{input}/value"),
+        json!({ "text": file.to_string_lossy() }),
+    );
+    assert_eq!(browser.answer(), i64::from(test.label(4)));
+}
