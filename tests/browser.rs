@@ -72,7 +72,10 @@ impl Browser {
                 },
             }}}),
         );
-        let id = session["sessionId"].as_str().expect("a session").to_string();
+        let id = session["sessionId"]
+            .as_str()
+            .expect("a session")
+            .to_string();
         browser.base = format!("{}/session/{id}", browser.base);
         browser
     }
@@ -116,9 +119,14 @@ impl Browser {
 
     /// Waits until `script` (a JavaScript expression) is true in the page.
     fn wait_until(&self, what: &str, script: &str) {
-        wait_for(what, Duration::from_secs(60), || {
-            self.script(&format!("return Boolean({script});")) == true
-        });
+        let start = Instant::now();
+        while self.script(&format!("return Boolean({script});")) != true {
+            if start.elapsed() > Duration::from_secs(60) {
+                let page = self.script("return document.body.innerText;");
+                panic!("gave up waiting for {what}; the page says: {page}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn element(&self, css: &str) -> String {
@@ -224,7 +232,10 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 fn find(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let dirs: Vec<PathBuf> = std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/lib/chromium")])
+        .chain([
+            PathBuf::from("/usr/bin"),
+            PathBuf::from("/usr/lib/chromium"),
+        ])
         .collect();
     names
         .iter()
@@ -242,7 +253,9 @@ fn browser_shows_the_runs_and_reads_a_drawn_digit() {
             std::env::var_os("LENET_REQUIRE_BROWSER").is_none(),
             "LENET_REQUIRE_BROWSER is set, but chromium or chromedriver is missing"
         );
-        eprintln!("skipped: no chromium and chromedriver (apt-get install chromium chromium-driver)");
+        eprintln!(
+            "skipped: no chromium and chromedriver (apt-get install chromium chromium-driver)"
+        );
         return;
     };
     let server = Server::start(artifacts());

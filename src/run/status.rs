@@ -48,7 +48,7 @@ pub struct RunStatus {
 impl RunStatus {
     /// The status a run starting (or resuming) now has: its first start kept from the folder.
     pub fn starting(dir: &Path, config: &str) -> Self {
-        let started = Self::read(dir).map_or_else(|| now_rfc3339(), |s| s.started);
+        let started = Self::read(dir).map_or_else(now_rfc3339, |s| s.started);
         Self {
             config: config.to_string(),
             started,

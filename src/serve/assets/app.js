@@ -28,6 +28,7 @@ async function api(path, options) {
 }
 
 const percent = (x, digits = 2) => (x === null || x === undefined ? "–" : (100 * x).toFixed(digits) + "%");
+const thousands = (n) => n.toLocaleString("en-US");
 const runLink = (name) => "#/run/" + encodeURIComponent(name);
 const badge = (state) => el("span", { class: "badge " + state }, state);
 const showError = (error) => main.replaceChildren(el("p", { class: "error" }, String(error.message || error)));
@@ -175,7 +176,7 @@ async function runView(name) {
         `${run.config || "?"} · ${run.variant || "?"} · ${run.dataset || "?"} · ${run.backend || "?"} · ` +
           `${run.epochs_done} of ${run.epochs_planned ?? "?"} epochs · test accuracy ${percent(run.test_accuracy)} · `,
         el("a", { href: "#/draw/" + encodeURIComponent(run.name) }, "draw a digit for this model")),
-      run.message ? el("p", { class: run.state === "failed" ? "error" : "muted" }, run.message) : null);
+      ...(run.message ? [el("p", { class: run.state === "failed" ? "error" : "muted" }, run.message)] : []));
     charts.replaceChildren(curves(run.history));
     config.textContent = JSON.stringify(run.config_values, null, 2);
     if (run.state === "finished" && !evaluated) {
@@ -228,9 +229,9 @@ async function showEvaluation(name, target) {
           });
         }
         return cell;
-      }))))));
+      })))));
   target.replaceChildren(
-    el("p", {}, `${report.correct} of ${report.images} test images right: ${percent(report.accuracy)}, loss ${report.loss.toFixed(4)}.`),
+    el("p", {}, `${thousands(report.correct)} of ${thousands(report.images)} test images right: ${percent(report.accuracy)}, loss ${report.loss.toFixed(4)}.`),
     el("div", { class: "row" }, el("div", {}, el("h2", {}, "Confusion matrix"), matrix), el("div", {}, el("h2", {}, "Per class"), perClass)),
     cellTitle, cellImages,
     el("h2", {}, "The mistakes it was surest of"),
