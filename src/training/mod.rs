@@ -25,7 +25,7 @@ use std::fmt;
 use std::fs;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use burn::data::dataset::Dataset;
@@ -137,7 +137,15 @@ pub struct Training {
     warnings: Vec<String>,
     /// Held from before the folder is looked at until the outputs are written.
     _lock: RunLock,
+    /// This process's one training at a time, held from seeding to the end (see [`TRAINING`]).
+    _alone: MutexGuard<'static, ()>,
 }
+
+/// One training at a time in a process. Burn's random generator belongs to the process, and
+/// parameters draw their initial values lazily, at first use: two trainings at once (tests run
+/// several in one process) could draw between each other's seeding and first step, and start
+/// from weights no seed gives. The command line trains once per process, so it never waits.
+static TRAINING: Mutex<()> = Mutex::new(());
 
 /// The data a run trains, validates and tests on.
 struct Splits {
@@ -156,6 +164,9 @@ impl Training {
         let run_dir = config.run_dir(&options.config_name);
         let data = read_data(&config)?;
         let (lock, checkpoints) = open_run_folder(&config, &run_dir, options)?;
+        let alone = TRAINING
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
 
         let model_config = config.model.to_model_config();
         // The table comes from a model of its own, made before seeding: Burn initialises
@@ -197,6 +208,7 @@ impl Training {
             valid_loader: Arc::new(valid_loader),
             warnings,
             _lock: lock,
+            _alone: alone,
         })
     }
 
