@@ -103,17 +103,19 @@ type Layer = Box<dyn Fn(&LeNet5, Tensor<4>) -> Tensor<4>>;
 /// gradient in training, and the layer itself.
 type LayerCase = (&'static str, [usize; 4], bool, Layer);
 
+/// A dense layer of the model on the 4-d maps the table passes between layers.
+fn dense(layer: fn(&LeNet5) -> &burn::nn::Linear) -> Layer {
+    Box::new(move |m, x: Tensor<4>| {
+        let [n, c, ..] = x.dims();
+        let y = layer(m).forward(x.reshape([n, c]));
+        let [n, c] = y.dims();
+        y.reshape([n, c, 1, 1])
+    })
+}
+
 /// The 1998 network's layers, one at a time, at batch size `batch`.
 fn lecun98_layers(batch: usize) -> Vec<LayerCase> {
     let tanh = || -> Layer { Box::new(|_, x| lecun98::scaled_tanh(x)) };
-    let dense = |layer: fn(&LeNet5) -> &burn::nn::Linear| -> Layer {
-        Box::new(move |m, x: Tensor<4>| {
-            let [n, c, ..] = x.dims();
-            let y = layer(m).forward(x.reshape([n, c]));
-            let [n, c] = y.dims();
-            y.reshape([n, c, 1, 1])
-        })
-    };
     vec![
         (
             // No parameters and an input that needs no gradient: forward only.
@@ -184,14 +186,6 @@ fn lecun98_layers(batch: usize) -> Vec<LayerCase> {
 /// The modern network's layers, one at a time, at batch size `batch`.
 fn layers(batch: usize) -> Vec<LayerCase> {
     let pool = MaxPool2dConfig::new([2, 2]).init();
-    let dense = |layer: fn(&LeNet5) -> &burn::nn::Linear| -> Layer {
-        Box::new(move |m, x: Tensor<4>| {
-            let [n, c, ..] = x.dims();
-            let y = layer(m).forward(x.reshape([n, c]));
-            let [n, c] = y.dims();
-            y.reshape([n, c, 1, 1])
-        })
-    };
     let pooled = move || -> Layer {
         let pool = pool.clone();
         Box::new(move |_, x| max_pool(x, &pool))

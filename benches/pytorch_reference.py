@@ -76,17 +76,22 @@ def percentile(sorted_values, q):
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
+def seeded_setup(args):
+    """The device, a freshly seeded model on it, and MNIST's four tensors there."""
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    train_x, train_y = load(args.data_dir, "train")
+    test_x, test_y = load(args.data_dir, "t10k")
+    data = tuple(t.to(device) for t in (train_x, train_y, test_x, test_y))
+    return device, LeNet5().to(device), data
+
+
 def speedrun(args, config_path, started):
     """The recipe of a lenet config (Adam, one-cycle schedule, batch size, epochs), end to end."""
     config = json.load(open(config_path))
     optimizer_config, schedule = config["optimizer"], config["lr_schedule"]
     assert optimizer_config["type"] == "adam" and schedule["type"] == "onecycle", config
-    torch.manual_seed(args.seed)
-    device = torch.device(args.device)
-    train_x, train_y = load(args.data_dir, "train")
-    test_x, test_y = load(args.data_dir, "t10k")
-    train_x, train_y, test_x, test_y = (t.to(device) for t in (train_x, train_y, test_x, test_y))
-    model = LeNet5().to(device)
+    device, model, (train_x, train_y, test_x, test_y) = seeded_setup(args)
     peak = optimizer_config["learning_rate"]
     optimizer = torch.optim.Adam(model.parameters(), lr=peak, eps=1e-8)
     batch, epochs = config["batch_size"], config["epochs"]
@@ -161,13 +166,7 @@ def main():
         torch.set_num_threads(args.threads)
     if args.speedrun:
         return speedrun(args, args.speedrun, started)
-    torch.manual_seed(args.seed)
-    device = torch.device(args.device)
-    train_x, train_y = load(args.data_dir, "train")
-    test_x, test_y = load(args.data_dir, "t10k")
-    train_x, train_y, test_x, test_y = (t.to(device) for t in (train_x, train_y, test_x, test_y))
-
-    model = LeNet5().to(device)
+    device, model, (train_x, train_y, test_x, test_y) = seeded_setup(args)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-8)
     loss_fn = nn.CrossEntropyLoss()
 

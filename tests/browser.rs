@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::server::{Server, artifacts};
+use common::server::{Server, artifacts, http, read_json};
 use lenet::data::mnist::Mnist;
 use serde_json::{Value, json};
 
@@ -41,14 +41,10 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
         let mut browser = Self {
             driver,
             base: format!("http://127.0.0.1:{port}"),
-            agent,
+            agent: http(),
         };
         wait_for("chromedriver to be ready", Duration::from_secs(30), || {
             browser
@@ -94,13 +90,7 @@ impl Browser {
         };
         let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = response.status();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_to_string()
-            .unwrap();
-        let value: Value = serde_json::from_str(&text).unwrap();
+        let value = read_json(&mut response);
         assert!(status.is_success(), "{method} {path}: {status} {value}");
         value["value"].clone()
     }

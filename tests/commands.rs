@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{lenet, project_file, real_mnist_dir, summary_of};
+use common::{lenet, real_mnist_dir, summary_of, train_smoke};
 use image::{DynamicImage, GrayImage, Luma, RgbImage};
 use lenet::data::mnist::{Mnist, MnistDataset};
 use lenet::inference::classify;
@@ -22,15 +22,7 @@ fn trained_run() -> &'static Path {
     static RUN: OnceLock<tempfile::TempDir> = OnceLock::new();
     RUN.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        lenet()
-            .arg("--config")
-            .arg(project_file("configs/smoke.json"))
-            .arg("--data-dir")
-            .arg(real_mnist_dir())
-            .arg("--artifact-dir")
-            .arg(dir.path().join("run"))
-            .assert()
-            .success();
+        train_smoke(&dir.path().join("run"), &[]);
         dir
     })
     .path()

@@ -7,40 +7,25 @@ use std::io::Cursor;
 use std::path::Path;
 
 use common::lenet;
-use common::server::{Server, artifacts};
+use common::server::{Server, artifacts, http, read_json};
 use lenet::data::mnist::{Mnist, MnistSplit};
 use lenet::inference::predict::predict_files;
 use lenet::run::FinishedRun;
 use serde_json::Value;
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
 /// The status and JSON body of a response.
 fn answer(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, Value) {
     let mut response = response.expect("the server answers");
-    let status = response.status().as_u16();
-    let text = response
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_string()
-        .unwrap();
-    let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"));
-    (status, json)
+    (response.status().as_u16(), read_json(&mut response))
 }
 
 fn get(server: &Server, path: &str) -> (u16, Value) {
-    answer(agent().get(format!("{}{path}", server.url)).call())
+    answer(http().get(format!("{}{path}", server.url)).call())
 }
 
 fn post(server: &Server, path: &str, content_type: &str, body: &[u8]) -> (u16, Value) {
     answer(
-        agent()
+        http()
             .post(format!("{}{path}", server.url))
             .header("Content-Type", content_type)
             .send(body),
@@ -168,7 +153,7 @@ fn evaluation_and_its_images_are_lenet_evals() {
         assert_eq!(image["predicted"], predicted);
     }
     let mistake = eval["mistakes"][0]["index"].as_u64().unwrap() as usize;
-    let mut response = agent()
+    let mut response = http()
         .get(format!(
             "{}/api/runs/seed7/test-images/{mistake}",
             server.url

@@ -224,8 +224,7 @@ async fn evaluated(
         if !is_newer(&predictions_file, &dir.join(MODEL_FILE))
             || !is_newer(&report_file, &dir.join(MODEL_FILE))
         {
-            // Loading the run first reports an unfinished one as such.
-            state.model(&dir)?;
+            // An unfinished run is refused by `eval_run` itself, as a 409.
             let options = EvalOptions {
                 data_dir: state.data_dir.clone(),
                 device: state.device,

@@ -40,6 +40,20 @@ pub fn project_file(path: &str) -> String {
         .into_owned()
 }
 
+/// Trains `configs/smoke.json` on real MNIST into the run folder `run`, with extra `args`.
+pub fn train_smoke(run: &Path, args: &[&str]) {
+    lenet()
+        .arg("--config")
+        .arg(project_file("configs/smoke.json"))
+        .arg("--data-dir")
+        .arg(real_mnist_dir())
+        .arg("--artifact-dir")
+        .arg(run)
+        .args(args)
+        .assert()
+        .success();
+}
+
 /// The `summary.json` of a finished run.
 pub fn summary_of(run: &Path) -> RunSummary {
     let path = run.join("summary.json");

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::OnceLock;
 
-use super::{lenet, lenet_process, project_file, real_mnist_dir};
+use serde_json::Value;
+
+use super::{lenet_process, real_mnist_dir, train_smoke};
 
 /// A running `lenet serve`, stopped on drop.
 pub struct Server {
@@ -59,23 +61,29 @@ pub fn artifacts() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();
-        train(&dir.join("smoke"), &[]);
-        train(&dir.join("seed7"), &["--seed", "7", "--epochs", "1"]);
+        train_smoke(&dir.join("smoke"), &[]);
+        train_smoke(&dir.join("seed7"), &["--seed", "7", "--epochs", "1"]);
         std::fs::create_dir(dir.join("unfinished")).unwrap();
         std::fs::write(dir.join("unfinished/config.json"), r#"{"epochs": 3}"#).unwrap();
         dir
     })
 }
 
-fn train(run: &Path, args: &[&str]) {
-    lenet()
-        .arg("--config")
-        .arg(project_file("configs/smoke.json"))
-        .arg("--data-dir")
-        .arg(real_mnist_dir())
-        .arg("--artifact-dir")
-        .arg(run)
-        .args(args)
-        .assert()
-        .success();
+/// An HTTP client that hands back 4xx and 5xx answers instead of failing on them.
+pub fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// A response's body as JSON (up to 64 MiB: WebDriver's screenshots are large).
+pub fn read_json(response: &mut ureq::http::Response<ureq::Body>) -> Value {
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_string()
+        .unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}"))
 }
