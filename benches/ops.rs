@@ -28,8 +28,8 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::relu;
 use burn::train::Learner;
-use lenet::data::batcher::{MnistBatch, MnistBatcher};
-use lenet::data::mnist::MnistItem;
+use lenet::data::batcher::{ImageBatch, ImageBatcher};
+use lenet::data::dataset::ImageItem;
 use lenet::device::BackendKind;
 use lenet::kernels::conv2d_stride1;
 use lenet::kernels::{conv2d, max_pool};
@@ -332,13 +332,13 @@ fn time_loss(settings: &Settings, autodiff: &Device, table: &mut Table) {
 }
 
 /// `batch` pseudo-random digits: a fixed pattern trains into degenerate weights.
-fn digits(batch: usize) -> Vec<MnistItem> {
+fn digits(batch: usize) -> Vec<ImageItem> {
     (0..batch)
-        .map(|i| MnistItem {
+        .map(|i| ImageItem {
             pixels: (0..784u32)
                 .map(|p| (((p + 1) * (i as u32 + 7)).wrapping_mul(2_654_435_761) >> 24) as u8)
                 .collect(),
-            label: (i % 10) as u8,
+            label: (i % 10) as u16,
         })
         .collect()
 }
@@ -351,7 +351,7 @@ fn time_steps(settings: &Settings, autodiff: &Device, table: &mut Table) {
         settings.reps,
         || items.clone(),
         |items| {
-            MnistBatcher.batch(items, autodiff);
+            ImageBatcher.batch(items, autodiff);
         },
     );
     table.row("batch building (64 digits)", batching, 0.0);
@@ -361,7 +361,7 @@ fn time_steps(settings: &Settings, autodiff: &Device, table: &mut Table) {
         AdamConfig::new().with_epsilon(1e-8).init(),
         ModuleLrScheduler::from(ConstantLr::new(1e-3)),
     );
-    let batch_of = || -> MnistBatch { MnistBatcher.batch(items.clone(), autodiff) };
+    let batch_of = || -> ImageBatch { ImageBatcher.batch(items.clone(), autodiff) };
     let mut grads = Vec::new();
     for _ in 0..settings.reps + 5 {
         grads.push(learner.train_step(batch_of()).grads);

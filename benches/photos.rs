@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::data::dataset::Dataset;
-use lenet::data::image::decode_digit;
-use lenet::data::mnist::{Mnist, MnistDataset};
+use lenet::data::image::{Preprocess, decode_image};
+use lenet::data::dataset::{IdxSet, ImageDataset};
 use lenet::inference::{argmax, classify};
 use lenet::run::FinishedRun;
 
@@ -52,16 +52,16 @@ fn main() {
     let run = FinishedRun::load(&settings.run, None)
         .unwrap_or_else(|e| panic!("{e} (pass --run with a finished run)"));
     let data_dir = run.config.data.dir.clone().expect("a run names its data");
-    let test = Mnist::read_test(&data_dir).expect("the run's test set");
-    let test = MnistDataset::new(Arc::new(test));
+    let test = IdxSet::read_test(&data_dir, 10).expect("the run's test set");
+    let test = ImageDataset::new(Arc::new(test));
     let count = settings.count.min(test.len());
     let items: Vec<_> = (0..count).map(|i| test.get(i).unwrap()).collect();
     let raw: Vec<&[u8]> = items.iter().map(|i| i.pixels.as_slice()).collect();
-    let raw_answers: Vec<u8> = classify(&run.model, &raw, &run.device)
+    let raw_answers: Vec<u16> = classify(&run.model, &raw, &run.device)
         .iter()
         .map(|p| argmax(p))
         .collect();
-    let right = |answers: &[u8]| {
+    let right = |answers: &[u16]| {
         answers
             .iter()
             .zip(&items)
@@ -101,9 +101,9 @@ fn main() {
 fn read_kind(
     run: &FinishedRun,
     kind: &str,
-    items: &[lenet::data::mnist::MnistItem],
+    items: &[lenet::data::dataset::ImageItem],
     save: Option<&Path>,
-) -> Vec<u8> {
+) -> Vec<u16> {
     let prepared: Vec<Vec<u8>> = items
         .iter()
         .enumerate()
@@ -118,7 +118,7 @@ fn read_kind(
                 };
                 std::fs::write(dir.join(format!("{kind}-{index}.{ending}")), &bytes).unwrap();
             }
-            decode_digit(&bytes, Path::new(kind))
+            decode_image(&bytes, Path::new(kind), Preprocess::Digit)
                 .map(|d| d.pixels)
                 .unwrap_or_else(|_| vec![0; 784])
         })

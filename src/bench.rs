@@ -8,7 +8,6 @@
 //! training loop's NaN guard does. What it leaves out is Burn's event processing (metrics,
 //! dashboard), which a real run adds on top.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use burn::data::dataloader::DataLoader;
@@ -23,8 +22,8 @@ use crate::Error;
 use crate::config::TrainingConfig;
 use crate::data::idx;
 use crate::data::loader::EpochLoader;
-use crate::data::mnist::{Mnist, MnistDataset};
-use crate::data::source;
+use crate::data::dataset::ImageDataset;
+use crate::data::{set, source};
 use crate::device::BackendKind;
 use crate::inference::{classify, evaluate};
 use crate::model::LeNet5;
@@ -105,9 +104,14 @@ pub fn measure(
         config.data.dir.as_deref(),
         &idx::FILE_NAMES,
     )?;
-    let mnist = Mnist::read(&location.dir)?;
-    let train_set = MnistDataset::new(Arc::new(mnist.train)).limit(config.data.train_limit);
-    let test_set = MnistDataset::new(Arc::new(mnist.test)).limit(config.data.test_limit);
+    let data = set::read(
+        config.data.dataset,
+        &location.dir,
+        &config.data.read_options(config.seed),
+        false,
+    )?;
+    let train_set = data.train.limit(config.data.train_limit);
+    let test_set = data.test.limit(config.data.test_limit);
     let mut results = Vec::new();
     for &backend in &settings.backends {
         let device = backend.device()?;
@@ -128,8 +132,8 @@ fn measure_one(
     backend: BackendKind,
     device: &Device,
     batch_size: usize,
-    train_set: &MnistDataset,
-    test_set: &MnistDataset,
+    train_set: &ImageDataset,
+    test_set: &ImageDataset,
 ) -> Result<BenchResult, Error> {
     let (model, epoch_seconds) = train_epochs(config, settings, device, batch_size, train_set)?;
 
@@ -168,11 +172,11 @@ fn train_epochs(
     settings: &BenchSettings,
     device: &Device,
     batch_size: usize,
-    train_set: &MnistDataset,
+    train_set: &ImageDataset,
 ) -> Result<(LeNet5, Vec<f64>), Error> {
     let autodiff = device.clone().autodiff();
     autodiff.seed(config.seed);
-    let model = config.model.to_model_config().init(&autodiff);
+    let model = config.model_config().init(&autodiff);
     let mut learner = Learner::new(
         model,
         config.optimizer.init(),
@@ -220,7 +224,7 @@ fn train_epochs(
 /// Milliseconds of `samples` single-image predictions through `lenet predict`'s path, sorted.
 fn predict_latencies(
     model: &LeNet5,
-    test_set: &MnistDataset,
+    test_set: &ImageDataset,
     samples: usize,
     device: &Device,
 ) -> Vec<f64> {

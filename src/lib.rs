@@ -40,7 +40,7 @@ pub enum Error {
     #[error(transparent)]
     Source(#[from] data::source::SourceError),
     #[error(transparent)]
-    Data(#[from] data::mnist::DataError),
+    Data(#[from] data::dataset::DataError),
     #[error(transparent)]
     Run(#[from] run::RunError),
     #[error(transparent)]
@@ -55,6 +55,11 @@ pub enum Error {
     Training(String),
     #[error("cannot resume: {0}")]
     Resume(String),
+    #[error("init_from {}: {message}", dir.display())]
+    InitFrom {
+        dir: std::path::PathBuf,
+        message: String,
+    },
     #[error("evaluation failed: {0}")]
     Evaluation(String),
     #[error("{}: {problem}", file.display())]
@@ -127,11 +132,12 @@ impl Error {
         match self {
             Error::Config(_) | Error::Device(_) => 2,
             Error::Run(error) if error.is_usage() => 2,
-            Error::Resume(_) => 2,
+            Error::Resume(_) | Error::InitFrom { .. } => 2,
             Error::Serve(serve::ServeError::NoArtifacts { .. }) => 2,
             // The shell's convention for a program stopped by Ctrl-C.
             Error::Interrupted { .. } | Error::Killed { .. } => 130,
-            Error::Data(data::mnist::DataError::ValidationTooLarge { .. }) => 2,
+            Error::Data(data::dataset::DataError::SplitTooLarge { .. }) => 2,
+            Error::Data(data::dataset::DataError::Classes(_)) => 2,
             _ => 1,
         }
     }

@@ -23,7 +23,7 @@ fn a_tiny_run_trains_on_the_preferred_backend() {
         batch_size: 25,
         data: DataSection {
             dir: Some(data),
-            validation_size: 25,
+            validation_size: lenet::data::dataset::SplitSize::Count(25),
             ..DataSection::default()
         },
         artifact_dir: Some(root.path().join("run")),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::server::{Server, artifacts, http, read_json};
-use lenet::data::mnist::Mnist;
+use lenet::data::dataset::IdxSet;
 use serde_json::{Value, json};
 
 /// The key WebDriver names element references by.
@@ -196,7 +196,7 @@ impl Browser {
             "the last answer",
             "document.querySelector('#answer').dataset.state === 'done'",
         );
-        self.script("return Number(document.querySelector('#answer').dataset.digit);")
+        self.script("return Number(document.querySelector('#answer').dataset.class);")
             .as_i64()
             .unwrap()
     }
@@ -310,7 +310,7 @@ fn browser_shows_the_runs_and_reads_a_drawn_digit() {
     assert_eq!(overlaid, 2);
 
     // Draw: real MNIST test digits, stroke by stroke; each read as itself.
-    let test = Mnist::read_test(&common::real_mnist_dir()).unwrap();
+    let test = IdxSet::read_test(&common::real_mnist_dir(), 10).unwrap();
     browser.open(&page("#/draw/smoke"));
     browser.wait_until("the canvas", "document.querySelector('#pad')");
     for index in [0, 1, 2, 3] {

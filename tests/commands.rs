@@ -9,7 +9,8 @@ use std::sync::OnceLock;
 
 use common::{lenet, real_mnist_dir, summary_of, train_smoke};
 use image::{DynamicImage, GrayImage, Luma, RgbImage};
-use lenet::data::mnist::{Mnist, MnistDataset};
+use lenet::data::image::Preprocess;
+use lenet::data::dataset::{IdxSet, ImageDataset};
 use lenet::inference::classify;
 use lenet::inference::export::from_safetensors;
 use lenet::report::EvalReport;
@@ -66,7 +67,7 @@ fn eval_matches_the_training_summary_to_the_image() {
         .assert()
         .success()
         .stdout(predicate::str::contains("Confusion matrix"))
-        .stdout(predicate::str::contains("digit  images  precision  recall"))
+        .stdout(predicate::str::contains("class  images  precision  recall"))
         .get_output()
         .stdout
         .clone();
@@ -127,10 +128,10 @@ fn eval_of_a_folder_that_is_not_a_run_is_a_clear_error() {
 }
 
 /// An MNIST test digit the model gets right, with its label.
-fn known_digits(count: usize) -> Vec<(Vec<u8>, u8)> {
+fn known_digits(count: usize) -> Vec<(Vec<u8>, u16)> {
     let run = FinishedRun::load(trained_run(), None).unwrap();
-    let mnist = Mnist::read(&real_mnist_dir()).unwrap();
-    let test = MnistDataset::new(std::sync::Arc::new(mnist.test)).limit(Some(200));
+    let mnist = IdxSet::read(&real_mnist_dir(), 10).unwrap();
+    let test = ImageDataset::new(std::sync::Arc::new(mnist.test)).limit(Some(200));
     let items: Vec<_> = (0..200)
         .map(|i| burn::data::dataset::Dataset::get(&test, i).unwrap())
         .collect();
@@ -199,7 +200,7 @@ fn drawn(digit: u8, size: (u32, u32)) -> RgbImage {
 #[test]
 fn predict_reads_digits_of_any_size_polarity_and_position() {
     let dir = tempfile::tempdir().unwrap();
-    let mut files: Vec<(PathBuf, u8)> = Vec::new();
+    let mut files: Vec<(PathBuf, u16)> = Vec::new();
     for (n, (pixels, label)) in known_digits(4).into_iter().enumerate() {
         let variants = [
             ("plain.png", restage(&pixels, 1, false, (28, 28), (0, 0))),
@@ -225,7 +226,7 @@ fn predict_reads_digits_of_any_size_polarity_and_position() {
         DynamicImage::ImageRgb8(drawn(digit, size))
             .save(&path)
             .unwrap();
-        files.push((path, digit));
+        files.push((path, digit.into()));
     }
 
     let output = lenet()
@@ -242,7 +243,7 @@ fn predict_reads_digits_of_any_size_polarity_and_position() {
     for ((path, label), prediction) in files.iter().zip(&predictions) {
         assert_eq!(prediction["file"], path.to_string_lossy().as_ref());
         assert_eq!(
-            prediction["digit"],
+            prediction["class"],
             *label,
             "{}: {prediction}",
             path.display()
@@ -308,7 +309,7 @@ fn predict_reports_bad_files_by_name_and_still_classifies_the_rest() {
         .stdout
         .clone();
     let entries: Vec<serde_json::Value> = serde_json::from_slice(&output).unwrap();
-    assert_eq!(entries[0]["digit"], 1);
+    assert_eq!(entries[0]["class"], 1);
     assert_eq!(entries[1]["file"], text.to_string_lossy().as_ref());
     assert!(
         entries[1]["error"]
@@ -365,7 +366,7 @@ fn predict_reads_folders_patterns_and_more_formats_and_shows_what_it_saw() {
             .unwrap()
             .parse()
             .unwrap();
-        assert_eq!(answer["digit"], label, "{answer}");
+        assert_eq!(answer["class"], label, "{answer}");
         let probabilities = answer["probabilities"].as_array().unwrap();
         assert_eq!(probabilities.len(), 10);
         let sum: f64 = probabilities.iter().map(|p| p.as_f64().unwrap()).sum();
@@ -407,7 +408,7 @@ fn predict_warns_about_other_marks() {
         .clone();
     let stdout = String::from_utf8_lossy(&output);
     assert!(
-        stdout.contains("warning: the image holds 1 other mark besides the digit"),
+        stdout.contains("warning: the image holds 1 other mark besides the largest"),
         "{stdout}"
     );
 }
@@ -506,7 +507,7 @@ fn export_round_trips_to_identical_logits() {
 }
 
 /// The answers of the smoke run's model on 28x28 images, in batches.
-fn answers(images: &[Vec<u8>]) -> Vec<u8> {
+fn answers(images: &[Vec<u8>]) -> Vec<u16> {
     let run = FinishedRun::load(trained_run(), None).unwrap();
     images
         .chunks(1000)
@@ -520,14 +521,14 @@ fn answers(images: &[Vec<u8>]) -> Vec<u8> {
 
 /// The MNIST test digits, as read by the IDX reader.
 fn test_digits(count: usize) -> Vec<Vec<u8>> {
-    let test = Mnist::read_test(&real_mnist_dir()).unwrap();
-    let test = MnistDataset::new(std::sync::Arc::new(test)).limit(Some(count));
+    let test = IdxSet::read_test(&real_mnist_dir(), 10).unwrap();
+    let test = ImageDataset::new(std::sync::Arc::new(test)).limit(Some(count));
     (0..burn::data::dataset::Dataset::len(&test))
         .map(|i| burn::data::dataset::Dataset::get(&test, i).unwrap().pixels)
         .collect()
 }
 
-fn agreement(a: &[u8], b: &[u8]) -> f64 {
+fn agreement(a: &[u16], b: &[u16]) -> f64 {
     a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64
 }
 
@@ -541,7 +542,7 @@ fn predict_reads_mnist_digits_saved_as_png_as_the_model_reads_them() {
         .enumerate()
         .map(|(i, digit)| {
             let png = common::photos::picture("clean", digit, i);
-            lenet::data::image::decode_digit(&png, Path::new("digit.png"))
+            lenet::data::image::decode_image(&png, Path::new("digit.png"), Preprocess::Digit)
                 .unwrap()
                 .pixels
         })
@@ -567,7 +568,7 @@ fn photo_like_digits_are_read_as_the_model_reads_the_digits() {
             .enumerate()
             .map(|(i, digit)| {
                 let picture = common::photos::picture(kind, digit, i);
-                lenet::data::image::decode_digit(&picture, Path::new(kind))
+                lenet::data::image::decode_image(&picture, Path::new(kind), Preprocess::Digit)
                     .map(|d| d.pixels)
                     .unwrap_or_else(|e| panic!("{kind} {i}: {e}"))
             })

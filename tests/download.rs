@@ -11,7 +11,7 @@ use std::thread;
 
 use common::{gzip, real_mnist_dir};
 use lenet::data::idx::{FILE_NAMES, missing_files};
-use lenet::data::mnist::Mnist;
+use lenet::data::dataset::IdxSet;
 use lenet::data::source::download_into;
 
 /// Serves `files` (URL path -> body) over HTTP on a free local port; unknown paths get 404.
@@ -72,7 +72,7 @@ fn downloads_verifies_and_falls_back_to_the_next_mirror() {
     download_into(cache.path(), &mirrors).unwrap();
 
     assert!(missing_files(cache.path(), &FILE_NAMES).is_empty());
-    let mnist = Mnist::read(cache.path()).unwrap();
+    let mnist = IdxSet::read(cache.path(), 10).unwrap();
     assert_eq!((mnist.train.len(), mnist.test.len()), (60_000, 10_000));
     let names: Vec<_> = fs::read_dir(cache.path())
         .unwrap()

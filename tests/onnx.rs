@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 
 use common::{lenet, project_file, real_mnist_dir};
 use lenet::data::batcher::images_tensor;
-use lenet::data::mnist::Mnist;
+use lenet::data::dataset::IdxSet;
 use lenet::run::FinishedRun;
 
 /// A small run of each network, trained once for all the tests here.
@@ -73,7 +73,7 @@ fn python() -> Result<String, String> {
 /// Burn's logits for the 10,000 test images, as little-endian f32.
 fn burn_logits(run: &Path) -> Vec<u8> {
     let run = FinishedRun::load(run, None).unwrap();
-    let test = Mnist::read_test(&real_mnist_dir()).unwrap();
+    let test = IdxSet::read_test(&real_mnist_dir(), 10).unwrap();
     let model = run.model.clone();
     (0..10)
         .flat_map(|batch| {
@@ -189,7 +189,7 @@ fn the_readmes_onnx_snippet_reads_a_digit() {
     let dir = tempfile::tempdir().unwrap();
     export_onnx(&runs().1, &dir.path().join("lenet.onnx"));
     // A test digit as `lenet predict --save-input` writes what the model sees: digit.png.
-    let test = Mnist::read_test(&real_mnist_dir()).unwrap();
+    let test = IdxSet::read_test(&real_mnist_dir(), 10).unwrap();
     let seven = (0..100).find(|&i| test.label(i) == 7).unwrap();
     image::GrayImage::from_raw(28, 28, test.image(seven).to_vec())
         .unwrap()

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use common::lenet;
 use common::server::{Server, artifacts, http, read_json};
-use lenet::data::mnist::{Mnist, MnistSplit};
-use lenet::inference::predict::predict_files;
+use lenet::data::dataset::{IdxSet, ImageSplit};
+use lenet::inference::predict::{Reading, predict_files};
 use lenet::run::FinishedRun;
 use serde_json::Value;
 
@@ -32,8 +32,8 @@ fn post(server: &Server, path: &str, content_type: &str, body: &[u8]) -> (u16, V
     )
 }
 
-fn test_set() -> MnistSplit {
-    Mnist::read_test(&common::real_mnist_dir()).unwrap()
+fn test_set() -> ImageSplit {
+    IdxSet::read_test(&common::real_mnist_dir(), 10).unwrap()
 }
 
 fn png(pixels: &[u8], side: u32) -> Vec<u8> {
@@ -100,7 +100,12 @@ fn predict_answers_as_lenet_predict_does_for_raw_and_multipart_uploads() {
         let bytes = png(test.image(index), 28);
         let file = dir.path().join(format!("{index}.png"));
         std::fs::write(&file, &bytes).unwrap();
-        let expected = predict_files(&run.model, &[file], &run.device)
+        let classes = run.config.data.class_names();
+        let reading = Reading {
+            preprocess: run.config.data.preprocess,
+            classes: &classes,
+        };
+        let expected = predict_files(&run.model, &[file], &run.device, reading)
             .pop()
             .unwrap()
             .unwrap();
@@ -110,7 +115,8 @@ fn predict_answers_as_lenet_predict_does_for_raw_and_multipart_uploads() {
             post(&server, "/api/runs/smoke/predict", &content_type, &form),
         ] {
             assert_eq!(status, 200, "{answer}");
-            assert_eq!(answer["digit"], expected.digit);
+            assert_eq!(answer["class"], expected.class);
+            assert_eq!(answer["name"], expected.name);
             let probabilities: Vec<f32> = answer["probabilities"]
                 .as_array()
                 .unwrap()
@@ -149,7 +155,7 @@ fn evaluation_and_its_images_are_lenet_evals() {
     let test = test_set();
     for image in images {
         let index = image["index"].as_u64().unwrap() as usize;
-        assert_eq!(test.label(index), label as u8);
+        assert_eq!(test.label(index), label as u16);
         assert_eq!(image["predicted"], predicted);
     }
     let mistake = eval["mistakes"][0]["index"].as_u64().unwrap() as usize;

@@ -31,7 +31,7 @@ fn training_lowers_the_loss_and_writes_the_run_directory() {
         batch_size: 32,
         data: DataSection {
             dir: Some(data),
-            validation_size: 50,
+            validation_size: lenet::data::dataset::SplitSize::Count(50),
             ..DataSection::default()
         },
         artifact_dir: Some(run.clone()),
@@ -91,7 +91,7 @@ fn validation_size_zero_validates_on_the_test_set() {
         batch_size: 50,
         data: DataSection {
             dir: Some(data),
-            validation_size: 0,
+            validation_size: lenet::data::dataset::SplitSize::Count(0),
             train_limit: Some(60),
             test_limit: Some(30),
             ..DataSection::default()
@@ -125,7 +125,7 @@ fn small_run(root: &std::path::Path, name: &str, learning_rate: f64) -> Training
         }),
         data: DataSection {
             dir: Some(data),
-            validation_size: 50,
+            validation_size: lenet::data::dataset::SplitSize::Count(50),
             ..DataSection::default()
         },
         artifact_dir: Some(root.join(name)),

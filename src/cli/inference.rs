@@ -12,7 +12,7 @@ use lenet::device::BackendKind;
 use lenet::inference::eval::{EvalOptions, eval_run};
 use lenet::inference::export::{to_onnx, to_safetensors};
 use lenet::inference::import::import_weights;
-use lenet::inference::predict::{Prediction, predict_files};
+use lenet::inference::predict::{Prediction, Reading, predict_files};
 use lenet::report::layer_table;
 use lenet::run::{FinishedRun, write_atomic};
 
@@ -25,6 +25,7 @@ pub fn eval_command(args: &EvalArgs) -> Result<ExitCode, lenet::Error> {
             data_dir: args.data_dir.clone(),
             device: args.device,
             progress: true,
+            model: args.model.choice,
         },
     )?;
     if args.json {
@@ -44,8 +45,13 @@ pub fn eval_command(args: &EvalArgs) -> Result<ExitCode, lenet::Error> {
 }
 
 pub fn predict_command(args: &PredictArgs) -> Result<ExitCode, lenet::Error> {
-    let run = FinishedRun::load(&args.run, args.device)?;
-    let results = predict_files(&run.model, &args.images, &run.device);
+    let run = FinishedRun::load_model(&args.run, args.device, args.model.choice)?;
+    let classes = run.config.data.class_names();
+    let reading = Reading {
+        preprocess: run.config.data.preprocess,
+        classes: &classes,
+    };
+    let results = predict_files(&run.model, &args.images, &run.device, reading);
     if let Some(dir) = &args.save_input {
         save_inputs(dir, results.iter().flatten())?;
     }
@@ -68,12 +74,12 @@ pub fn predict_command(args: &PredictArgs) -> Result<ExitCode, lenet::Error> {
                     let top3: Vec<String> = p
                         .top3
                         .iter()
-                        .map(|c| format!("{} {:.1}%", c.digit, c.probability * 100.0))
+                        .map(|c| format!("{} {:.1}%", c.name, c.probability * 100.0))
                         .collect();
                     println!(
                         "{}: {} ({:.1}%)   top 3: {}",
                         p.file.display(),
-                        p.digit,
+                        p.name,
                         p.probability * 100.0,
                         top3.join(", ")
                     );
@@ -130,21 +136,21 @@ pub fn summary_command(args: &SummaryArgs) -> Result<ExitCode, lenet::Error> {
         None => TrainingConfig::default(),
     };
     let device = BackendKind::preferred().device()?;
-    let model_config = config.model.to_model_config();
+    let model_config = config.model_config();
     let model = model_config.init(&device);
     print!("{}", layer_table(&model_config, &model.layers(&device)));
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn export_command(args: &ExportArgs) -> Result<ExitCode, lenet::Error> {
-    let run = FinishedRun::load(&args.run, None)?;
+    let run = FinishedRun::load_model(&args.run, None, args.model.choice)?;
     let (bytes, what) = match args.format {
         ExportFormat::Safetensors => (
-            to_safetensors(&run.model, &run.config.model.to_model_config())?,
+            to_safetensors(&run.model, &run.config.model_config())?,
             "the weights and biases of c1, c3, c5 (Conv2d) and f6, f7 (Linear) in PyTorch's layout",
         ),
         ExportFormat::Onnx => {
-            let classes: Vec<String> = (0..10).map(|d| d.to_string()).collect();
+            let classes = run.config.data.class_names();
             let what = if args.probabilities {
                 "an ONNX graph (opset 17): input `pixels` [batch, 1, 28, 28] in 0..1, outputs \
                  `logits` and `probabilities`"

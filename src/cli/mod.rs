@@ -11,8 +11,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lenet::device::BackendKind;
+use lenet::run::ModelChoice;
 
-/// Train LeNet-5 on MNIST with Burn, then evaluate, use and export it.
+/// Train LeNet-5 with Burn on MNIST, another IDX data set or your own image folders, then
+/// evaluate, use and export it.
 ///
 /// `lenet --config FILE` trains (the same as `lenet train --config FILE`). Every hyperparameter
 /// comes from the JSON config; the flags override the common ones. In a terminal, training shows
@@ -41,13 +43,13 @@ pub enum Command {
     /// Train LeNet-5 on MNIST (what `lenet --config FILE` does)
     Train(TrainArgs),
     /// Continue an interrupted run from its newest checkpoint (what `--resume` does, given only
-    /// the run directory)
+    /// the run directory), or a finished one to more epochs with --epochs
     Resume(ResumeArgs),
-    /// Evaluate a finished run on the test set: accuracy, per-digit precision and recall,
+    /// Evaluate a finished run on the test set: accuracy, per-class precision and recall,
     /// confusion matrix, and the worst mistakes as pictures (written to RUN/eval/)
     Eval(EvalArgs),
     /// Classify images (PNG, JPEG, BMP, WebP, TIFF or GIF; drawings or photos, any size, colour
-    /// or polarity) with a run's model
+    /// or polarity) with a run's model, prepared as the run's data was
     Predict(PredictArgs),
     /// Print the model's layers: kind, output shape and parameters
     Summary(SummaryArgs),
@@ -88,8 +90,9 @@ pub struct TrainArgs {
          wgpu, ndarray, then flex]"
     ))]
     pub device: Option<BackendKind>,
-    /// Folder holding the four MNIST IDX files, raw or .gz (config: data.dir) [default: $MNIST_DIR,
-    /// then the user cache folder, downloaded there if missing]
+    /// Folder holding the four IDX files (raw or .gz), or the image folders of a "folder" data
+    /// set (config: data.dir) [default for MNIST: $MNIST_DIR, then the user cache folder,
+    /// downloaded there if missing]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Where to write the run's outputs (config: artifact_dir) [default: artifacts/<config name>]
@@ -112,6 +115,10 @@ pub struct ResumeArgs {
     /// The run directory of an interrupted run, e.g. artifacts/lenet
     #[arg(long, value_name = "DIR")]
     pub run: PathBuf,
+    /// Train to N epochs in all, more than the run has done, even if it finished. The learning
+    /// rate schedule is planned anew for N epochs and continues from where the run is in it
+    #[arg(long, value_name = "N", value_parser = whole_number(1usize))]
+    pub epochs: Option<usize>,
     #[arg(long, value_name = "NAME", value_parser = device,
         help = device_help("Backend to continue on [default: the run's]"))]
     pub device: Option<BackendKind>,
@@ -137,6 +144,17 @@ pub struct EvalArgs {
     /// Print the report as JSON instead of tables
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub model: ModelArg,
+}
+
+/// `--model best|last`, shared by the commands that use a run's model.
+#[derive(Debug, Args)]
+pub struct ModelArg {
+    /// Which of the run's models: last, the weights after the final epoch, which the run's
+    /// summary tests; or best, the best epoch's by validation (model_best.bpk)
+    #[arg(long = "model", value_enum, value_name = "WHICH", default_value = "last")]
+    pub choice: ModelChoice,
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +171,8 @@ pub struct PredictArgs {
     /// Write the 28x28 image the model saw for each input into DIR, as <name>.png
     #[arg(long, value_name = "DIR")]
     pub save_input: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArg,
     /// Images of single digits, folders of them, or patterns such as 'digits/*.png'
     #[arg(value_name = "IMAGE", required = true)]
     pub images: Vec<PathBuf>,
@@ -211,6 +231,8 @@ pub struct ExportArgs {
     /// With --format onnx: a second output, `probabilities`, the softmax of the logits
     #[arg(long)]
     pub probabilities: bool,
+    #[command(flatten)]
+    pub model: ModelArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -59,8 +59,9 @@ fn train(config: &TrainingConfig, options: &TrainOptions) -> Result<ExitCode, le
 }
 
 pub fn resume_command(args: &ResumeArgs) -> Result<ExitCode, lenet::Error> {
-    let mut config = run::prepare_resume(&args.run)?;
+    let mut config = run::prepare_resume(&args.run, args.epochs.is_some())?;
     config.apply(&Overrides {
+        epochs: args.epochs,
         device: args.device,
         data_dir: args.data_dir.clone(),
         artifact_dir: Some(args.run.clone()),
@@ -72,6 +73,7 @@ pub fn resume_command(args: &ResumeArgs) -> Result<ExitCode, lenet::Error> {
     let options = TrainOptions {
         dashboard: !args.no_tui,
         resume: true,
+        extend: args.epochs.is_some(),
         interrupter: stop_on_ctrl_c(),
         ..TrainOptions::new(name)
     };

@@ -7,22 +7,37 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ConfigError, check};
 use crate::data::augment::Augmentation;
+use crate::data::dataset::SplitSize;
+use crate::data::folder::Unreadable;
+use crate::data::image::Preprocess;
+use crate::data::set::{ReadOptions, check_names, numbered};
 use crate::data::source::DatasetKind;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataSection {
-    /// MNIST or Fashion-MNIST.
+    /// MNIST, Fashion-MNIST, another IDX data set, or image folders.
     pub dataset: DatasetKind,
-    /// Folder holding the four IDX files; `None` looks in `MNIST_DIR`, then the cache (MNIST),
-    /// or in Debian's package folder (Fashion-MNIST).
+    /// Folder holding the four IDX files, or the image folders; `None` looks in `MNIST_DIR`,
+    /// then the cache (MNIST), or in Debian's package folder (Fashion-MNIST).
     pub dir: Option<PathBuf>,
-    /// Training digits held out for validation; 0 validates on the test set instead.
-    pub validation_size: usize,
-    /// Train on only the first N training digits (after the validation split).
+    /// Training images held out for validation, a count or a fraction; 0 validates on the
+    /// test set instead.
+    pub validation_size: SplitSize,
+    /// Image folders without test/: the share of train/ held out as the test set.
+    pub test_size: SplitSize,
+    /// Train on only the first N training images (after the validation split).
     pub train_limit: Option<usize>,
-    /// Evaluate on only the first N test digits.
+    /// Evaluate on only the first N test images.
     pub test_limit: Option<usize>,
+    /// How image files (folders, `predict`, `serve`) are brought to 28x28.
+    pub preprocess: Preprocess,
+    /// An image file of a folder data set that cannot be read: stop, or leave it out.
+    pub unreadable_images: Unreadable,
+    /// The class names, in label order. Found from the data (folder names, `classes.txt`, the
+    /// labels) and recorded in the run's config; set it to name an IDX set's classes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
 }
 
 impl Default for DataSection {
@@ -30,16 +45,51 @@ impl Default for DataSection {
         Self {
             dataset: DatasetKind::Mnist,
             dir: None,
-            validation_size: 5_000,
+            validation_size: SplitSize::Count(5_000),
+            test_size: SplitSize::Fraction(0.2),
             train_limit: None,
             test_limit: None,
+            preprocess: Preprocess::Digit,
+            unreadable_images: Unreadable::Fail,
+            classes: None,
         }
     }
 }
 
 impl DataSection {
+    /// How the data set is read, its splits drawn from `seed`.
+    pub fn read_options(&self, seed: u64) -> ReadOptions {
+        ReadOptions {
+            preprocess: self.preprocess,
+            unreadable: self.unreadable_images,
+            test_size: self.test_size,
+            seed,
+            classes: self.classes.clone(),
+        }
+    }
+
+    /// The class names: those recorded, or MNIST's ten digits for a run made before classes
+    /// were recorded.
+    pub fn class_names(&self) -> Vec<String> {
+        self.classes.clone().unwrap_or_else(|| numbered(10))
+    }
+
     /// Checks every value that JSON types alone do not constrain.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(names) = &self.classes {
+            check_names(names, "data.classes").map_err(|e| {
+                let message = e.to_string();
+                ConfigError::value(
+                    "data.classes",
+                    message.trim_start_matches("data.classes: ").to_string(),
+                )
+            })?;
+        }
+        check(
+            self.test_size != SplitSize::Count(0),
+            "data.test_size",
+            "must hold out at least one image",
+        )?;
         for (key, limit) in [
             ("data.train_limit", self.train_limit),
             ("data.test_limit", self.test_limit),

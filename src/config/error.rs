@@ -24,7 +24,7 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    pub(super) fn value(key: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn value(key: &'static str, message: impl Into<String>) -> Self {
         ConfigError::Value {
             key,
             message: message.into(),

@@ -8,6 +8,7 @@
 
 pub mod data;
 pub mod diff;
+pub mod early_stopping;
 pub mod error;
 pub mod model;
 pub mod optimizer;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use data::DataSection;
+pub use early_stopping::{EarlyStopping, StopMetric};
 pub use error::ConfigError;
 pub use model::ModelSection;
 pub use optimizer::{AdamSection, OptimizerConfig, SgdSection};
@@ -27,6 +29,7 @@ pub use schedule::{CosineSection, LrSchedule, OnecycleSection, StepSection};
 
 use crate::data::augment::Augmentation;
 use crate::device::BackendKind;
+use crate::model::{LeNet5Config, OutputKind};
 use error::check;
 use tagged::{join_key, strip_subkey};
 
@@ -53,7 +56,20 @@ pub struct TrainingConfig {
     /// Random distortions of the training images; none when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub augmentation: Option<Augmentation>,
+    /// Stop when validation stops improving; none when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStopping>,
+    /// A finished run whose final weights the model starts from, instead of random ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
+    /// Layers (c1, s2, c3, s4, c5, f6, f7) that keep their fresh initial weights rather than
+    /// `init_from`'s: `["f7"]` for a new output layer when the classes differ.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub init_from_skip: Vec<String>,
 }
+
+/// The model's layers by name, as `init_from_skip` names them.
+pub const LAYER_NAMES: [&str; 7] = ["c1", "s2", "c3", "s4", "c5", "f6", "f7"];
 
 impl Default for TrainingConfig {
     fn default() -> Self {
@@ -70,6 +86,9 @@ impl Default for TrainingConfig {
             data: DataSection::default(),
             artifact_dir: None,
             augmentation: None,
+            early_stopping: None,
+            init_from: None,
+            init_from_skip: Vec::new(),
         }
     }
 }
@@ -177,7 +196,48 @@ impl TrainingConfig {
                 self.checkpoint_every_seconds
             ),
         )?;
-        self.data.validate()
+        if let Some(early_stopping) = &self.early_stopping {
+            early_stopping.validate()?;
+        }
+        if let Some(layer) = self
+            .init_from_skip
+            .iter()
+            .find(|l| !LAYER_NAMES.contains(&l.as_str()))
+        {
+            return Err(ConfigError::value(
+                "init_from_skip",
+                format!("{layer:?} is not a layer; the layers are {}", LAYER_NAMES.join(", ")),
+            ));
+        }
+        check(
+            self.init_from.is_some() || self.init_from_skip.is_empty(),
+            "init_from_skip",
+            "names layers of init_from's model, but init_from is not set",
+        )?;
+        self.data.validate()?;
+        self.check_classes()
+    }
+
+    /// Checks that the model can have the data's classes (when they are known): the paper's
+    /// RBF output units exist for the ten digits only.
+    pub fn check_classes(&self) -> Result<(), ConfigError> {
+        let classes = self.data.class_names().len();
+        let output = self.model.to_model_config().output;
+        check(
+            output != OutputKind::Rbf || classes == 10,
+            "model.output",
+            format!(
+                "\"rbf\" is the 1998 paper's output units, whose fixed prototypes are drawings \
+                 of the ten digits; this data set has {classes} classes: use \"output\": \"linear\""
+            ),
+        )
+    }
+
+    /// The model's Burn config, its output layer sized to the data's classes.
+    pub fn model_config(&self) -> LeNet5Config {
+        self.model
+            .to_model_config()
+            .with_num_classes(self.data.class_names().len())
     }
 
     /// Training time between two checkpoints inside an epoch, if any.
@@ -251,7 +311,10 @@ mod tests {
             config.lr_schedule,
             LrSchedule::Cosine(CosineSection { min_lr: 0.001 })
         );
-        assert_eq!(config.data.validation_size, 0);
+        assert_eq!(
+            config.data.validation_size,
+            crate::data::dataset::SplitSize::Count(0)
+        );
         assert_eq!(config.data.train_limit, Some(100));
     }
 

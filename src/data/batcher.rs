@@ -4,19 +4,19 @@
 use burn::data::dataloader::batcher::Batcher;
 use burn::prelude::*;
 
-use super::mnist::MnistItem;
+use super::dataset::ImageItem;
 use crate::input::{IMAGE_PIXELS, IMAGE_SIDE, normalise};
 
 /// A batch of digits on a device: images `[batch, 1, 28, 28]`, normalised, and labels `[batch]`.
 #[derive(Debug, Clone)]
-pub struct MnistBatch {
+pub struct ImageBatch {
     pub images: Tensor<4>,
     pub targets: Tensor<1, Int>,
 }
 
 /// Scales pixels to 0..1 and normalises them with MNIST's mean and standard deviation.
 #[derive(Debug, Clone, Default)]
-pub struct MnistBatcher;
+pub struct ImageBatcher;
 
 /// Turns 28x28 greyscale images into the model's input tensor `[n, 1, 28, 28]`.
 pub fn images_tensor<'a>(
@@ -34,12 +34,12 @@ pub fn images_tensor<'a>(
     )
 }
 
-impl Batcher<MnistItem, MnistBatch> for MnistBatcher {
-    fn batch(&self, items: Vec<MnistItem>, device: &Device) -> MnistBatch {
+impl Batcher<ImageItem, ImageBatch> for ImageBatcher {
+    fn batch(&self, items: Vec<ImageItem>, device: &Device) -> ImageBatch {
         let images = images_tensor(items.iter().map(|item| item.pixels.as_slice()), device);
         let labels: Vec<i64> = items.iter().map(|item| item.label as i64).collect();
         let targets = Tensor::from_data(TensorData::new(labels, [items.len()]), device);
-        MnistBatch { images, targets }
+        ImageBatch { images, targets }
     }
 }
 
@@ -52,16 +52,16 @@ mod tests {
     fn batcher_normalises_pixels_and_keeps_labels() {
         let device = crate::device::BackendKind::preferred().device().unwrap();
         let items = vec![
-            MnistItem {
+            ImageItem {
                 pixels: vec![0; IMAGE_PIXELS],
                 label: 3,
             },
-            MnistItem {
+            ImageItem {
                 pixels: vec![255; IMAGE_PIXELS],
                 label: 9,
             },
         ];
-        let batch = MnistBatcher.batch(items, &device);
+        let batch = ImageBatcher.batch(items, &device);
         assert_eq!(batch.images.dims(), [2, 1, 28, 28]);
         let values = batch.images.into_data().try_to_vec::<f32>().unwrap();
         assert!((values[0] - (-PIXEL_MEAN / PIXEL_STD)).abs() < 1e-6);

@@ -16,8 +16,8 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::augment::Augmentation;
-use super::batcher::{MnistBatch, MnistBatcher};
-use super::mnist::MnistDataset;
+use super::batcher::{ImageBatch, ImageBatcher};
+use super::dataset::ImageDataset;
 use super::rng::Rng;
 
 /// A point in a run's sequence of epochs: the epoch under way and how many of its training
@@ -70,7 +70,7 @@ impl EpochCursor {
 
 /// Batches of a dataset, one epoch per call to `iter`.
 pub struct EpochLoader {
-    dataset: MnistDataset,
+    dataset: ImageDataset,
     batch_size: usize,
     /// Shuffle each epoch with this seed; `None` keeps the dataset's order (validation).
     seed: Option<u64>,
@@ -85,7 +85,7 @@ pub struct EpochLoader {
 impl EpochLoader {
     /// `workers` threads build batches ahead of training; 0 builds them when they are asked for.
     pub fn new(
-        dataset: MnistDataset,
+        dataset: ImageDataset,
         batch_size: usize,
         seed: Option<u64>,
         workers: usize,
@@ -131,8 +131,8 @@ pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<u32> {
     order
 }
 
-impl DataLoader<MnistBatch> for EpochLoader {
-    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<MnistBatch> + 'a> {
+impl DataLoader<ImageBatch> for EpochLoader {
+    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<ImageBatch> + 'a> {
         let position = self.next.take();
         let order = match self.seed {
             Some(seed) => epoch_order(self.dataset.len(), seed, position.epoch),
@@ -166,7 +166,7 @@ impl DataLoader<MnistBatch> for EpochLoader {
         self.dataset.len()
     }
 
-    fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<MnistBatch>> {
+    fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<ImageBatch>> {
         Arc::new(Self {
             dataset: self.dataset.clone(),
             batch_size: self.batch_size,
@@ -178,7 +178,7 @@ impl DataLoader<MnistBatch> for EpochLoader {
         })
     }
 
-    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<MnistBatch>> {
+    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<ImageBatch>> {
         Arc::new(Self {
             dataset: self.dataset.clone().range(start..end),
             batch_size: self.batch_size,
@@ -200,11 +200,11 @@ struct Distortion {
 }
 
 fn make_batch(
-    dataset: &MnistDataset,
+    dataset: &ImageDataset,
     indices: &[u32],
     device: &Device,
     distortion: Option<Distortion>,
-) -> MnistBatch {
+) -> ImageBatch {
     let items = indices
         .iter()
         .map(|&i| {
@@ -217,17 +217,17 @@ fn make_batch(
             item
         })
         .collect();
-    MnistBatcher.batch(items, device)
+    ImageBatcher.batch(items, device)
 }
 
 /// One epoch's batches, in order. With workers, worker `w` builds batches `w`, `w + workers`,
 /// ... and the iterator takes from the workers in turn, so the order never depends on which
 /// worker is faster.
 struct EpochIter {
-    dataset: MnistDataset,
+    dataset: ImageDataset,
     batches: Vec<Vec<u32>>,
     device: Device,
-    workers: Vec<(Receiver<MnistBatch>, JoinHandle<()>)>,
+    workers: Vec<(Receiver<ImageBatch>, JoinHandle<()>)>,
     distortion: Option<Distortion>,
     next_batch: usize,
     items_processed: usize,
@@ -235,7 +235,7 @@ struct EpochIter {
 
 impl EpochIter {
     fn new(
-        dataset: MnistDataset,
+        dataset: ImageDataset,
         batches: Vec<Vec<u32>>,
         workers: usize,
         device: Device,
@@ -274,7 +274,7 @@ impl EpochIter {
 }
 
 impl Iterator for EpochIter {
-    type Item = Result<MnistBatch, DatasetError>;
+    type Item = Result<ImageBatch, DatasetError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let indices = self.batches.get(self.next_batch)?;
@@ -297,7 +297,7 @@ impl Iterator for EpochIter {
     }
 }
 
-impl DataLoaderIterator<MnistBatch> for EpochIter {
+impl DataLoaderIterator<ImageBatch> for EpochIter {
     fn progress(&self) -> Progress {
         Progress::new(self.items_processed, self.dataset.len(), None)
     }
@@ -316,7 +316,7 @@ impl Drop for EpochIter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::mnist::MnistSplit;
+    use crate::data::dataset::ImageSplit;
 
     fn labels_of_epoch(loader: &EpochLoader) -> Vec<i64> {
         loader
@@ -333,8 +333,8 @@ mod tests {
     }
 
     fn loader(workers: usize, seed: Option<u64>) -> EpochLoader {
-        let split = Arc::new(MnistSplit::synthetic(50));
-        EpochLoader::new(MnistDataset::new(split), 8, seed, workers, Device::flex())
+        let split = Arc::new(ImageSplit::synthetic(50));
+        EpochLoader::new(ImageDataset::new(split), 8, seed, workers, Device::flex())
     }
 
     #[test]
@@ -426,7 +426,7 @@ mod tests {
         let unshuffled = loader(2, None);
         let labels = labels_of_epoch(&unshuffled);
         assert_eq!(labels, labels_of_epoch(&unshuffled));
-        let expected: Vec<i64> = MnistDataset::new(Arc::new(MnistSplit::synthetic(50)))
+        let expected: Vec<i64> = ImageDataset::new(Arc::new(ImageSplit::synthetic(50)))
             .labels()
             .map(i64::from)
             .collect();

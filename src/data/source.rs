@@ -69,8 +69,9 @@ impl Origin {
 
 #[derive(Debug, Error)]
 pub enum SourceError {
-    #[error("{}", missing_message("MNIST", dir, *origin, missing))]
+    #[error("{}", missing_message(data, dir, *origin, missing))]
     Missing {
+        data: &'static str,
         dir: PathBuf,
         origin: Origin,
         missing: Vec<&'static str>,
@@ -99,6 +100,10 @@ pub enum SourceError {
         dir: PathBuf,
         missing: Vec<&'static str>,
     },
+    #[error("data.dir is needed for data.dataset \"{kind}\": {what}")]
+    NoDir { kind: &'static str, what: &'static str },
+    #[error("{}: no such folder (data.dir)", dir.display())]
+    NoFolder { dir: PathBuf },
 }
 
 /// A folder that lacks data files, said so that each file is named once: a folder that does
@@ -122,7 +127,7 @@ fn missing_message(data: &str, dir: &Path, origin: Origin, missing: &[&str]) -> 
     }
 }
 
-/// The data sets in MNIST's format that training reads.
+/// The data sets training reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum DatasetKind {
     #[default]
@@ -131,6 +136,13 @@ pub enum DatasetKind {
     /// Zalando's Fashion-MNIST: 28x28 greyscale clothing in 10 classes, MNIST's file format.
     #[serde(rename = "fashion-mnist")]
     FashionMnist,
+    /// Any folder holding four IDX files under MNIST's names (KMNIST, EMNIST, ...), its
+    /// classes found from the labels.
+    #[serde(rename = "idx")]
+    Idx,
+    /// People's own images, one folder per class (see [`super::folder`]).
+    #[serde(rename = "folder")]
+    Folder,
 }
 
 impl std::fmt::Display for DatasetKind {
@@ -138,6 +150,8 @@ impl std::fmt::Display for DatasetKind {
         f.write_str(match self {
             DatasetKind::Mnist => "MNIST",
             DatasetKind::FashionMnist => "Fashion-MNIST",
+            DatasetKind::Idx => "IDX data set",
+            DatasetKind::Folder => "Image folders",
         })
     }
 }
@@ -148,7 +162,7 @@ pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
 /// Finds a folder holding the `needed` files of `dataset` (all four to train, the test set's
 /// two to evaluate): MNIST as [`locate`] does; Fashion-MNIST in `configured`, else where
 /// Debian's package puts it. Fashion-MNIST is never downloaded: the package is the supported way
-/// to get it.
+/// to get it. Other IDX sets and image folders are where `configured` says.
 pub fn locate_dataset(
     dataset: DatasetKind,
     configured: Option<&Path>,
@@ -166,6 +180,42 @@ pub fn locate_dataset(
                 Ok(DataLocation { dir, origin })
             } else {
                 Err(SourceError::FashionMissing { dir, missing })
+            }
+        }
+        DatasetKind::Idx => {
+            let dir = configured.ok_or(SourceError::NoDir {
+                kind: "idx",
+                what: "the folder holding its four IDX files",
+            })?;
+            let missing = missing_files(dir, needed);
+            if missing.is_empty() {
+                Ok(DataLocation {
+                    dir: dir.to_path_buf(),
+                    origin: Origin::Configured,
+                })
+            } else {
+                Err(SourceError::Missing {
+                    data: "IDX",
+                    dir: dir.to_path_buf(),
+                    origin: Origin::Configured,
+                    missing,
+                })
+            }
+        }
+        DatasetKind::Folder => {
+            let dir = configured.ok_or(SourceError::NoDir {
+                kind: "folder",
+                what: "the folder holding train/<class>/ (and optionally test/<class>/)",
+            })?;
+            if dir.is_dir() {
+                Ok(DataLocation {
+                    dir: dir.to_path_buf(),
+                    origin: Origin::Configured,
+                })
+            } else {
+                Err(SourceError::NoFolder {
+                    dir: dir.to_path_buf(),
+                })
             }
         }
     }
@@ -202,6 +252,7 @@ pub fn locate(
             Ok(DataLocation { dir, origin })
         } else {
             Err(SourceError::Missing {
+                data: "MNIST",
                 dir,
                 origin,
                 missing,

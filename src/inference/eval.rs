@@ -1,18 +1,18 @@
-//! `lenet eval`: a finished run's final model on the test set, as a report and figures.
+//! `lenet eval`: a finished run's final (or best) model on the test set, as a report and
+//! figures.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use burn::data::dataset::Dataset;
 
 use super::evaluate;
 use crate::Error;
-use crate::data::idx;
-use crate::data::mnist::{Mnist, MnistDataset};
-use crate::data::source;
+use crate::config::TrainingConfig;
+use crate::data::dataset::ImageDataset;
+use crate::data::{idx, set, source};
 use crate::device::BackendKind;
 use crate::report::{EvalReport, plots};
-use crate::run::{self, EVAL_DIR, FinishedRun};
+use crate::run::{self, FinishedRun, ModelChoice};
 
 /// Every test image's answer, for finding the images behind a cell of the confusion matrix.
 pub const PREDICTIONS_FILE: &str = "predictions.csv";
@@ -29,6 +29,8 @@ pub struct EvalOptions {
     pub device: Option<BackendKind>,
     /// Show a progress bar (on stderr, when it is a terminal).
     pub progress: bool,
+    /// The final model or the best epoch's.
+    pub model: ModelChoice,
 }
 
 /// What `eval` produced: the report and the files it wrote.
@@ -38,18 +40,31 @@ pub struct EvalOutcome {
     pub files: Vec<PathBuf>,
 }
 
+/// The test set a run was tested on (the part of it, if its config limits it), read from
+/// `data_dir` or the run's own data folder.
+pub fn run_test_set(
+    config: &TrainingConfig,
+    data_dir: Option<&Path>,
+) -> Result<ImageDataset, Error> {
+    let data = &config.data;
+    let dir = data_dir.or(data.dir.as_deref());
+    let location = source::locate_dataset(data.dataset, dir, &idx::TEST_FILES)?;
+    let read = set::read(
+        data.dataset,
+        &location.dir,
+        &data.read_options(config.seed),
+        true,
+    )?;
+    Ok(read.test.limit(data.test_limit))
+}
+
 /// Evaluates the run in `run_dir` on the test set (the part the run was tested on, if its config
-/// limits it) and writes `eval/report.json`, `eval/confusion.csv`, `eval/confusion.png`,
-/// `eval/mistakes.png` and `eval/predictions.csv` there.
+/// limits it) and writes `report.json`, `confusion.csv`, `confusion.png`, `mistakes.png` and
+/// `predictions.csv` to its `eval/` (`eval-best/` for the best model).
 pub fn eval_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalOutcome, Error> {
-    let run = FinishedRun::load(run_dir, options.device)?;
-    let data_dir = options
-        .data_dir
-        .as_deref()
-        .or(run.config.data.dir.as_deref());
-    let location = source::locate_dataset(run.config.data.dataset, data_dir, &idx::TEST_FILES)?;
-    let test = Mnist::read_test(&location.dir)?;
-    let test = MnistDataset::new(Arc::new(test)).limit(run.config.data.test_limit);
+    let run = FinishedRun::load_model(run_dir, options.device, options.model)?;
+    let test = run_test_set(&run.config, options.data_dir.as_deref())?;
+    let names = run.config.data.class_names();
     let evaluation = evaluate(
         &run.model,
         test.clone(),
@@ -58,9 +73,9 @@ pub fn eval_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalOutcome, Er
         options.progress,
     )
     .map_err(|e| Error::Evaluation(format!("test set: {e}")))?;
-    let report = evaluation.report();
+    let report = evaluation.report(&names);
 
-    let out = run_dir.join(EVAL_DIR);
+    let out = run_dir.join(options.model.eval_dir());
     run::create_dir(&out)?;
     let json = serde_json::to_vec_pretty(&report).expect("report serialises");
     let files = [
@@ -81,7 +96,7 @@ pub fn eval_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalOutcome, Er
         .collect::<Result<_, _>>()
         .map_err(|e| Error::Evaluation(format!("test set: {e}")))?;
     let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
-    plots::mistakes(&files[3], &mistakes, &images)?;
+    plots::mistakes(&files[3], &mistakes, &images, &names)?;
     Ok(EvalOutcome {
         report,
         backend: run.backend,

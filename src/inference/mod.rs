@@ -15,8 +15,9 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::data::batcher::{MnistBatcher, images_tensor};
-use crate::data::mnist::MnistDataset;
+use crate::data::Class;
+use crate::data::batcher::{ImageBatcher, images_tensor};
+use crate::data::dataset::ImageDataset;
 use crate::model::LeNet5;
 use crate::report::{EvalReport, Mistake};
 
@@ -26,8 +27,8 @@ pub type Probabilities = Vec<f32>;
 /// The model's answers on a dataset, image by image in dataset order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
-    pub labels: Vec<u8>,
-    pub predictions: Vec<u8>,
+    pub labels: Vec<Class>,
+    pub predictions: Vec<Class>,
     pub probabilities: Vec<Probabilities>,
     /// Mean cross-entropy over all images.
     pub loss: f64,
@@ -51,10 +52,10 @@ impl Evaluation {
         self.correct() as f64 / self.images().max(1) as f64
     }
 
-    /// The report people read: accuracy, per-class precision and recall, confusion matrix.
-    pub fn report(&self) -> EvalReport {
-        let classes = self.probabilities.first().map_or(0, Vec::len);
-        EvalReport::new(classes, &self.labels, &self.predictions, self.loss)
+    /// The report people read: accuracy, per-class precision and recall, confusion matrix,
+    /// the classes called by `names`.
+    pub fn report(&self, names: &[String]) -> EvalReport {
+        EvalReport::new(names, &self.labels, &self.predictions, self.loss)
     }
 
     /// Every image's answer, one CSV row each: its index in the data set, its label, the
@@ -89,15 +90,15 @@ impl Evaluation {
 /// progress bar on stderr when `progress` is set and stderr is a terminal.
 pub fn evaluate(
     model: &LeNet5,
-    dataset: MnistDataset,
+    dataset: ImageDataset,
     batch_size: usize,
     device: &Device,
     progress: bool,
 ) -> Result<Evaluation, burn::data::dataset::DatasetError> {
     let model = model.valid();
-    let labels: Vec<u8> = dataset.labels().collect();
+    let labels: Vec<Class> = dataset.labels().collect();
     let images = dataset.len();
-    let loader = DataLoaderBuilder::new(MnistBatcher)
+    let loader = DataLoaderBuilder::new(ImageBatcher)
         .batch_size(batch_size)
         .set_device(device.clone())
         .build(dataset);
@@ -135,12 +136,12 @@ pub fn classify(model: &LeNet5, images: &[&[u8]], device: &Device) -> Vec<Probab
 }
 
 /// The most probable class.
-pub fn argmax(probabilities: &[f32]) -> u8 {
+pub fn argmax(probabilities: &[f32]) -> Class {
     probabilities
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(class, _)| class as u8)
+        .map_or(0, |(class, _)| class as Class)
 }
 
 fn to_probabilities(logits: Tensor<2>) -> Vec<Probabilities> {
@@ -195,7 +196,7 @@ mod tests {
     #[test]
     fn worst_mistakes_come_most_confident_first() {
         let mistakes = evaluation().worst_mistakes(5);
-        let summary: Vec<(usize, u8, u8)> = mistakes
+        let summary: Vec<(usize, Class, Class)> = mistakes
             .iter()
             .map(|m| (m.index, m.label, m.predicted))
             .collect();

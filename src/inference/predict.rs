@@ -1,5 +1,6 @@
 //! `lenet predict`: a run's model on people's image files, each brought to the model's input
-//! form by [`crate::data::image`], with a warning where the answer deserves doubt.
+//! form by [`crate::data::image`] as the run was trained (`data.preprocess`), answered by the
+//! run's class names, with a warning where the answer deserves doubt.
 
 use std::path::{Path, PathBuf};
 
@@ -8,16 +9,15 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::{argmax, classify};
-use crate::data::image::{ImageError, Prepared, load_digit};
+use crate::data::Class;
+use crate::data::image::{
+    IMAGE_ENDINGS, ImageError, Prepared, Preprocess, has_image_ending, load_image,
+};
+use crate::data::set::class_name;
 use crate::model::LeNet5;
 
 /// Below this probability for its answer, the model is said to be unsure.
 const UNSURE: f32 = 0.6;
-
-/// The file endings a folder's images are recognised by.
-const IMAGE_ENDINGS: [&str; 9] = [
-    "png", "jpg", "jpeg", "bmp", "webp", "tif", "tiff", "gif", "jfif",
-];
 
 #[derive(Debug, Error)]
 pub enum InputError {
@@ -52,11 +52,13 @@ impl InputError {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Prediction {
     pub file: PathBuf,
-    pub digit: u8,
+    /// The answer's label and name.
+    pub class: Class,
+    pub name: String,
     pub probability: f32,
     /// The probability of every class, in class order.
     pub probabilities: Vec<f32>,
-    /// The three most probable digits, most probable first.
+    /// The three most probable classes, most probable first.
     pub top3: Vec<Candidate>,
     /// Why the answer may be wrong: an unsure model, other marks in the picture.
     pub warnings: Vec<String>,
@@ -65,10 +67,18 @@ pub struct Prediction {
     pub input: Vec<u8>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Candidate {
-    pub digit: u8,
+    pub class: Class,
+    pub name: String,
     pub probability: f32,
+}
+
+/// How a run's model reads images and names its answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading<'a> {
+    pub preprocess: Preprocess,
+    pub classes: &'a [String],
 }
 
 /// The image files `inputs` name: files as they are, a folder's images (by their endings, in
@@ -106,12 +116,6 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> Vec<Result<PathBuf, InputError>> {
     files
 }
 
-fn has_image_ending(path: &Path) -> bool {
-    path.extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .is_some_and(|e| IMAGE_ENDINGS.contains(&e.as_str()))
-}
-
 /// The files `pattern` matches, in name order.
 fn glob_matches(pattern: &str) -> Vec<Result<PathBuf, InputError>> {
     match glob::glob(pattern) {
@@ -139,78 +143,89 @@ pub fn predict_files(
     model: &LeNet5,
     inputs: &[PathBuf],
     device: &Device,
+    reading: Reading,
 ) -> Vec<Result<Prediction, InputError>> {
     let prepared: Vec<Result<(PathBuf, Prepared), InputError>> = expand_inputs(inputs)
         .into_iter()
         .map(|file| {
             let file = file?;
-            let digit = load_digit(&file)?;
-            Ok((file, digit))
+            let image = load_image(&file, reading.preprocess)?;
+            Ok((file, image))
         })
         .collect();
     let readable: Vec<(&Path, &Prepared)> = prepared
         .iter()
         .filter_map(|p| p.as_ref().ok().map(|(f, d)| (f.as_path(), d)))
         .collect();
-    let mut predictions = predict_prepared(model, &readable, device).into_iter();
+    let mut predictions = predict_prepared(model, &readable, device, reading.classes).into_iter();
     prepared
         .into_iter()
         .map(|p| p.map(|_| predictions.next().expect("one answer per readable image")))
         .collect()
 }
 
-/// The model's answers for images already brought to its input form, each named by a file.
+/// The model's answers for images already brought to its input form, each named by a file,
+/// its classes called by `classes`.
 pub fn predict_prepared(
     model: &LeNet5,
     images: &[(&Path, &Prepared)],
     device: &Device,
+    classes: &[String],
 ) -> Vec<Prediction> {
     let pixels: Vec<&[u8]> = images.iter().map(|(_, d)| d.pixels.as_slice()).collect();
     classify(model, &pixels, device)
         .into_iter()
         .zip(images)
-        .map(|(probabilities, (file, digit))| prediction(file, probabilities, digit))
+        .map(|(probabilities, (file, image))| prediction(file, probabilities, image, classes))
         .collect()
 }
 
-fn prediction(file: &Path, probabilities: Vec<f32>, digit: &Prepared) -> Prediction {
+fn prediction(
+    file: &Path,
+    probabilities: Vec<f32>,
+    image: &Prepared,
+    classes: &[String],
+) -> Prediction {
     let mut ranked: Vec<Candidate> = probabilities
         .iter()
         .enumerate()
-        .map(|(digit, &probability)| Candidate {
-            digit: digit as u8,
+        .map(|(class, &probability)| Candidate {
+            class: class as Class,
+            name: class_name(classes, class as Class),
             probability,
         })
         .collect();
     ranked.sort_by(|a, b| b.probability.total_cmp(&a.probability));
     ranked.truncate(3);
     let answer = argmax(&probabilities);
+    let name = class_name(classes, answer);
     let probability = probabilities[answer as usize];
     let mut warnings = Vec::new();
     if probability < UNSURE {
         let second = ranked.get(1).map_or(String::new(), |c| {
-            format!(", then {} ({:.0}%)", c.digit, c.probability * 100.0)
+            format!(", then {} ({:.0}%)", c.name, c.probability * 100.0)
         });
         warnings.push(format!(
-            "the model is unsure: {answer} ({:.0}%){second}",
+            "the model is unsure: {name} ({:.0}%){second}",
             probability * 100.0
         ));
     }
-    if digit.other_marks > 0 {
+    if image.other_marks > 0 {
         warnings.push(format!(
-            "the image holds {} other mark{} besides the digit; only the largest was read",
-            digit.other_marks,
-            if digit.other_marks == 1 { "" } else { "s" }
+            "the image holds {} other mark{} besides the largest; only that one was read",
+            image.other_marks,
+            if image.other_marks == 1 { "" } else { "s" }
         ));
     }
     Prediction {
         file: file.to_path_buf(),
-        digit: answer,
+        class: answer,
+        name,
         probability,
         probabilities,
         top3: ranked,
         warnings,
-        input: digit.pixels.clone(),
+        input: image.pixels.clone(),
     }
 }
 
@@ -231,11 +246,12 @@ mod tests {
         p[2] = 0.1;
         p[8] = 0.7;
         p[3] = 0.2;
-        let prediction = prediction(Path::new("x.png"), p.clone(), &prepared(0));
-        assert_eq!(prediction.digit, 8);
+        let names = crate::data::set::numbered(10);
+        let prediction = prediction(Path::new("x.png"), p.clone(), &prepared(0), &names);
+        assert_eq!((prediction.class, prediction.name.as_str()), (8, "8"));
         assert_eq!(prediction.probability, 0.7);
         assert_eq!(prediction.probabilities, p);
-        let top: Vec<u8> = prediction.top3.iter().map(|c| c.digit).collect();
+        let top: Vec<Class> = prediction.top3.iter().map(|c| c.class).collect();
         assert_eq!(top, vec![8, 3, 2]);
         assert!(prediction.warnings.is_empty());
     }
@@ -245,12 +261,14 @@ mod tests {
         let mut p = vec![0.0; 10];
         p[4] = 0.45;
         p[9] = 0.4;
-        let prediction = prediction(Path::new("x.png"), p, &prepared(2));
+        let names: Vec<String> = "abcdefghij".chars().map(String::from).collect();
+        let prediction = prediction(Path::new("x.png"), p, &prepared(2), &names);
+        assert_eq!(prediction.name, "e");
         assert_eq!(
             prediction.warnings,
             [
-                "the model is unsure: 4 (45%), then 9 (40%)",
-                "the image holds 2 other marks besides the digit; only the largest was read"
+                "the model is unsure: e (45%), then j (40%)",
+                "the image holds 2 other marks besides the largest; only that one was read"
             ]
         );
     }

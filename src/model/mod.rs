@@ -274,6 +274,34 @@ impl LeNet5 {
         logits
     }
 
+    /// This model with the layers of `source` (same variant and pooling), except those named in
+    /// `keep`, which stay as they are.
+    pub fn with_layers_of(mut self, source: LeNet5, keep: &[String]) -> Self {
+        let take = |name: &str| !keep.iter().any(|k| k == name);
+        if take("c1") {
+            self.c1 = source.c1;
+        }
+        if take("s2") {
+            self.s2 = source.s2;
+        }
+        if take("c3") {
+            self.c3 = source.c3;
+        }
+        if take("s4") {
+            self.s4 = source.s4;
+        }
+        if take("c5") {
+            self.c5 = source.c5;
+        }
+        if take("f6") {
+            self.f6 = source.f6;
+        }
+        if take("f7") {
+            self.f7 = source.f7;
+        }
+        self
+    }
+
     /// S2 or S4; the paper's trainable subsampling is followed by the activation like any unit.
     fn subsample(&self, layer: &Subsampling, x: Tensor<4>) -> Tensor<4> {
         match layer {

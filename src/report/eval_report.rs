@@ -4,8 +4,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::thousands;
+use crate::data::Class;
 
-/// How well a model did on a dataset, overall and digit by digit.
+/// Above this many classes the table leaves the confusion matrix to the CSV and the picture:
+/// a terminal is not wide enough for it.
+const MATRIX_IN_TABLE: usize = 20;
+
+/// How well a model did on a dataset, overall and class by class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
     pub images: usize,
@@ -14,18 +19,21 @@ pub struct EvalReport {
     pub accuracy: f64,
     pub loss: f64,
     pub classes: Vec<ClassReport>,
-    /// `confusion[true digit][predicted digit]` = number of images.
+    /// `confusion[true class][predicted class]` = number of images.
     pub confusion: Vec<Vec<usize>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassReport {
-    pub digit: u8,
-    /// Images of this digit.
+    /// The class's label.
+    pub class: Class,
+    /// The class's name.
+    pub name: String,
+    /// Images of this class.
     pub support: usize,
-    /// Of the images predicted as this digit, the fraction that are.
+    /// Of the images predicted as this class, the fraction that are.
     pub precision: f64,
-    /// Of the images of this digit, the fraction predicted as it.
+    /// Of the images of this class, the fraction predicted as it.
     pub recall: f64,
 }
 
@@ -33,16 +41,17 @@ pub struct ClassReport {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mistake {
     pub index: usize,
-    pub label: u8,
-    pub predicted: u8,
+    pub label: Class,
+    pub predicted: Class,
     /// Probability the model gave its (wrong) answer.
     pub confidence: f32,
 }
 
 impl EvalReport {
-    /// The report on a model's `predictions` of images labelled `labels`, over `classes`
-    /// classes, with its mean `loss`.
-    pub fn new(classes: usize, labels: &[u8], predictions: &[u8], loss: f64) -> Self {
+    /// The report on a model's `predictions` of images labelled `labels`, over the classes
+    /// named `names`, with its mean `loss`.
+    pub fn new(names: &[String], labels: &[Class], predictions: &[Class], loss: f64) -> Self {
+        let classes = names.len();
         let mut confusion = vec![vec![0usize; classes]; classes];
         for (&label, &predicted) in labels.iter().zip(predictions) {
             confusion[label as usize][predicted as usize] += 1;
@@ -55,7 +64,8 @@ impl EvalReport {
                 let support: usize = confusion[digit].iter().sum();
                 let predicted: usize = confusion.iter().map(|row| row[digit]).sum();
                 ClassReport {
-                    digit: digit as u8,
+                    class: digit as Class,
+                    name: names[digit].clone(),
                     support,
                     precision: ratio(hits, predicted),
                     recall: ratio(hits, support),
@@ -72,7 +82,12 @@ impl EvalReport {
         }
     }
 
-    /// The report as tables: overall figures, per-digit precision and recall, confusion matrix.
+    /// The class names, in label order.
+    pub fn names(&self) -> Vec<String> {
+        self.classes.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// The report as tables: overall figures, per-class precision and recall, confusion matrix.
     pub fn to_table(&self) -> String {
         let mut out = format!(
             "Accuracy: {:.2}% ({} of {} images), loss {:.4}\n\n",
@@ -81,24 +96,38 @@ impl EvalReport {
             thousands(self.images),
             self.loss
         );
-        out += "digit  images  precision  recall\n";
+        let width = self
+            .classes
+            .iter()
+            .map(|c| c.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .clamp(5, 24);
+        out += &format!("{:>width$}  images  precision  recall\n", "class");
         for class in &self.classes {
             out += &format!(
-                "{:>5}  {:>6}  {:>8.2}%  {:>5.2}%\n",
-                class.digit,
+                "{:>width$}  {:>6}  {:>8.2}%  {:>5.2}%\n",
+                short(&class.name, width),
                 class.support,
                 class.precision * 100.0,
                 class.recall * 100.0
             );
         }
-        out += "\nConfusion matrix (rows: true digit, columns: predicted digit)\n";
-        out += "     ";
-        for digit in 0..self.confusion.len() {
-            out += &format!("{digit:>6}");
+        if self.confusion.len() > MATRIX_IN_TABLE {
+            out += &format!(
+                "\nConfusion matrix: {0} x {0} classes, in confusion.csv and confusion.png\n",
+                self.confusion.len()
+            );
+            return out;
+        }
+        out += "\nConfusion matrix (rows: true class, columns: predicted class)\n";
+        out += &" ".repeat(width);
+        for class in &self.classes {
+            out += &format!("{:>6}", short(&class.name, 5));
         }
         out += "\n";
-        for (digit, row) in self.confusion.iter().enumerate() {
-            out += &format!("{digit:>5}");
+        for (class, row) in self.classes.iter().zip(&self.confusion) {
+            out += &format!("{:>width$}", short(&class.name, width));
             for &count in row {
                 out += &format!("{count:>6}");
             }
@@ -107,15 +136,16 @@ impl EvalReport {
         out
     }
 
-    /// The confusion matrix as CSV, a header row of predicted digits and one row per true digit.
+    /// The confusion matrix as CSV, a header row of predicted classes and one row per true
+    /// class, each named.
     pub fn confusion_csv(&self) -> String {
         let mut out = String::from("true\\predicted");
-        for digit in 0..self.confusion.len() {
-            out += &format!(",{digit}");
+        for class in &self.classes {
+            out += &format!(",{}", csv_cell(&class.name));
         }
         out += "\n";
-        for (digit, row) in self.confusion.iter().enumerate() {
-            out += &digit.to_string();
+        for (class, row) in self.classes.iter().zip(&self.confusion) {
+            out += &csv_cell(&class.name);
             for count in row {
                 out += &format!(",{count}");
             }
@@ -125,13 +155,33 @@ impl EvalReport {
     }
 }
 
+/// `text` cut to `width` characters, the cut marked.
+pub fn short(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+        cut.push('~');
+        cut
+    }
+}
+
+/// A CSV cell, quoted when the text holds a comma, a quote or a line break.
+pub fn csv_cell(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn report() -> EvalReport {
         // digit 0: 3 images, 2 right, 1 taken for a 6; digit 6: 1 image, right.
-        EvalReport::new(10, &[0, 0, 0, 6], &[0, 6, 0, 6], 0.25)
+        EvalReport::new(&crate::data::set::numbered(10), &[0, 0, 0, 6], &[0, 6, 0, 6], 0.25)
     }
 
     #[test]
@@ -164,5 +214,23 @@ mod tests {
         assert_eq!(lines[0], "true\\predicted,0,1,2,3,4,5,6,7,8,9");
         assert_eq!(lines[1], "0,2,0,0,0,0,0,1,0,0,0");
         assert_eq!(lines.len(), 11);
+    }
+
+    #[test]
+    fn classes_are_shown_by_name() {
+        let names: Vec<String> = ["cat", "dog, big", "a very long class name indeed for a table"]
+            .map(String::from)
+            .to_vec();
+        let r = EvalReport::new(&names, &[0, 1, 2, 1], &[0, 1, 1, 1], 0.1);
+        assert_eq!(r.classes[1].name, "dog, big");
+        let table = r.to_table();
+        assert!(table.contains("     cat       1    100.00%  100.00%"), "{table}");
+        assert!(table.contains("a very long class name ~"), "{table}");
+        let csv = r.confusion_csv();
+        assert_eq!(
+            csv.lines().next().unwrap(),
+            "true\\predicted,cat,\"dog, big\",a very long class name indeed for a table"
+        );
+        assert_eq!(csv.lines().nth(3).unwrap(), "a very long class name indeed for a table,0,1,0");
     }
 }

@@ -175,11 +175,25 @@ impl fmt::Display for RunSummary {
             percent(last.and_then(|e| e.train_accuracy)),
             percent(last.and_then(|e| e.valid_accuracy)),
         )?;
+        if let Some(epoch) = self.stopped_early_at {
+            writeln!(f, "Stopped early after epoch {epoch}: validation stopped improving")?;
+        }
+        if let Some(best) = &self.best {
+            writeln!(
+                f,
+                "Best epoch: {} by {} ({:.4}), test accuracy {:.2}% (model_best.bpk; eval, \
+                 predict and export take --model best)",
+                best.epoch,
+                best.metric,
+                best.value,
+                best.test_accuracy * 100.0
+            )?;
+        }
         writeln!(
             f,
             "Time: {:.1} s training ({:.1} s per epoch), {:.1} s test evaluation",
             self.train_seconds,
-            self.train_seconds / self.epochs as f64,
+            self.train_seconds / self.epochs.max(1) as f64,
             self.test_seconds
         )?;
         writeln!(f, "Backend: {}", self.device)?;

@@ -12,7 +12,9 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 use thiserror::Error;
 
+use super::eval_report::short;
 use super::{EvalReport, Mistake, thousands};
+use crate::data::set::class_name;
 use crate::input::IMAGE_SIDE;
 use crate::run::history::EpochMetrics;
 use crate::run::{self, RunError};
@@ -219,10 +221,14 @@ pub fn history(dir: &Path, history: &[EpochMetrics]) -> Result<(), PlotError> {
 
 /// The confusion matrix as a heatmap with the count in every cell.
 pub fn confusion(path: &Path, report: &EvalReport) -> Result<(), PlotError> {
-    let cell = 56;
-    let left = 70;
-    let top = 80;
     let classes = report.confusion.len();
+    // Ten classes get MNIST's roomy cells; many classes shrink them so the picture stays
+    // readable on a screen.
+    let cell = (560 / classes.max(1) as i32).clamp(18, 56);
+    let names: Vec<String> = report.classes.iter().map(|c| short(&c.name, 12)).collect();
+    let longest = names.iter().map(|n| n.chars().count()).max().unwrap_or(1) as i32;
+    let left = 40 + 8 * longest;
+    let top = 66 + 8 * longest;
     let side = cell * classes as i32;
     let size = ((left + side + 20) as u32, (top + side + 60) as u32);
     render(path, size, |area| {
@@ -236,26 +242,29 @@ pub fn confusion(path: &Path, report: &EvalReport) -> Result<(), PlotError> {
             (FONT, 22).into_font().style(FontStyle::Bold),
         ))?;
         area.draw(&Text::new(
-            "predicted digit",
-            (left + side / 2 - 60, 45),
+            "predicted class",
+            (left + side / 2 - 60, 40),
             (FONT, 16),
         ))?;
         area.draw(&Text::new(
-            "true digit",
+            "true class",
             (8, top + side / 2 + 40),
             (FONT, 16).into_font().transform(FontTransform::Rotate270),
         ))?;
-        for digit in 0..classes as i32 {
-            let label = digit.to_string();
+        let size = if cell >= 40 { 16 } else { 12 };
+        for (class, name) in names.iter().enumerate() {
+            let at = class as i32 * cell + cell / 2;
+            let width = 8 * name.chars().count() as i32;
+            // Column names read upwards, so that long names fit above narrow columns.
             area.draw(&Text::new(
-                label.clone(),
-                (left + digit * cell + cell / 2 - 5, top - 22),
-                (FONT, 16),
+                name.clone(),
+                (left + at - size / 2, top - 8),
+                (FONT, size).into_font().transform(FontTransform::Rotate270),
             ))?;
             area.draw(&Text::new(
-                label,
-                (left - 22, top + digit * cell + cell / 2 - 8),
-                (FONT, 16),
+                name.clone(),
+                (left - 8 - width, top + at - size / 2),
+                (FONT, size),
             ))?;
         }
         draw_cells(area, report, (left, top), cell)
@@ -313,9 +322,15 @@ fn draw_cells(area: &Area, report: &EvalReport, origin: (i32, i32), cell: i32) -
     Ok(())
 }
 
-/// A grid of misclassified digits, each captioned with its true and predicted digit and the
-/// model's confidence. `images` holds the 28x28 pixels of each mistake, in order.
-pub fn mistakes(path: &Path, mistakes: &[Mistake], images: &[&[u8]]) -> Result<(), PlotError> {
+/// A grid of misclassified images, each captioned with its true and predicted class and the
+/// model's confidence. `images` holds the 28x28 pixels of each mistake, in order; `names` the
+/// class names.
+pub fn mistakes(
+    path: &Path,
+    mistakes: &[Mistake],
+    images: &[&[u8]],
+    names: &[String],
+) -> Result<(), PlotError> {
     let columns = 8;
     let scale = 4;
     let image_side = (IMAGE_SIDE * scale) as i32;
@@ -330,7 +345,7 @@ pub fn mistakes(path: &Path, mistakes: &[Mistake], images: &[&[u8]]) -> Result<(
     render(path, size, |area| {
         area.draw(&Text::new(
             format!(
-                "The {} mistakes the model was most sure of: true digit as predicted (confidence)",
+                "The {} mistakes the model was most sure of: true class as predicted (confidence)",
                 mistakes.len()
             ),
             (12, 12),
@@ -342,8 +357,8 @@ pub fn mistakes(path: &Path, mistakes: &[Mistake], images: &[&[u8]]) -> Result<(
             area.draw(&Text::new(
                 format!(
                     "{} as {} ({:.0}%)",
-                    mistake.label,
-                    mistake.predicted,
+                    short(&class_name(names, mistake.label), 5),
+                    short(&class_name(names, mistake.predicted), 5),
                     mistake.confidence * 100.0
                 ),
                 (x0, y0),

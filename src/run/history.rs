@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::StopMetric;
+
 /// One epoch's metrics. Accuracies are fractions (0..1); Burn logs percentages.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
@@ -15,6 +17,37 @@ pub struct EpochMetrics {
     pub learning_rate: Option<f64>,
     pub train_seconds: Option<f64>,
     pub valid_seconds: Option<f64>,
+}
+
+impl EpochMetrics {
+    /// The epoch's value of `metric`, if it was validated.
+    pub fn value(&self, metric: StopMetric) -> Option<f64> {
+        match metric {
+            StopMetric::ValidLoss => self.valid_loss,
+            StopMetric::ValidAccuracy => self.valid_accuracy,
+        }
+    }
+}
+
+/// The best epoch of `history` by `metric`: the first one that beats every epoch before it
+/// by more than `min_delta`, and that no later epoch beats by more than `min_delta`. This is
+/// a function of the history alone, which checkpoints keep, so a resumed run picks the same
+/// epoch as an uninterrupted one. (Burn's `MetricEarlyStoppingStrategy` keeps its best value in
+/// the process and reads Burn's event store, which a resumed run has only from the resume on.)
+pub fn best_epoch(history: &[EpochMetrics], metric: StopMetric, min_delta: f64) -> Option<usize> {
+    let better = |value: f64, best: f64| match metric {
+        StopMetric::ValidLoss => value < best - min_delta,
+        StopMetric::ValidAccuracy => value > best + min_delta,
+    };
+    let mut best: Option<(usize, f64)> = None;
+    for epoch in history {
+        if let Some(value) = epoch.value(metric).filter(|v| v.is_finite())
+            && best.is_none_or(|(_, b)| better(value, b))
+        {
+            best = Some((epoch.epoch, value));
+        }
+    }
+    best.map(|(epoch, _)| epoch)
 }
 
 /// `metrics.csv`: one row per epoch and split, for spreadsheets and pandas.
@@ -112,5 +145,33 @@ mod tests {
         assert_eq!(lines[3], "2,train,0.3,,,");
         assert_eq!(lines.len(), 4);
         assert_eq!(from_csv(&csv), history);
+    }
+}
+
+#[cfg(test)]
+mod best_tests {
+    use super::*;
+
+    fn losses(values: &[f64]) -> Vec<EpochMetrics> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| EpochMetrics {
+                epoch: i + 1,
+                valid_loss: Some(v),
+                valid_accuracy: Some(1.0 - v),
+                ..EpochMetrics::default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_best_epoch_must_improve_by_more_than_min_delta() {
+        let history = losses(&[0.5, 0.3, 0.29, 0.35, 0.28]);
+        assert_eq!(best_epoch(&history, StopMetric::ValidLoss, 0.0), Some(5));
+        assert_eq!(best_epoch(&history, StopMetric::ValidLoss, 0.025), Some(2));
+        assert_eq!(best_epoch(&history, StopMetric::ValidAccuracy, 0.0), Some(5));
+        assert_eq!(best_epoch(&history[..4], StopMetric::ValidAccuracy, 0.0), Some(3));
+        assert_eq!(best_epoch(&[], StopMetric::ValidLoss, 0.0), None);
     }
 }

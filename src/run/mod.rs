@@ -7,6 +7,7 @@
 //! artifacts/<config name>/
 //!   config.json        the resolved config (CLI overrides applied, device and data folder filled in)
 //!   model.bpk          the final weights (Burn's burnpack format)
+//!   model_best.bpk     the weights of the best epoch by validation (see `early_stopping`)
 //!   summary.json       test accuracy, epochs, device, timings, per-epoch metrics
 //!   metrics.csv        per-epoch loss, accuracy, learning rate and seconds, train and valid
 //!   plots/             loss.png and accuracy.png per epoch
@@ -31,18 +32,22 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use burn::prelude::Module;
+
 use crate::config::{ConfigError, TrainingConfig};
 use crate::device::NotCompiled;
+use crate::model::LeNet5;
 
 pub use atomic::write_atomic;
-pub use finished::FinishedRun;
+pub use finished::{FinishedRun, ModelChoice};
 pub use listing::{RunDetails, RunInfo, find_run, list_runs};
 pub use lock::RunLock;
 pub use status::{RunState, RunStatus, STATUS_FILE};
-pub use summary::RunSummary;
+pub use summary::{BestEpoch, RunSummary};
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const MODEL_FILE: &str = "model.bpk";
+pub const BEST_MODEL_FILE: &str = "model_best.bpk";
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const METRICS_FILE: &str = "metrics.csv";
 pub const PLOTS_DIR: &str = "plots";
@@ -50,10 +55,12 @@ pub const EVAL_DIR: &str = "eval";
 pub const CHECKPOINT_DIR: &str = "checkpoints";
 
 /// Everything a run puts in its folder; `--overwrite` removes exactly these, nothing else.
-const RUN_ENTRIES: [&str; 11] = [
+const RUN_ENTRIES: [&str; 13] = [
     CONFIG_FILE,
     STATUS_FILE,
     MODEL_FILE,
+    BEST_MODEL_FILE,
+    finished::BEST_EVAL_DIR,
     SUMMARY_FILE,
     METRICS_FILE,
     PLOTS_DIR,
@@ -74,8 +81,14 @@ pub enum RunError {
     Exists { dir: PathBuf },
     #[error("{}: no run to resume (no {CONFIG_FILE}); start one without --resume", dir.display())]
     NothingToResume { dir: PathBuf },
-    #[error("{}: the run already finished ({SUMMARY_FILE} is there); nothing to resume", dir.display())]
+    #[error(
+        "{}: the run already finished ({SUMMARY_FILE} is there); to train it for more epochs, \
+         pass --epochs N",
+        dir.display()
+    )]
     Finished { dir: PathBuf },
+    #[error("{}: no {BEST_MODEL_FILE}: {why}", dir.display())]
+    NoBestModel { dir: PathBuf, why: &'static str },
     #[error(
         "{}: in use by {holder}, which is training there; wait for it to end, or stop it first",
         dir.display()
@@ -133,6 +146,7 @@ impl RunError {
             RunError::Exists { .. }
                 | RunError::NothingToResume { .. }
                 | RunError::Finished { .. }
+                | RunError::NoBestModel { .. }
                 | RunError::NotARun { .. }
                 | RunError::NoSuchFolder { .. }
                 | RunError::Locked { .. }
@@ -181,19 +195,33 @@ pub fn prepare(dir: &Path, overwrite: bool) -> Result<(), RunError> {
 }
 
 /// Checks that `dir` holds a run that can be resumed and returns the config it was started with.
-pub fn prepare_resume(dir: &Path) -> Result<TrainingConfig, RunError> {
+/// A finished run can be resumed only to be `extended` with more epochs.
+pub fn prepare_resume(dir: &Path, extended: bool) -> Result<TrainingConfig, RunError> {
     let config = dir.join(CONFIG_FILE);
     if !config.is_file() {
         return Err(RunError::NothingToResume {
             dir: dir.to_path_buf(),
         });
     }
-    if dir.join(SUMMARY_FILE).exists() {
+    if !extended && dir.join(SUMMARY_FILE).exists() {
         return Err(RunError::Finished {
             dir: dir.to_path_buf(),
         });
     }
     Ok(TrainingConfig::load(&config)?)
+}
+
+/// Writes `model`'s weights to `path` in Burn's burnpack format, atomically.
+pub fn save_model(path: &Path, model: &LeNet5) -> Result<(), RunError> {
+    let bytes = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| RunError::Model {
+            path: path.to_path_buf(),
+            message: format!("cannot serialise the model: {e}"),
+        })?;
+    write_atomic(path, &bytes)
 }
 
 /// The name a run goes by: its folder's name.

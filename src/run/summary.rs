@@ -30,5 +30,26 @@ pub struct RunSummary {
     /// Whether the run was interrupted and resumed on the way.
     #[serde(default)]
     pub resumed: bool,
+    /// The class names, in label order.
+    #[serde(default)]
+    pub classes: Vec<String>,
+    /// The epoch whose weights are `model_best.bpk`, and how it was chosen.
+    #[serde(default)]
+    pub best: Option<BestEpoch>,
+    /// The epoch at which early stopping ended the run, before its configured epochs.
+    #[serde(default)]
+    pub stopped_early_at: Option<usize>,
     pub history: Vec<EpochMetrics>,
+}
+
+/// The best epoch of a run, by the validation metric that chose it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BestEpoch {
+    pub epoch: usize,
+    /// `valid_loss` or `valid_accuracy`.
+    pub metric: String,
+    pub value: f64,
+    /// The best epoch's model on the test set.
+    pub test_accuracy: f64,
+    pub test_loss: f64,
 }

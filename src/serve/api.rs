@@ -22,7 +22,10 @@ use super::MAX_UPLOAD_BYTES;
 use super::assets;
 use super::state::AppState;
 use crate::Error;
-use crate::data::image::{ImageError, decode_digit};
+use burn::data::dataset::Dataset;
+
+use crate::data::Class;
+use crate::data::image::{ImageError, decode_image};
 use crate::inference::eval::{EvalOptions, PREDICTIONS_FILE, REPORT_FILE, eval_run};
 use crate::inference::predict::predict_prepared;
 use crate::report::EvalReport;
@@ -150,8 +153,8 @@ async fn run_details(
 #[derive(Debug, Clone, Copy, Serialize)]
 struct Answer {
     index: usize,
-    label: u8,
-    predicted: u8,
+    label: Class,
+    predicted: Class,
     probability: f32,
 }
 
@@ -180,8 +183,8 @@ async fn evaluation(
 
 #[derive(Deserialize)]
 struct CellQuery {
-    label: u8,
-    predicted: u8,
+    label: Class,
+    predicted: Class,
 }
 
 /// The test images of one cell of the confusion matrix: labelled `label`, answered `predicted`.
@@ -229,6 +232,7 @@ async fn evaluated(
                 data_dir: state.data_dir.clone(),
                 device: state.device,
                 progress: false,
+                model: crate::run::ModelChoice::Last,
             };
             eval_run(&dir, &options)?;
         }
@@ -295,13 +299,13 @@ async fn test_image(
             let finished = shared.lock().unwrap();
             state.test_set(&finished)?
         };
-        if index >= split.len() {
-            return Err(ApiError::new(
+        let image = split.get(index).map_err(|_| {
+            ApiError::new(
                 StatusCode::NOT_FOUND,
                 format!("no test image {index}: the test set has {}", split.len()),
-            ));
-        }
-        let png = png_of(split.image(index));
+            )
+        })?;
+        let png = png_of(&image.pixels);
         Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
     })
     .await
@@ -324,6 +328,8 @@ struct PredictAnswer {
     prediction: crate::inference::predict::Prediction,
     /// The 28x28 input, light ink on black, row-major.
     input: Vec<u8>,
+    /// Every class's name, in the order of `probabilities`.
+    classes: Vec<String>,
 }
 
 /// Classifies an image sent as the raw body (`Content-Type: image/...`) or as the multipart
@@ -366,14 +372,18 @@ async fn predict(
     blocking(move || {
         let shared = state.model(&dir)?;
         let name = Path::new("upload");
-        let prepared = decode_digit(&bytes, name)?;
         let finished = shared.lock().unwrap();
-        let prediction = predict_prepared(&finished.model, &[(name, &prepared)], &finished.device)
-            .pop()
-            .expect("one answer for one image");
+        let data = &finished.config.data;
+        let prepared = decode_image(&bytes, name, data.preprocess)?;
+        let classes = data.class_names();
+        let prediction =
+            predict_prepared(&finished.model, &[(name, &prepared)], &finished.device, &classes)
+                .pop()
+                .expect("one answer for one image");
         Ok(Json(PredictAnswer {
             input: prediction.input.clone(),
             prediction,
+            classes,
         }))
     })
     .await

@@ -8,10 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use crate::Error;
-use crate::data::idx;
-use crate::data::mnist::{Mnist, MnistSplit};
-use crate::data::source;
+use crate::data::dataset::ImageDataset;
 use crate::device::BackendKind;
+use crate::inference::eval::run_test_set;
 use crate::run::{FinishedRun, MODEL_FILE, RunError};
 
 use super::ServeOptions;
@@ -24,7 +23,8 @@ pub struct AppState {
     pub data_dir: Option<PathBuf>,
     pub device: Option<BackendKind>,
     models: Mutex<HashMap<PathBuf, (SystemTime, SharedRun)>>,
-    test_sets: Mutex<HashMap<PathBuf, Arc<MnistSplit>>>,
+    /// By what decides a test set: the data set, its folder and the run's split settings.
+    test_sets: Mutex<HashMap<String, ImageDataset>>,
     /// One evaluation at a time: two would compete for the same cores and the same files.
     pub evaluating: tokio::sync::Mutex<()>,
 }
@@ -63,19 +63,20 @@ impl AppState {
         Ok(run)
     }
 
-    /// The test set a run was tested on, read once per folder.
-    pub fn test_set(&self, run: &FinishedRun) -> Result<Arc<MnistSplit>, Error> {
-        let configured = self.data_dir.as_deref().or(run.config.data.dir.as_deref());
-        let location =
-            source::locate_dataset(run.config.data.dataset, configured, &idx::TEST_FILES)?;
-        if let Some(split) = self.test_sets.lock().unwrap().get(&location.dir) {
-            return Ok(split.clone());
+    /// The test set a run was tested on, read once for all the runs that share it.
+    pub fn test_set(&self, run: &FinishedRun) -> Result<ImageDataset, Error> {
+        let data = &run.config.data;
+        let key = serde_json::json!([
+            data,
+            self.data_dir,
+            run.config.seed
+        ])
+        .to_string();
+        if let Some(test) = self.test_sets.lock().unwrap().get(&key) {
+            return Ok(test.clone());
         }
-        let split = Arc::new(Mnist::read_test(&location.dir)?);
-        self.test_sets
-            .lock()
-            .unwrap()
-            .insert(location.dir, split.clone());
-        Ok(split)
+        let test = run_test_set(&run.config, self.data_dir.as_deref())?;
+        self.test_sets.lock().unwrap().insert(key, test.clone());
+        Ok(test)
     }
 }

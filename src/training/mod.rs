@@ -16,6 +16,7 @@
 //! [`step`] holds the training and validation steps the learner runs.
 
 pub mod checkpoint;
+pub mod init;
 pub mod renderer;
 pub mod resumable;
 pub mod step;
@@ -37,19 +38,21 @@ use burn::train::renderer::MetricsRenderer;
 use burn::train::renderer::tui::TuiMetricsRendererWrapper;
 use burn::train::{Interrupter, Learner, LearningResult, SupervisedTraining, TrainingStrategy};
 
-use crate::config::TrainingConfig;
-use crate::data::idx;
+use burn::store::ModuleRecord;
+
+use crate::config::{EarlyStopping, StopMetric, TrainingConfig};
+use crate::data::dataset::{ImageDataset, SplitSize};
 use crate::data::loader::{EpochLoader, Position};
-use crate::data::mnist::{Mnist, MnistDataset};
 use crate::data::source::{self, DatasetKind};
+use crate::data::{idx, set};
 use crate::device::BackendKind;
 use crate::inference::evaluate;
 use crate::model::LeNet5;
 use crate::report::{layer_table, plots, thousands};
 use crate::run::history::{self, EpochMetrics};
 use crate::run::{
-    self, CONFIG_FILE, METRICS_FILE, MODEL_FILE, PLOTS_DIR, RunLock, RunState, RunStatus,
-    RunSummary, SUMMARY_FILE,
+    self, BEST_MODEL_FILE, BestEpoch, CONFIG_FILE, METRICS_FILE, MODEL_FILE, PLOTS_DIR, RunLock,
+    RunState, RunStatus, RunSummary, SUMMARY_FILE,
 };
 use crate::{Error, device};
 use checkpoint::Checkpoints;
@@ -67,6 +70,9 @@ pub struct TrainOptions {
     pub overwrite: bool,
     /// Continue the run in the run folder from its newest checkpoint.
     pub resume: bool,
+    /// With `resume`: the config's `epochs` may differ from the run's, which is continued to
+    /// that many epochs, even if it had finished.
+    pub extend: bool,
     /// Stops training at the next batch boundary when asked to (Ctrl-C, `q` in the dashboard).
     pub interrupter: Interrupter,
     /// Told where the run is after every batch, epoch and phase.
@@ -98,6 +104,7 @@ impl TrainOptions {
             dashboard: true,
             overwrite: false,
             resume: false,
+            extend: false,
             interrupter: Interrupter::new(),
             on_progress: None,
         }
@@ -151,31 +158,37 @@ static TRAINING: Mutex<()> = Mutex::new(());
 struct Splits {
     dataset: DatasetKind,
     dir: PathBuf,
-    train: MnistDataset,
-    valid: MnistDataset,
-    test: MnistDataset,
+    train: ImageDataset,
+    valid: ImageDataset,
+    test: ImageDataset,
+    classes: Vec<String>,
 }
 
 impl Training {
     /// Phases 1 to 5: everything up to the launch, failing early on any problem.
     pub fn prepare(config: &TrainingConfig, options: &TrainOptions) -> Result<Self, Error> {
-        let (config, backend) = resolve(config, options)?;
+        let (mut config, backend) = resolve(config, options)?;
         let device = backend.device()?;
         let run_dir = config.run_dir(&options.config_name);
-        let data = read_data(&config)?;
+        let (data, mut warnings) = read_data(&config)?;
+        config.data.classes = Some(data.classes.clone());
+        config.check_classes()?;
         let (lock, checkpoints) = open_run_folder(&config, &run_dir, options)?;
         let alone = TRAINING
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
 
-        let model_config = config.model.to_model_config();
+        let model_config = config.model_config();
         // The table comes from a model of its own, made before seeding: Burn initialises
         // parameters lazily, on first use, so running the trained model for the table would
         // change the order in which its parameters draw random numbers, and with it the run.
         let layer_table = layer_table(&model_config, &model_config.init(&device).layers(&device));
         let autodiff = device.clone().autodiff();
         autodiff.seed(config.seed);
-        let model = model_config.init(&autodiff);
+        let mut model = model_config.init(&autodiff);
+        if let Some(source) = config.init_from.as_ref().filter(|_| !options.resume) {
+            model = init::from_run(model, source, &config, &autodiff)?;
+        }
         let parameters = model.trainable_params();
         let batches_per_epoch = data.train.len().div_ceil(config.batch_size);
         let scheduler = config.lr_schedule.init(
@@ -185,10 +198,12 @@ impl Training {
         )?;
         let mut learner = Learner::new(model, config.optimizer.init(), scheduler);
 
-        let (restored, start, warnings) = if options.resume {
-            restore(&checkpoints, &mut learner)
+        let (restored, start) = if options.resume {
+            let (restored, start, problems) = restore(&checkpoints, &mut learner);
+            warnings.extend(problems);
+            (restored, start)
         } else {
-            (Outcome::default(), Position::START, Vec::new())
+            (Outcome::default(), Position::START)
         };
         let (train_loader, valid_loader) = loaders(&config, &data, &device, start);
         Ok(Self {
@@ -217,7 +232,8 @@ impl Training {
         self.options.dashboard && std::io::stdout().is_terminal()
     }
 
-    /// What went wrong on the way that did not stop the run: checkpoints that did not load.
+    /// What went wrong on the way that did not stop the run: images left out, checkpoints that
+    /// did not load.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
@@ -289,6 +305,7 @@ impl Training {
             outcome,
             on_progress: self.options.on_progress.clone(),
             run_dir: self.run_dir.clone(),
+            early_stopping: self.config.early_stopping,
         };
         let (model_checkpointer, optim_checkpointer, scheduler_checkpointer, strategy) =
             self.checkpoints.burn_checkpointers();
@@ -361,31 +378,21 @@ impl Training {
     /// Phase 7b: the final model, the metrics and plots, the test-set evaluation and the
     /// summary, each written atomically.
     fn write_outputs(&self, model: LeNet5, outcome: Outcome) -> Result<RunSummary, Error> {
-        let model_bytes = model
-            .clone()
-            .into_record()
-            .into_bytes()
-            .map_err(|e| Error::Training(format!("cannot serialise the model: {e}")))?;
-        run::write_atomic(&self.run_dir.join(MODEL_FILE), &model_bytes)?;
+        run::save_model(&self.run_dir.join(MODEL_FILE), &model)?;
         let history = outcome.history;
         write_history(&self.run_dir, &history)?;
 
         self.options.report(Progress::Testing);
         let started = Instant::now();
-        let test = evaluate(
-            &model,
-            self.data.test.clone(),
-            self.config.batch_size,
-            &self.device,
-            true,
-        )
-        .map_err(|e| Error::Evaluation(format!("test set: {e}")))?;
+        let test = self.test(&model)?;
+        let test_seconds = started.elapsed().as_secs_f64();
+        let best = self.best_epoch(&history)?;
         let summary = RunSummary {
             config: self.options.config_name.clone(),
             run_dir: self.run_dir.clone(),
             device: self.backend,
             parameters: self.parameters,
-            epochs: self.config.epochs,
+            epochs: history.len(),
             train_images: self.data.train.len(),
             valid_images: self.data.valid.len(),
             validated_on_test_set: self.validated_on_test_set(),
@@ -393,11 +400,14 @@ impl Training {
             test_correct: test.correct(),
             test_accuracy: test.accuracy(),
             test_loss: test.loss,
-            test_seconds: started.elapsed().as_secs_f64(),
+            test_seconds,
             // Summed over epochs rather than timed around the launch, so that a resumed run
             // counts the epochs done before it was interrupted.
             train_seconds: history.iter().map(epoch_seconds).sum(),
             resumed: self.options.resume,
+            classes: self.data.classes.clone(),
+            best,
+            stopped_early_at: outcome.stopped_early_at,
             history,
         };
         let summary_json = serde_json::to_vec_pretty(&summary).expect("summary serialises");
@@ -406,8 +416,52 @@ impl Training {
     }
 
     fn validated_on_test_set(&self) -> bool {
-        self.config.data.validation_size == 0
+        self.config.data.validation_size == SplitSize::Count(0)
     }
+
+    /// `model`'s answers on the test set.
+    fn test(&self, model: &LeNet5) -> Result<crate::inference::Evaluation, Error> {
+        evaluate(
+            model,
+            self.data.test.clone(),
+            self.config.batch_size,
+            &self.device,
+            true,
+        )
+        .map_err(|e| Error::Evaluation(format!("test set: {e}")))
+    }
+
+    /// The best epoch of `history` (see [`best_metric`]), its model as the loop kept it in
+    /// `model_best.bpk`, tested.
+    fn best_epoch(&self, history: &[EpochMetrics]) -> Result<Option<BestEpoch>, Error> {
+        let (metric, min_delta) = best_metric(self.config.early_stopping);
+        let Some(epoch) = history::best_epoch(history, metric, min_delta) else {
+            return Ok(None);
+        };
+        let path = self.run_dir.join(BEST_MODEL_FILE);
+        let unreadable = |e: String| Error::Training(format!("{}: {e}", path.display()));
+        let record = ModuleRecord::load(&path).map_err(|e| unreadable(e.to_string()))?;
+        let model = self
+            .config
+            .model_config()
+            .init(&self.device)
+            .try_load_record(record)
+            .map_err(|e| unreadable(e.to_string()))?;
+        let test = self.test(&model)?;
+        Ok(Some(BestEpoch {
+            epoch,
+            metric: metric.to_string(),
+            value: history[epoch - 1].value(metric).unwrap_or(f64::NAN),
+            test_accuracy: test.accuracy(),
+            test_loss: test.loss,
+        }))
+    }
+}
+
+/// The metric that picks a run's best epoch, and by how much an epoch must beat the best so far:
+/// early stopping's, or else the validation loss.
+pub fn best_metric(early_stopping: Option<EarlyStopping>) -> (StopMetric, f64) {
+    early_stopping.map_or((StopMetric::ValidLoss, 0.0), |e| (e.metric, e.min_delta))
 }
 
 /// What the run is about to do: the model's layers, the backend, the data and the plan.
@@ -417,9 +471,11 @@ impl fmt::Display for Training {
         writeln!(f, "Backend: {}", self.backend)?;
         writeln!(
             f,
-            "{} from {}: {} training, {} validation{}, {} test images",
+            "{} from {}: {} classes ({}), {} training, {} validation{}, {} test images",
             self.data.dataset,
             self.data.dir.display(),
+            self.data.classes.len(),
+            class_list(&self.data.classes),
             thousands(self.data.train.len()),
             thousands(self.data.valid.len()),
             if self.validated_on_test_set() {
@@ -473,31 +529,56 @@ fn resolve(
     // Absolute, so that the run can be evaluated again from another working directory.
     resolved.data.dir = Some(fs::canonicalize(&location.dir).unwrap_or(location.dir));
     resolved.artifact_dir = Some(run_dir.clone());
+    resolved.init_from = config
+        .init_from
+        .as_ref()
+        .map(|dir| fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()));
     Ok((resolved, backend))
 }
 
-/// Phase 2: the training, validation and test sets the config asks for.
-fn read_data(config: &TrainingConfig) -> Result<Splits, Error> {
+/// Phase 2: the training, validation and test sets the config asks for, and a line for each
+/// image left out.
+fn read_data(config: &TrainingConfig) -> Result<(Splits, Vec<String>), Error> {
     let dir = config
         .data
         .dir
         .clone()
         .expect("the resolved config names its data folder");
-    let mnist = Mnist::read(&dir)?;
-    let test = MnistDataset::new(Arc::new(mnist.test)).limit(config.data.test_limit);
-    let train_all = MnistDataset::new(Arc::new(mnist.train));
-    let (train, valid) = if config.data.validation_size == 0 {
-        (train_all, test.clone())
+    let data = set::read(
+        config.data.dataset,
+        &dir,
+        &config.data.read_options(config.seed),
+        false,
+    )?;
+    let test = data.test.limit(config.data.test_limit);
+    let (train, valid) = if config.data.validation_size == SplitSize::Count(0) {
+        (data.train, test.clone())
     } else {
-        train_all.split_validation(config.data.validation_size, config.seed)?
+        data.train.split_off(
+            config.data.validation_size,
+            config.seed,
+            "data.validation_size",
+        )?
     };
-    Ok(Splits {
+    let splits = Splits {
         dataset: config.data.dataset,
         dir,
         train: train.limit(config.data.train_limit),
         valid,
         test,
-    })
+        classes: data.classes,
+    };
+    Ok((splits, data.skipped))
+}
+
+/// Class names for a line: all of a few, the first of many.
+fn class_list(classes: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let mut list = classes[..classes.len().min(SHOWN)].join(", ");
+    if classes.len() > SHOWN {
+        list += &format!(", ... {}", classes[classes.len() - 1]);
+    }
+    list
 }
 
 /// Phase 3: the run folder locked for this process, then a new run's folder emptied if asked
@@ -516,8 +597,12 @@ fn open_run_folder(
     }
     let lock = RunLock::acquire(run_dir)?;
     if options.resume {
-        let saved = run::prepare_resume(run_dir)?;
-        if let Some(first) = saved.differences(config).into_iter().next() {
+        let saved = run::prepare_resume(run_dir, options.extend)?;
+        let mut compared = saved.clone();
+        if options.extend {
+            compared.epochs = config.epochs;
+        }
+        if let Some(first) = compared.differences(config).into_iter().next() {
             return Err(Error::Resume(format!(
                 "{}: the run was started with {} = {}, not {}; resume with the config it \
                  started with, or train it again with --overwrite",
@@ -526,6 +611,9 @@ fn open_run_folder(
                 first.was,
                 first.now
             )));
+        }
+        if options.extend {
+            extend(config, run_dir)?;
         }
     } else {
         // A run that left nothing to keep (it failed or was killed before its first
@@ -540,6 +628,40 @@ fn open_run_folder(
     let checkpoints = Checkpoints::new(run_dir);
     checkpoints.prepare()?;
     Ok((lock, checkpoints))
+}
+
+/// Phase 3 for a run continued to more epochs (`lenet resume --epochs N`): checks that the run
+/// can go on to `config.epochs`, then makes the folder say so: the config with its new epochs,
+/// and no summary, since the run is no longer finished. The final model stays until the longer
+/// run replaces it.
+fn extend(config: &TrainingConfig, run_dir: &std::path::Path) -> Result<(), Error> {
+    let summary_path = run_dir.join(SUMMARY_FILE);
+    if let Ok(bytes) = fs::read(&summary_path)
+        && let Ok(summary) = serde_json::from_slice::<RunSummary>(&bytes)
+        && let Some(epoch) = summary.stopped_early_at
+    {
+        return Err(Error::Resume(format!(
+            "{}: early stopping ended the run at epoch {epoch}, and would end it again at once; \
+             train a new run (with init_from: this run) to go on",
+            run_dir.display()
+        )));
+    }
+    let (newest, _) = Checkpoints::new(run_dir).newest();
+    let done = newest.map_or(0, |loaded| loaded.state.position.epoch - 1);
+    if config.epochs <= done {
+        return Err(Error::Resume(format!(
+            "{}: the run has done {done} epochs already; --epochs must be more than that",
+            run_dir.display()
+        )));
+    }
+    let json = serde_json::to_vec_pretty(config).expect("config serialises");
+    run::write_atomic(&run_dir.join(CONFIG_FILE), &json)?;
+    match fs::remove_file(&summary_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(run::RunError::io(&summary_path, "remove")(e).into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Phase 4 for a resumed run: the learner as the newest checkpoint that loads left it, where
@@ -566,6 +688,7 @@ fn restore(
         history: loaded.state.history,
         checkpoint: Some((path, start)),
         stop: None,
+        stopped_early_at: None,
     };
     (outcome, start, warnings)
 }

@@ -10,7 +10,10 @@
 //!   stays the last good state;
 //! - it records each epoch's metrics and how the run ended itself, because Burn's dashboard
 //!   resets the interrupter when training ends, which would make a run stopped with `q` look
-//!   finished.
+//!   finished;
+//! - it keeps the best epoch's weights (`model_best.bpk`) and stops early when validation no
+//!   longer improves, both decided from the recorded history alone, so that a resumed run
+//!   decides as an uninterrupted one would (see [`crate::run::history::best_epoch`]).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -27,9 +30,11 @@ use burn::train::{
 
 use super::checkpoint::{CheckpointState, Checkpoints};
 use super::{Progress, ProgressHook};
+use crate::config::EarlyStopping;
 use crate::data::loader::{EpochCursor, Position};
 use crate::model::LeNet5;
-use crate::run::history::EpochMetrics;
+use crate::run::history::{self, EpochMetrics};
+use crate::run::{self, BEST_MODEL_FILE};
 
 /// Why a run ended before its last epoch.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +61,8 @@ pub struct Outcome {
     pub history: Vec<EpochMetrics>,
     /// The newest checkpoint written or resumed from, and where it continues.
     pub checkpoint: Option<(PathBuf, Position)>,
+    /// The last epoch, when early stopping ended the run before its configured epochs.
+    pub stopped_early_at: Option<usize>,
 }
 
 pub struct ResumableLoop {
@@ -76,6 +83,7 @@ pub struct ResumableLoop {
     pub on_progress: Option<ProgressHook>,
     /// The run's folder, where each epoch's metrics and plots are written as it ends.
     pub run_dir: PathBuf,
+    pub early_stopping: Option<EarlyStopping>,
 }
 
 /// What the loop works with while it runs: Burn's parts, taken from its `TrainingComponents`.
@@ -152,6 +160,11 @@ impl SupervisedLearningStrategy<LeNet5> for ResumableLoop {
         };
         self.report(Progress::Starting(self.start));
         for epoch in starting_epoch..=components.num_epochs {
+            // Checked before each epoch rather than after, so that a run resumed from the
+            // checkpoint of the epoch that met the criterion stops there too.
+            if self.stops_early() {
+                break;
+            }
             if !self.run_epoch(&mut session, epoch) {
                 break;
             }
@@ -215,9 +228,14 @@ impl ResumableLoop {
             batches_done: 0,
         };
         let history = self.outcome.lock().unwrap().history.clone();
-        let saved = self.checkpoint(s, next).and_then(|()| {
-            super::write_history(&self.run_dir, &history).map_err(|e| Stop::Write(e.to_string()))
-        });
+        // The best model is on disk before the checkpoint that counts its epoch as done.
+        let saved = self
+            .keep_if_best(s, &history)
+            .and_then(|()| self.checkpoint(s, next))
+            .and_then(|()| {
+                super::write_history(&self.run_dir, &history)
+                    .map_err(|e| Stop::Write(e.to_string()))
+            });
         if let Err(stop) = saved {
             self.stop(&s.interrupter, stop);
             return false;
@@ -321,6 +339,39 @@ impl ResumableLoop {
         if let Some(hook) = &self.on_progress {
             hook(progress);
         }
+    }
+
+    /// Writes the model as `model_best.bpk` when the epoch just recorded is the best so far.
+    fn keep_if_best(&self, s: &Session, history: &[EpochMetrics]) -> Result<(), Stop> {
+        let (metric, min_delta) = super::best_metric(self.early_stopping);
+        let latest = history.last().map(|e| e.epoch);
+        if latest.is_none() || history::best_epoch(history, metric, min_delta) != latest {
+            return Ok(());
+        }
+        run::save_model(
+            &self.run_dir.join(BEST_MODEL_FILE),
+            &s.learner.model().valid(),
+        )
+        .map_err(|e| Stop::Write(e.to_string()))
+    }
+
+    /// Whether the history meets the early stopping criterion: `patience` epochs since the
+    /// best. Records the stop when it does.
+    fn stops_early(&self) -> bool {
+        let Some(rule) = self.early_stopping else {
+            return false;
+        };
+        let mut outcome = self.outcome.lock().unwrap();
+        let Some(last) = outcome.history.last().map(|e| e.epoch) else {
+            return false;
+        };
+        let best = history::best_epoch(&outcome.history, rule.metric, rule.min_delta);
+        // An epoch without the metric (no validation) never stops the run.
+        let stop = best.is_some_and(|best| last - best >= rule.patience);
+        if stop {
+            outcome.stopped_early_at = Some(last);
+        }
+        stop
     }
 
     /// Optimizer steps taken by the time the run reaches `position`.

@@ -4,11 +4,11 @@
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 
-use crate::data::batcher::MnistBatch;
+use crate::data::batcher::ImageBatch;
 use crate::model::LeNet5;
 
 /// Logits and cross-entropy loss of a batch, in the form Burn's metrics read.
-fn classification(model: &LeNet5, batch: MnistBatch) -> ClassificationOutput {
+fn classification(model: &LeNet5, batch: ImageBatch) -> ClassificationOutput {
     let logits = model.forward(batch.images);
     let loss = CrossEntropyLossConfig::new()
         .init(&logits.device())
@@ -17,20 +17,20 @@ fn classification(model: &LeNet5, batch: MnistBatch) -> ClassificationOutput {
 }
 
 impl TrainStep for LeNet5 {
-    type Input = MnistBatch;
+    type Input = ImageBatch;
     type Output = ClassificationOutput;
 
-    fn step(&self, batch: MnistBatch) -> TrainOutput<ClassificationOutput> {
+    fn step(&self, batch: ImageBatch) -> TrainOutput<ClassificationOutput> {
         let output = classification(self, batch);
         TrainOutput::new(self, output.loss.backward(), output)
     }
 }
 
 impl InferenceStep for LeNet5 {
-    type Input = MnistBatch;
+    type Input = ImageBatch;
     type Output = ClassificationOutput;
 
-    fn step(&self, batch: MnistBatch) -> ClassificationOutput {
+    fn step(&self, batch: ImageBatch) -> ClassificationOutput {
         classification(self, batch)
     }
 }

@@ -1,11 +1,15 @@
-//! People's images brought to the model's input form. A photo or drawing of a digit becomes
-//! what MNIST's images look like: greyscale, light ink on a dark background, cropped to the
-//! digit's ink, the longer side scaled to 20 pixels, and placed in a 28x28 field with the ink's
-//! centre of mass at the centre, as LeCun et al. prepared MNIST.
+//! Images brought to the model's input form, one way for training on image folders and for
+//! `predict`, `serve` and eval alike, as the run's `data.preprocess` says ([`Preprocess`]).
 //!
-//! Photos are read as they are shown (their EXIF orientation applied), their lighting is taken
-//! out ([`ink`]), and only the digit's own ink is kept ([`marks`]). A clean 28x28 MNIST digit
-//! comes through unchanged.
+//! `digit` (the default) makes a photo or drawing of a mark on paper look like MNIST's images:
+//! greyscale, light ink on a dark background, cropped to the mark's ink, the longer side scaled
+//! to 20 pixels, and placed in a 28x28 field with the ink's centre of mass at the centre, as
+//! LeCun et al. prepared MNIST. Photos are read as they are shown (their EXIF orientation
+//! applied), their lighting is taken out ([`ink`]), and only the largest mark's own ink is kept
+//! ([`marks`]). A clean 28x28 MNIST digit comes through unchanged.
+//!
+//! `resize` is a plain greyscale resize to 28x28, for pictures of objects, where cropping to
+//! "ink" would cut the object apart.
 
 mod ink;
 mod marks;
@@ -15,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Luma};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::input::{IMAGE_PIXELS, IMAGE_SIDE};
@@ -40,6 +45,30 @@ const FORMATS: [ImageFormat; 6] = [
 ];
 const FORMAT_NAMES: &str = "PNG, JPEG, BMP, WebP, TIFF or GIF";
 
+/// The file endings images are recognised by in folders (their content decides the format).
+pub const IMAGE_ENDINGS: [&str; 9] = [
+    "png", "jpg", "jpeg", "bmp", "webp", "tif", "tiff", "gif", "jfif",
+];
+
+/// Whether `path` ends like an image file.
+pub fn has_image_ending(path: &Path) -> bool {
+    path.extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .is_some_and(|e| IMAGE_ENDINGS.contains(&e.as_str()))
+}
+
+/// How an image is brought to the model's 28x28 greyscale input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preprocess {
+    /// A mark on paper (a digit, a letter, a symbol): cropped to its ink, scaled into a 20x20
+    /// box and centred, light on dark whatever the image's polarity, as MNIST was made.
+    #[default]
+    Digit,
+    /// A plain greyscale resize of the whole picture to 28x28, for photos of objects.
+    Resize,
+}
+
 #[derive(Debug, Error)]
 pub enum ImageError {
     #[error("{}: cannot read: {source}", path.display())]
@@ -51,7 +80,7 @@ pub enum ImageError {
     UnknownFormat { path: PathBuf },
     #[error("{}: cannot decode the image: {message}", path.display())]
     Decode { path: PathBuf, message: String },
-    #[error("{}: no digit found: the image is blank", path.display())]
+    #[error("{}: nothing to read: the image is blank", path.display())]
     Blank { path: PathBuf },
 }
 
@@ -77,20 +106,39 @@ pub struct Prepared {
 }
 
 /// Reads an image file and brings it to the model's input form.
-pub fn load_digit(path: &Path) -> Result<Prepared, ImageError> {
+pub fn load_image(path: &Path, how: Preprocess) -> Result<Prepared, ImageError> {
     let bytes = std::fs::read(path).map_err(|source| ImageError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    decode_digit(&bytes, path)
+    decode_image(&bytes, path, how)
 }
 
 /// Brings an image file's `bytes` to the model's input form; `name` names it in errors.
-pub fn decode_digit(bytes: &[u8], name: &Path) -> Result<Prepared, ImageError> {
+pub fn decode_image(bytes: &[u8], name: &Path, how: Preprocess) -> Result<Prepared, ImageError> {
     let image = decode(bytes, name)?;
-    mnist_style(&image).ok_or_else(|| ImageError::Blank {
+    let prepared = match how {
+        Preprocess::Digit => mnist_style(&image),
+        Preprocess::Resize => Some(resized(&image)),
+    };
+    prepared.ok_or_else(|| ImageError::Blank {
         path: name.to_path_buf(),
     })
+}
+
+/// The whole picture in greyscale at 28x28, as it is (no inversion, no cropping).
+pub fn resized(image: &DynamicImage) -> Prepared {
+    let grey = image.to_luma8();
+    let side = IMAGE_SIDE as u32;
+    let grey = if grey.dimensions() == (side, side) {
+        grey
+    } else {
+        imageops::resize(&grey, side, side, FilterType::Triangle)
+    };
+    Prepared {
+        pixels: grey.into_raw(),
+        other_marks: 0,
+    }
 }
 
 /// Decodes an image by its content (a text file called .png is not a PNG), turned upright as
@@ -287,6 +335,20 @@ mod tests {
             GrayImage::from_raw(IMAGE_SIDE as u32, IMAGE_SIDE as u32, field.clone()).unwrap(),
         );
         assert_eq!(mnist_style(&image).unwrap().pixels, field);
+    }
+
+    #[test]
+    fn resize_keeps_the_whole_picture_as_it_is() {
+        let field: Vec<u8> = (0..IMAGE_PIXELS).map(|i| (i % 251) as u8).collect();
+        let image = DynamicImage::ImageLuma8(
+            GrayImage::from_raw(IMAGE_SIDE as u32, IMAGE_SIDE as u32, field.clone()).unwrap(),
+        );
+        assert_eq!(resized(&image).pixels, field, "28x28 greyscale is unchanged");
+        let big = resized(&bar_image(280, 140, true)).pixels;
+        assert_eq!(big.len(), IMAGE_PIXELS);
+        assert!(big[0] > 200, "a light background stays light: {}", big[0]);
+        let centre = 14 * IMAGE_SIDE + 14;
+        assert!(big[centre] < 60, "the dark bar stays dark: {}", big[centre]);
     }
 
     #[test]

@@ -193,18 +193,18 @@ async function runView(name) {
   }
 }
 
-const testImage = (name, answer) =>
+const testImage = (name, answer, names) =>
   el("figure", { "data-index": answer.index },
     el("img", { src: `/api/runs/${encodeURIComponent(name)}/test-images/${answer.index}`, alt: `test image ${answer.index}` }),
-    `${answer.label} → ${answer.predicted} (${percent(answer.probability, 0)})`);
+    `${names[answer.label]} → ${names[answer.predicted]} (${percent(answer.probability, 0)})`);
 
 async function showEvaluation(name, target) {
   const { report, mistakes } = await api(`/api/runs/${encodeURIComponent(name)}/eval`);
-  const classes = report.classes.map((c) => c.digit);
+  const classes = report.classes.map((c) => c.name);
   const perClass = el("table", { id: "per-class" },
     el("thead", {}, el("tr", {}, ["class", "images", "precision", "recall"].map((h) => el("th", { class: "num" }, h)))),
     el("tbody", {}, report.classes.map((c) =>
-      el("tr", {}, el("td", { class: "num" }, String(c.digit)), el("td", { class: "num" }, String(c.support)),
+      el("tr", {}, el("td", { class: "num" }, c.name), el("td", { class: "num" }, String(c.support)),
         el("td", { class: "num" }, percent(c.precision)), el("td", { class: "num" }, percent(c.recall))))));
   const cellImages = el("div", { id: "cell-images", class: "images" });
   const cellTitle = el("p", { class: "muted" }, "Click a cell of the matrix to see its test images.");
@@ -212,20 +212,20 @@ async function showEvaluation(name, target) {
   const matrix = el("table", { id: "confusion" },
     el("thead", {}, el("tr", {}, el("th", {}, "true \\ predicted"), classes.map((c) => el("th", { class: "num" }, String(c))))),
     el("tbody", {}, report.confusion.map((row, label) =>
-      el("tr", {}, el("th", {}, String(label)), row.map((count, predicted) => {
+      el("tr", {}, el("th", {}, classes[label]), row.map((count, predicted) => {
         const shade = label === predicted ? "rgba(21,128,61,0.18)" : `rgba(194,65,12,${(0.6 * count) / max})`;
         const cell = el("td", {
           class: "cell" + (count ? "" : " zero"), "data-label": label, "data-predicted": predicted,
           style: `background:${count ? shade : "transparent"}`,
-          title: `${count} test images of ${label} answered ${predicted}`,
+          title: `${count} test images of ${classes[label]} answered ${classes[predicted]}`,
         }, String(count));
         if (count) {
           cell.addEventListener("click", async () => {
             for (const c of matrix.querySelectorAll(".selected")) c.classList.remove("selected");
             cell.classList.add("selected");
             const images = await api(`/api/runs/${encodeURIComponent(name)}/eval/cell?label=${label}&predicted=${predicted}`);
-            cellTitle.textContent = `${count} test images of ${label} answered ${predicted}` + (images.length < count ? ` (the ${images.length} the model was surest of)` : "");
-            cellImages.replaceChildren(...images.map((a) => testImage(name, a)));
+            cellTitle.textContent = `${count} test images of ${classes[label]} answered ${classes[predicted]}` + (images.length < count ? ` (the ${images.length} the model was surest of)` : "");
+            cellImages.replaceChildren(...images.map((a) => testImage(name, a, classes)));
           });
         }
         return cell;
@@ -235,7 +235,7 @@ async function showEvaluation(name, target) {
     el("div", { class: "row" }, el("div", {}, el("h2", {}, "Confusion matrix"), matrix), el("div", {}, el("h2", {}, "Per class"), perClass)),
     cellTitle, cellImages,
     el("h2", {}, "The mistakes it was surest of"),
-    el("div", { class: "images", id: "mistakes" }, mistakes.map((a) => testImage(name, a))));
+    el("div", { class: "images", id: "mistakes" }, mistakes.map((a) => testImage(name, a, classes))));
 }
 
 // ---- compare --------------------------------------------------------------------------------
@@ -322,12 +322,12 @@ async function drawView(name) {
   let pending = null;
   let sent = 0;
   const show = (result) => {
-    answer.textContent = String(result.digit);
+    answer.textContent = result.name;
     answer.dataset.state = "done";
-    answer.dataset.digit = String(result.digit);
+    answer.dataset.class = String(result.class);
     const top = Math.max(...result.probabilities);
-    bars.replaceChildren(...result.probabilities.map((p, digit) =>
-      el("div", { class: "bar" + (p === top ? " top" : "") }, el("span", {}, String(digit)),
+    bars.replaceChildren(...result.probabilities.map((p, index) =>
+      el("div", { class: "bar" + (p === top ? " top" : "") }, el("span", {}, result.classes[index]),
         el("div", { style: `width:${Math.max(1, 240 * p)}px` }), el("em", {}, percent(p, 1)))));
     warnings.replaceChildren(...result.warnings.map((w) => el("p", {}, w)));
     const image = seen.getContext("2d").createImageData(28, 28);

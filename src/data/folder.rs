@@ -1,0 +1,348 @@
+//! A data set of people's own images in folders, one sub-folder per class:
+//!
+//! ```text
+//! DIR/train/<class>/*.png|jpg|...     the training images (validation is split off them)
+//! DIR/test/<class>/...                optional; without it a seeded `test_size` share of
+//!                                     train/ is held out as the test set
+//! ```
+//!
+//! Every image is brought to the model's 28x28 form once, when the data set is read, by the
+//! same code as `lenet predict` ([`super::image`]), so epochs never decode again.
+//!
+//! burn-dataset's `ImageFolderDataset` reads this layout, but not in a way training can use:
+//! its `get` decodes with `image::open(..).unwrap()`, so one unreadable file panics in the
+//! middle of an epoch instead of being reported (or skipped) before training starts; it picks
+//! the decoder by file ending rather than content, ignores EXIF orientation, and walks every
+//! depth, so stray images in nested folders become classes. This module lists the two levels
+//! itself and decodes each image once, in parallel, up front.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::Class;
+use super::MAX_CLASSES;
+use super::dataset::{ImageDataset, ImageSplit};
+use super::image::{IMAGE_ENDINGS, ImageError, has_image_ending, load_image};
+use super::set::ReadOptions;
+use crate::input::IMAGE_PIXELS;
+
+pub const TRAIN_DIR: &str = "train";
+pub const TEST_DIR: &str = "test";
+
+/// What to do with an image file that cannot be read or holds nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unreadable {
+    /// Stop before training, naming the file.
+    #[default]
+    Fail,
+    /// Leave it out, with a warning naming it.
+    Skip,
+}
+
+#[derive(Debug, Error)]
+pub enum FolderError {
+    #[error("{}: no such folder (data.dir of a \"folder\" data set)", dir.display())]
+    NoFolder { dir: PathBuf },
+    #[error(
+        "{}: no {TRAIN_DIR}/ folder; a \"folder\" data set holds {TRAIN_DIR}/<class>/<images> \
+         and optionally {TEST_DIR}/<class>/<images>",
+        dir.display()
+    )]
+    NoTrain { dir: PathBuf },
+    #[error("{}: cannot list: {source}", dir.display())]
+    List {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{}: holds no class folders; put each class's images in a folder named after the class",
+        dir.display()
+    )]
+    NoClasses { dir: PathBuf },
+    #[error(
+        "{}: only one class folder ({name}); a classifier needs at least two classes",
+        dir.display()
+    )]
+    OneClass { dir: PathBuf, name: String },
+    #[error("{}: {count} class folders; at most {MAX_CLASSES} are supported", dir.display())]
+    TooManyClasses { dir: PathBuf, count: usize },
+    #[error(
+        "{}: holds no images ({}); add some, or remove the folder",
+        dir.display(),
+        IMAGE_ENDINGS.join(", ")
+    )]
+    EmptyClass { dir: PathBuf },
+    #[error(
+        "{}: every image was unreadable and skipped; the class has nothing left to train on",
+        dir.display()
+    )]
+    AllSkipped { dir: PathBuf },
+    #[error(
+        "{}: its class folders differ from {TRAIN_DIR}/'s: {}",
+        dir.display(),
+        describe_difference(train, test)
+    )]
+    ClassMismatch {
+        dir: PathBuf,
+        train: Vec<String>,
+        test: Vec<String>,
+    },
+    #[error(
+        "{}: the class folders ({}) differ from the classes the run recorded ({}); was the \
+         folder changed since training?",
+        dir.display(),
+        found.join(", "),
+        recorded.join(", ")
+    )]
+    Recorded {
+        dir: PathBuf,
+        found: Vec<String>,
+        recorded: Vec<String>,
+    },
+    #[error(
+        "{error} (set data.unreadable_images to \"skip\" to leave such files out with a warning)"
+    )]
+    Unreadable { error: ImageError },
+}
+
+fn describe_difference(train: &[String], test: &[String]) -> String {
+    let only = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter().filter(|c| !b.contains(c)).cloned().collect()
+    };
+    let mut parts = Vec::new();
+    let missing = only(train, test);
+    if !missing.is_empty() {
+        parts.push(format!("it lacks {}", missing.join(", ")));
+    }
+    let extra = only(test, train);
+    if !extra.is_empty() {
+        parts.push(format!("it has {} that {TRAIN_DIR}/ has not", extra.join(", ")));
+    }
+    parts.join("; ")
+}
+
+/// A folder data set read and prepared.
+#[derive(Debug)]
+pub struct FolderData {
+    /// Empty when only the test set was asked for.
+    pub train: ImageDataset,
+    pub test: ImageDataset,
+    pub classes: Vec<String>,
+    /// One line per image left out (see [`Unreadable::Skip`]).
+    pub skipped: Vec<String>,
+}
+
+/// One image file and its class.
+type Entry = (PathBuf, Class);
+
+/// Reads the folder data set in `dir`; with `test_only`, prepares only the test images.
+pub fn read_folder(
+    dir: &Path,
+    options: &ReadOptions,
+    test_only: bool,
+) -> Result<FolderData, FolderError> {
+    if !dir.is_dir() {
+        return Err(FolderError::NoFolder {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let train_dir = dir.join(TRAIN_DIR);
+    if !train_dir.is_dir() {
+        return Err(FolderError::NoTrain {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let classes = class_folders(&train_dir)?;
+    if let Some(recorded) = &options.classes
+        && recorded != &classes
+    {
+        return Err(FolderError::Recorded {
+            dir: train_dir,
+            found: classes,
+            recorded: recorded.clone(),
+        });
+    }
+    let train_entries = list_images(&train_dir, &classes)?;
+    let test_dir = dir.join(TEST_DIR);
+    let (train_entries, test_entries) = if test_dir.is_dir() {
+        let test_classes = class_folders(&test_dir).or_else(|e| match e {
+            FolderError::OneClass { name, .. } => Ok(vec![name]),
+            other => Err(other),
+        })?;
+        if test_classes != classes {
+            return Err(FolderError::ClassMismatch {
+                dir: test_dir,
+                train: classes,
+                test: test_classes,
+            });
+        }
+        (train_entries, list_images(&test_dir, &classes)?)
+    } else {
+        let size = options.test_size.of(train_entries.len());
+        let mut order: Vec<usize> = (0..train_entries.len()).collect();
+        super::rng::Rng::new(options.seed ^ TEST_SPLIT_SALT).shuffle(&mut order);
+        let mut test: Vec<usize> = order[..size.min(order.len())].to_vec();
+        test.sort_unstable();
+        let mut rest = Vec::with_capacity(train_entries.len() - test.len());
+        let mut held = Vec::with_capacity(test.len());
+        let mut next = test.iter().peekable();
+        for (i, entry) in train_entries.into_iter().enumerate() {
+            if next.peek() == Some(&&i) {
+                next.next();
+                held.push(entry);
+            } else {
+                rest.push(entry);
+            }
+        }
+        (rest, held)
+    };
+    let mut skipped = Vec::new();
+    let train = if test_only {
+        ImageSplit::new(Vec::new(), Vec::new())
+    } else {
+        prepare(&train_entries, &classes, &train_dir, options, &mut skipped)?
+    };
+    let test_root = if test_dir.is_dir() {
+        test_dir
+    } else {
+        train_dir
+    };
+    let test = prepare(&test_entries, &classes, &test_root, options, &mut skipped)?;
+    Ok(FolderData {
+        train: ImageDataset::new(std::sync::Arc::new(train)),
+        test: ImageDataset::new(std::sync::Arc::new(test)),
+        classes,
+        skipped,
+    })
+}
+
+/// Mixed into the seed of the held-out test split, so that it is not the validation split's.
+const TEST_SPLIT_SALT: u64 = 0x7e57_5e7f_0f01_de75;
+
+/// The class folders of `dir`, sorted by name: at least two, at most [`MAX_CLASSES`].
+fn class_folders(dir: &Path) -> Result<Vec<String>, FolderError> {
+    let mut classes: Vec<String> = fs::read_dir(dir)
+        .map_err(|source| FolderError::List {
+            dir: dir.to_path_buf(),
+            source,
+        })?
+        .flatten()
+        .filter(|entry| entry.path().is_dir())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    classes.sort();
+    match classes.len() {
+        0 => Err(FolderError::NoClasses {
+            dir: dir.to_path_buf(),
+        }),
+        1 => Err(FolderError::OneClass {
+            dir: dir.to_path_buf(),
+            name: classes.remove(0),
+        }),
+        n if n > MAX_CLASSES => Err(FolderError::TooManyClasses {
+            dir: dir.to_path_buf(),
+            count: n,
+        }),
+        _ => Ok(classes),
+    }
+}
+
+/// Every image file of each class folder, class by class, each in name order.
+fn list_images(dir: &Path, classes: &[String]) -> Result<Vec<Entry>, FolderError> {
+    let mut entries = Vec::new();
+    for (class, name) in classes.iter().enumerate() {
+        let folder = dir.join(name);
+        let mut files: Vec<PathBuf> = fs::read_dir(&folder)
+            .map_err(|source| FolderError::List {
+                dir: folder.clone(),
+                source,
+            })?
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.is_file() && has_image_ending(path))
+            .collect();
+        if files.is_empty() {
+            return Err(FolderError::EmptyClass { dir: folder });
+        }
+        files.sort();
+        entries.extend(files.into_iter().map(|f| (f, class as Class)));
+    }
+    Ok(entries)
+}
+
+/// Decodes and prepares `entries` in parallel, with a progress bar on a terminal; what cannot
+/// be read stops the reading or is skipped with a line in `skipped`, as `options` say.
+fn prepare(
+    entries: &[Entry],
+    classes: &[String],
+    root: &Path,
+    options: &ReadOptions,
+    skipped: &mut Vec<String>,
+) -> Result<ImageSplit, FolderError> {
+    let bar = ProgressBar::with_draw_target(Some(entries.len() as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("preparing {msg} [{bar:30}] {pos}/{len} images")
+            .expect("progress template is valid")
+            .progress_chars("=> "),
+    );
+    bar.set_message(root.display().to_string());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<Vec<u8>, ImageError>>> = Vec::new();
+    results.resize_with(entries.len(), || None);
+    let chunks: Vec<Vec<(usize, Result<Vec<u8>, ImageError>)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((path, _)) = entries.get(i) else {
+                            return done;
+                        };
+                        done.push((i, load_image(path, options.preprocess).map(|p| p.pixels)));
+                        bar.inc(1);
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("an image worker panicked"))
+            .collect()
+    });
+    bar.finish_and_clear();
+    for (i, result) in chunks.into_iter().flatten() {
+        results[i] = Some(result);
+    }
+    let mut pixels = Vec::with_capacity(entries.len() * IMAGE_PIXELS);
+    let mut labels = Vec::with_capacity(entries.len());
+    let mut kept_per_class = vec![0usize; classes.len()];
+    for ((_, class), result) in entries.iter().zip(results) {
+        match result.expect("every image was prepared") {
+            Ok(image) => {
+                pixels.extend_from_slice(&image);
+                labels.push(*class);
+                kept_per_class[*class as usize] += 1;
+            }
+            Err(error) => match options.unreadable {
+                Unreadable::Fail => return Err(FolderError::Unreadable { error }),
+                Unreadable::Skip => skipped.push(format!("skipped {error}")),
+            },
+        }
+    }
+    let listed = |class: usize| entries.iter().any(|(_, c)| *c as usize == class);
+    if let Some(class) = (0..classes.len()).find(|&c| kept_per_class[c] == 0 && listed(c)) {
+        return Err(FolderError::AllSkipped {
+            dir: root.join(&classes[class]),
+        });
+    }
+    Ok(ImageSplit::new(pixels, labels))
+}
