@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::data::dataset::Dataset;
-use lenet::data::image::{Preprocess, decode_image};
 use lenet::data::dataset::{IdxSet, ImageDataset};
+use lenet::data::image::{Preprocess, decode_image};
 use lenet::inference::{argmax, classify};
 use lenet::run::FinishedRun;
 

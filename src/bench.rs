@@ -20,9 +20,9 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::config::TrainingConfig;
+use crate::data::dataset::ImageDataset;
 use crate::data::idx;
 use crate::data::loader::EpochLoader;
-use crate::data::dataset::ImageDataset;
 use crate::data::{set, source};
 use crate::device::BackendKind;
 use crate::inference::{classify, evaluate};

@@ -31,6 +31,27 @@ const NO_CONFIG_FILE: &str = "";
 
 fn keep(_: &Path) {}
 
+/// Image folders `DIR/<split>/<class>/` with a few small PNGs in each class.
+fn image_folders(dir: &Path, split: &str, classes: &[&str]) {
+    for class in classes {
+        let folder = dir.join(split).join(class);
+        fs::create_dir_all(&folder).unwrap();
+        for i in 0..3u8 {
+            let image = image::GrayImage::from_fn(12, 12, |x, y| {
+                image::Luma([if (x + y + i as u32) % 5 == 0 { 255 } else { 0 }])
+            });
+            image.save(folder.join(format!("{i}.png"))).unwrap();
+        }
+    }
+}
+
+fn two_classes(dir: &Path) {
+    image_folders(dir, "train", &["cat", "dog"]);
+}
+
+const FOLDER_CONFIG: &str =
+    r#"{"epochs": 1, "batch_size": 2, "data": {"dataset": "folder", "validation_size": 1}}"#;
+
 fn idx_images(count: u32, rows: u32, cols: u32) -> Vec<u8> {
     let mut bytes = vec![0, 0, 8, 3];
     for v in [count, rows, cols] {
@@ -142,7 +163,8 @@ const BAD_INPUTS: &[BadInput] = &[
         args: &[],
         artifact: "{root}/run",
         code: 2,
-        expected: "data.validation_size (40) must be smaller than the training set (40 images)",
+        expected: "data.validation_size (40) must be smaller than the 40 images it is taken from; a \
+                   fraction such as 0.1 takes that share of them",
     },
     BadInput {
         what: "unknown activation",
@@ -292,6 +314,118 @@ const BAD_INPUTS: &[BadInput] = &[
         artifact: "{root}/occupied",
         code: 1,
         expected: "occupied: exists and is not a directory",
+    },
+    BadInput {
+        what: "folder data set without train/",
+        config: FOLDER_CONFIG,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 1,
+        expected: "no train/ folder; a \"folder\" data set holds train/<class>/<images>",
+    },
+    BadInput {
+        what: "an empty class folder",
+        config: FOLDER_CONFIG,
+        data: |dir| {
+            two_classes(dir);
+            fs::create_dir_all(dir.join("train/empty")).unwrap();
+        },
+        args: &[],
+        artifact: "{root}/run",
+        code: 1,
+        expected: "train/empty: holds no images (png, jpg",
+    },
+    BadInput {
+        what: "one class folder",
+        config: FOLDER_CONFIG,
+        data: |dir| image_folders(dir, "train", &["cat"]),
+        args: &[],
+        artifact: "{root}/run",
+        code: 1,
+        expected: "train: only one class folder (cat); a classifier needs at least two classes",
+    },
+    BadInput {
+        what: "an unreadable image",
+        config: FOLDER_CONFIG,
+        data: |dir| {
+            two_classes(dir);
+            fs::write(dir.join("train/dog/broken.png"), b"not an image").unwrap();
+        },
+        args: &[],
+        artifact: "{root}/run",
+        code: 1,
+        expected: "train/dog/broken.png: not a PNG, JPEG, BMP, WebP, TIFF or GIF image (set \
+                   data.unreadable_images to \"skip\"",
+    },
+    BadInput {
+        what: "test/ with other classes than train/",
+        config: FOLDER_CONFIG,
+        data: |dir| {
+            two_classes(dir);
+            image_folders(dir, "test", &["cat", "cow"]);
+        },
+        args: &[],
+        artifact: "{root}/run",
+        code: 1,
+        expected: "test: its class folders differ from train/'s: it lacks dog; it has cow that \
+                   train/ has not",
+    },
+    BadInput {
+        what: "RBF outputs for other than ten classes",
+        config: r#"{"epochs": 1, "model": {"variant": "lecun98"},
+                    "data": {"dataset": "folder", "validation_size": 1}}"#,
+        data: two_classes,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "model.output: \"rbf\" is the 1998 paper's output units",
+    },
+    BadInput {
+        what: "an IDX label beyond the classes named",
+        config: r#"{"epochs": 1, "data": {"dataset": "idx", "validation_size": 10}}"#,
+        data: |dir| fs::write(dir.join("classes.txt"), "zero\none\ntwo\n").unwrap(),
+        args: &[],
+        artifact: "{root}/run",
+        code: 1,
+        expected: "train-labels-idx1-ubyte: label 3 at index 3 is not a class 0-2",
+    },
+    BadInput {
+        what: "a class named twice",
+        config: r#"{"data": {"dataset": "idx", "classes": ["a", "b", "a"]}}"#,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "data.classes: names the class \"a\" twice",
+    },
+    BadInput {
+        what: "a validation size that is neither a count nor a fraction",
+        config: r#"{"data": {"validation_size": 1.5}}"#,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "data.validation_size: expected a number of images (a whole number) or a \
+                   fraction in (0, 1), got 1.5",
+    },
+    BadInput {
+        what: "init_from_skip naming no layer",
+        config: r#"{"init_from": "x", "init_from_skip": ["f8"]}"#,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "init_from_skip: \"f8\" is not a layer; the layers are c1, s2, c3, s4, c5, f6, f7",
+    },
+    BadInput {
+        what: "init_from naming no run",
+        config: r#"{"epochs": 1, "init_from": "/nowhere/run", "data": {"validation_size": 10}}"#,
+        data: keep,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "/nowhere/run: no such folder",
     },
     BadInput {
         what: "artifact dir not writable",

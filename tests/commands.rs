@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 
 use common::{lenet, real_mnist_dir, summary_of, train_smoke};
 use image::{DynamicImage, GrayImage, Luma, RgbImage};
-use lenet::data::image::Preprocess;
 use lenet::data::dataset::{IdxSet, ImageDataset};
+use lenet::data::image::Preprocess;
 use lenet::inference::classify;
 use lenet::inference::export::from_safetensors;
 use lenet::report::EvalReport;

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use common::{gzip, real_mnist_dir};
-use lenet::data::idx::{FILE_NAMES, missing_files};
 use lenet::data::dataset::IdxSet;
+use lenet::data::idx::{FILE_NAMES, missing_files};
 use lenet::data::source::download_into;
 
 /// Serves `files` (URL path -> body) over HTTP on a free local port; unknown paths get 404.

@@ -6,9 +6,9 @@ use std::fs;
 use std::path::Path;
 
 use common::{gzip, synthetic_digits, write_synthetic_mnist};
+use lenet::data::dataset::IdxSet;
 use lenet::data::idx::{FILE_NAMES, missing_files};
 use lenet::data::idx::{encode_images, encode_labels, read_images, read_labels};
-use lenet::data::dataset::IdxSet;
 
 #[test]
 fn raw_and_gzipped_files_read_the_same() {

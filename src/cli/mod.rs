@@ -153,7 +153,12 @@ pub struct EvalArgs {
 pub struct ModelArg {
     /// Which of the run's models: last, the weights after the final epoch, which the run's
     /// summary tests; or best, the best epoch's by validation (model_best.bpk)
-    #[arg(long = "model", value_enum, value_name = "WHICH", default_value = "last")]
+    #[arg(
+        long = "model",
+        value_enum,
+        value_name = "WHICH",
+        default_value = "last"
+    )]
     pub choice: ModelChoice,
 }
 

@@ -206,7 +206,10 @@ impl TrainingConfig {
         {
             return Err(ConfigError::value(
                 "init_from_skip",
-                format!("{layer:?} is not a layer; the layers are {}", LAYER_NAMES.join(", ")),
+                format!(
+                    "{layer:?} is not a layer; the layers are {}",
+                    LAYER_NAMES.join(", ")
+                ),
             ));
         }
         check(

@@ -101,7 +101,11 @@ pub struct ImageSplit {
 impl ImageSplit {
     /// A split of `labels.len()` images whose pixels follow each other in `pixels`.
     pub fn new(pixels: Vec<u8>, labels: Vec<Class>) -> Self {
-        assert_eq!(pixels.len(), labels.len() * IMAGE_PIXELS, "one label per image");
+        assert_eq!(
+            pixels.len(),
+            labels.len() * IMAGE_PIXELS,
+            "one label per image"
+        );
         Self {
             images: IdxImages {
                 count: labels.len(),
@@ -328,7 +332,10 @@ mod tests {
             assert!(read(bad).is_err(), "{bad}");
         }
         assert_eq!(serde_json::to_string(&SplitSize::Count(7)).unwrap(), "7");
-        assert_eq!(serde_json::to_string(&SplitSize::Fraction(0.25)).unwrap(), "0.25");
+        assert_eq!(
+            serde_json::to_string(&SplitSize::Fraction(0.25)).unwrap(),
+            "0.25"
+        );
     }
 
     #[test]

@@ -122,7 +122,10 @@ fn describe_difference(train: &[String], test: &[String]) -> String {
     }
     let extra = only(test, train);
     if !extra.is_empty() {
-        parts.push(format!("it has {} that {TRAIN_DIR}/ has not", extra.join(", ")));
+        parts.push(format!(
+            "it has {} that {TRAIN_DIR}/ has not",
+            extra.join(", ")
+        ));
     }
     parts.join("; ")
 }
@@ -286,7 +289,8 @@ fn prepare(
     options: &ReadOptions,
     skipped: &mut Vec<String>,
 ) -> Result<ImageSplit, FolderError> {
-    let bar = ProgressBar::with_draw_target(Some(entries.len() as u64), ProgressDrawTarget::stderr());
+    let bar =
+        ProgressBar::with_draw_target(Some(entries.len() as u64), ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template("preparing {msg} [{bar:30}] {pos}/{len} images")
             .expect("progress template is valid")

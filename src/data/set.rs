@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::dataset::{DataError, IdxSet, ImageDataset, ImageSplit, SplitSize};
 use super::folder::{Unreadable, read_folder};
-use super::image::Preprocess;
 use super::idx::TRAIN_LABELS;
+use super::image::Preprocess;
 use super::source::DatasetKind;
 use super::{Class, MAX_CLASSES};
 
@@ -165,7 +165,10 @@ pub fn check_names(names: &[String], source: &str) -> Result<(), DataError> {
             if names.len() == 1 { "" } else { "es" }
         ))
     } else if names.len() > MAX_CLASSES {
-        Some(format!("names {} classes; at most {MAX_CLASSES} are supported", names.len()))
+        Some(format!(
+            "names {} classes; at most {MAX_CLASSES} are supported",
+            names.len()
+        ))
     } else if names.iter().any(|n| n.trim().is_empty()) {
         Some("a class name is empty".to_string())
     } else {

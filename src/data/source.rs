@@ -101,7 +101,10 @@ pub enum SourceError {
         missing: Vec<&'static str>,
     },
     #[error("data.dir is needed for data.dataset \"{kind}\": {what}")]
-    NoDir { kind: &'static str, what: &'static str },
+    NoDir {
+        kind: &'static str,
+        what: &'static str,
+    },
     #[error("{}: no such folder (data.dir)", dir.display())]
     NoFolder { dir: PathBuf },
 }

@@ -181,7 +181,12 @@ mod tests {
 
     fn report() -> EvalReport {
         // digit 0: 3 images, 2 right, 1 taken for a 6; digit 6: 1 image, right.
-        EvalReport::new(&crate::data::set::numbered(10), &[0, 0, 0, 6], &[0, 6, 0, 6], 0.25)
+        EvalReport::new(
+            &crate::data::set::numbered(10),
+            &[0, 0, 0, 6],
+            &[0, 6, 0, 6],
+            0.25,
+        )
     }
 
     #[test]
@@ -218,19 +223,29 @@ mod tests {
 
     #[test]
     fn classes_are_shown_by_name() {
-        let names: Vec<String> = ["cat", "dog, big", "a very long class name indeed for a table"]
-            .map(String::from)
-            .to_vec();
+        let names: Vec<String> = [
+            "cat",
+            "dog, big",
+            "a very long class name indeed for a table",
+        ]
+        .map(String::from)
+        .to_vec();
         let r = EvalReport::new(&names, &[0, 1, 2, 1], &[0, 1, 1, 1], 0.1);
         assert_eq!(r.classes[1].name, "dog, big");
         let table = r.to_table();
-        assert!(table.contains("     cat       1    100.00%  100.00%"), "{table}");
+        assert!(
+            table.contains("     cat       1    100.00%  100.00%"),
+            "{table}"
+        );
         assert!(table.contains("a very long class name ~"), "{table}");
         let csv = r.confusion_csv();
         assert_eq!(
             csv.lines().next().unwrap(),
             "true\\predicted,cat,\"dog, big\",a very long class name indeed for a table"
         );
-        assert_eq!(csv.lines().nth(3).unwrap(), "a very long class name indeed for a table,0,1,0");
+        assert_eq!(
+            csv.lines().nth(3).unwrap(),
+            "a very long class name indeed for a table,0,1,0"
+        );
     }
 }

@@ -176,7 +176,10 @@ impl fmt::Display for RunSummary {
             percent(last.and_then(|e| e.valid_accuracy)),
         )?;
         if let Some(epoch) = self.stopped_early_at {
-            writeln!(f, "Stopped early after epoch {epoch}: validation stopped improving")?;
+            writeln!(
+                f,
+                "Stopped early after epoch {epoch}: validation stopped improving"
+            )?;
         }
         if let Some(best) = &self.best {
             writeln!(

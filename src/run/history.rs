@@ -170,8 +170,14 @@ mod best_tests {
         let history = losses(&[0.5, 0.3, 0.29, 0.35, 0.28]);
         assert_eq!(best_epoch(&history, StopMetric::ValidLoss, 0.0), Some(5));
         assert_eq!(best_epoch(&history, StopMetric::ValidLoss, 0.025), Some(2));
-        assert_eq!(best_epoch(&history, StopMetric::ValidAccuracy, 0.0), Some(5));
-        assert_eq!(best_epoch(&history[..4], StopMetric::ValidAccuracy, 0.0), Some(3));
+        assert_eq!(
+            best_epoch(&history, StopMetric::ValidAccuracy, 0.0),
+            Some(5)
+        );
+        assert_eq!(
+            best_epoch(&history[..4], StopMetric::ValidAccuracy, 0.0),
+            Some(3)
+        );
         assert_eq!(best_epoch(&[], StopMetric::ValidLoss, 0.0), None);
     }
 }

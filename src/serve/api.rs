@@ -376,10 +376,14 @@ async fn predict(
         let data = &finished.config.data;
         let prepared = decode_image(&bytes, name, data.preprocess)?;
         let classes = data.class_names();
-        let prediction =
-            predict_prepared(&finished.model, &[(name, &prepared)], &finished.device, &classes)
-                .pop()
-                .expect("one answer for one image");
+        let prediction = predict_prepared(
+            &finished.model,
+            &[(name, &prepared)],
+            &finished.device,
+            &classes,
+        )
+        .pop()
+        .expect("one answer for one image");
         Ok(Json(PredictAnswer {
             input: prediction.input.clone(),
             prediction,

@@ -66,12 +66,7 @@ impl AppState {
     /// The test set a run was tested on, read once for all the runs that share it.
     pub fn test_set(&self, run: &FinishedRun) -> Result<ImageDataset, Error> {
         let data = &run.config.data;
-        let key = serde_json::json!([
-            data,
-            self.data_dir,
-            run.config.seed
-        ])
-        .to_string();
+        let key = serde_json::json!([data, self.data_dir, run.config.seed]).to_string();
         if let Some(test) = self.test_sets.lock().unwrap().get(&key) {
             return Ok(test.clone());
         }

@@ -2,7 +2,7 @@
 //! layer by layer, with the layers named in `init_from_skip` left at their fresh values (a new
 //! output layer for other classes, say).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::store::ModuleRecord;
@@ -12,49 +12,78 @@ use crate::config::TrainingConfig;
 use crate::model::LeNet5;
 use crate::run::{CONFIG_FILE, FinishedRun, MODEL_FILE};
 
-/// `model` (made by `config`, on the autodiff `device`) with the final weights of the finished
-/// run in `source` in every layer but those `config.init_from_skip` names.
-pub fn from_run(
-    model: LeNet5,
-    source: &Path,
-    config: &TrainingConfig,
-    device: &Device,
-) -> Result<LeNet5, Error> {
-    let problem = |message: String| Error::InitFrom {
-        dir: source.to_path_buf(),
-        message,
-    };
-    // Loading it as a finished run checks the folder and says what is wrong in the usual words.
-    let finished = FinishedRun::load(source, None)?;
-    let theirs = finished.config.model_config();
-    let ours = config.model_config();
-    for (what, a, b) in [
-        ("variant", theirs.variant.to_string(), ours.variant.to_string()),
-        ("pooling", theirs.pooling.to_string(), ours.pooling.to_string()),
-    ] {
-        if a != b {
+/// A finished run whose weights a new run starts from, checked to fit it.
+pub struct Source {
+    dir: PathBuf,
+    config: TrainingConfig,
+}
+
+impl Source {
+    /// Checks that the finished run in `dir` can give its weights to a run of `config`: same
+    /// layers, and the same output layer unless `init_from_skip` names f7.
+    pub fn check(dir: &Path, config: &TrainingConfig) -> Result<Self, Error> {
+        let problem = |message: String| Error::InitFrom {
+            dir: dir.to_path_buf(),
+            message,
+        };
+        // Loading it as a finished run checks the folder and says what is wrong in the usual
+        // words.
+        let finished = FinishedRun::load(dir, None)?;
+        let theirs = finished.config.model_config();
+        let ours = config.model_config();
+        for (what, a, b) in [
+            (
+                "variant",
+                theirs.variant.to_string(),
+                ours.variant.to_string(),
+            ),
+            (
+                "pooling",
+                theirs.pooling.to_string(),
+                ours.pooling.to_string(),
+            ),
+        ] {
+            if a != b {
+                return Err(problem(format!(
+                    "its model has {what} {a}, this config's has {b}; weights carry over only \
+                     between models with the same layers"
+                )));
+            }
+        }
+        let output_differs = theirs.num_classes != ours.num_classes || theirs.output != ours.output;
+        if output_differs && !config.init_from_skip.iter().any(|l| l == "f7") {
             return Err(problem(format!(
-                "its model has {what} {a}, this config's has {b}; weights carry over only \
-                 between models with the same layers"
+                "its output layer is for {} classes, this run's data has {}: add \
+                 \"init_from_skip\": [\"f7\"] to the config to start the output layer afresh",
+                theirs.num_classes, ours.num_classes
             )));
         }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            config: finished.config,
+        })
     }
-    let skip = &config.init_from_skip;
-    let output_differs = theirs.num_classes != ours.num_classes || theirs.output != ours.output;
-    if output_differs && !skip.iter().any(|l| l == "f7") {
-        let names = |c: &TrainingConfig| c.data.class_names().len();
-        return Err(problem(format!(
-            "its output layer is for {} classes, this run's data has {}: add \
-             \"init_from_skip\": [\"f7\"] to the config to start the output layer afresh",
-            names(&finished.config),
-            names(config)
-        )));
+
+    /// `model` (made by `config`, on the autodiff `device`) with this run's final weights in
+    /// every layer but those `config.init_from_skip` names.
+    pub fn apply(
+        &self,
+        model: LeNet5,
+        config: &TrainingConfig,
+        device: &Device,
+    ) -> Result<LeNet5, Error> {
+        let problem = |message: String| Error::InitFrom {
+            dir: self.dir.clone(),
+            message,
+        };
+        let record = ModuleRecord::load(self.dir.join(MODEL_FILE))
+            .map_err(|e| problem(format!("{MODEL_FILE}: {e}")))?;
+        let loaded = self
+            .config
+            .model_config()
+            .init(device)
+            .try_load_record(record)
+            .map_err(|e| problem(format!("{MODEL_FILE}: {e} (see its {CONFIG_FILE})")))?;
+        Ok(model.with_layers_of(loaded, &config.init_from_skip))
     }
-    let record = ModuleRecord::load(source.join(MODEL_FILE))
-        .map_err(|e| problem(format!("{MODEL_FILE}: {e}")))?;
-    let loaded = theirs
-        .init(device)
-        .try_load_record(record)
-        .map_err(|e| problem(format!("{MODEL_FILE}: {e} (see its {CONFIG_FILE})")))?;
-    Ok(model.with_layers_of(loaded, skip))
 }

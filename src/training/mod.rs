@@ -173,6 +173,10 @@ impl Training {
         let (data, mut warnings) = read_data(&config)?;
         config.data.classes = Some(data.classes.clone());
         config.check_classes()?;
+        let init_from = match config.init_from.as_ref().filter(|_| !options.resume) {
+            Some(dir) => Some(init::Source::check(dir, &config)?),
+            None => None,
+        };
         let (lock, checkpoints) = open_run_folder(&config, &run_dir, options)?;
         let alone = TRAINING
             .lock()
@@ -186,8 +190,8 @@ impl Training {
         let autodiff = device.clone().autodiff();
         autodiff.seed(config.seed);
         let mut model = model_config.init(&autodiff);
-        if let Some(source) = config.init_from.as_ref().filter(|_| !options.resume) {
-            model = init::from_run(model, source, &config, &autodiff)?;
+        if let Some(source) = &init_from {
+            model = source.apply(model, &config, &autodiff)?;
         }
         let parameters = model.trainable_params();
         let batches_per_epoch = data.train.len().div_ceil(config.batch_size);

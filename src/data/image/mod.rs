@@ -343,7 +343,11 @@ mod tests {
         let image = DynamicImage::ImageLuma8(
             GrayImage::from_raw(IMAGE_SIDE as u32, IMAGE_SIDE as u32, field.clone()).unwrap(),
         );
-        assert_eq!(resized(&image).pixels, field, "28x28 greyscale is unchanged");
+        assert_eq!(
+            resized(&image).pixels,
+            field,
+            "28x28 greyscale is unchanged"
+        );
         let big = resized(&bar_image(280, 140, true)).pixels;
         assert_eq!(big.len(), IMAGE_PIXELS);
         assert!(big[0] > 200, "a light background stays light: {}", big[0]);
