@@ -293,7 +293,7 @@ fn every_bad_request_gets_a_4xx_with_one_line_and_the_server_keeps_serving() {
             "/api/runs/smoke/predict",
             Some(("image/png", &blank)),
             422,
-            "no digit found",
+            "nothing to read: the image is blank",
         ),
         (
             "predict, empty",
