@@ -40,7 +40,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Train LeNet-5 on MNIST (what `lenet --config FILE` does)
+    /// Train LeNet-5 on MNIST or your own data (what `lenet --config FILE` does)
     Train(TrainArgs),
     /// Continue an interrupted run from its newest checkpoint (what `--resume` does, given only
     /// the run directory), or a finished one to more epochs with --epochs
@@ -62,7 +62,7 @@ pub enum Command {
     /// benches/pytorch_reference.py measures PyTorch (benches/compare.sh runs the two)
     Bench(BenchArgs),
     /// A local web app over the runs: curves (live while training), evaluation, runs compared,
-    /// and a canvas to draw a digit for a run's model
+    /// and a canvas to draw a digit (or any class) for a run's model
     Serve(ServeArgs),
     /// List the runs under the artifacts folder: config, epochs, test accuracy, state
     Runs(RunsArgs),

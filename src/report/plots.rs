@@ -335,7 +335,21 @@ pub fn mistakes(
     let scale = 4;
     let image_side = (IMAGE_SIDE * scale) as i32;
     let cell_w = image_side + 16;
-    let cell_h = image_side + 40;
+    // Digits fit "3 as 5 (97%)" on one line; longer class names get a line each.
+    let caption = |m: &Mistake| {
+        let (label, predicted) = (class_name(names, m.label), class_name(names, m.predicted));
+        let confidence = m.confidence * 100.0;
+        if label.chars().count() + predicted.chars().count() <= 4 {
+            vec![format!("{label} as {predicted} ({confidence:.0}%)")]
+        } else {
+            vec![
+                format!("{} as", short(&label, 12)),
+                format!("{} ({confidence:.0}%)", short(&predicted, 10)),
+            ]
+        }
+    };
+    let lines = mistakes.iter().map(|m| caption(m).len()).max().unwrap_or(1) as i32;
+    let cell_h = image_side + 22 + 18 * lines;
     let rows = mistakes.len().div_ceil(columns).max(1) as i32;
     let top = 50;
     let size = (
@@ -354,17 +368,10 @@ pub fn mistakes(
         for (n, (mistake, pixels)) in mistakes.iter().zip(images).enumerate() {
             let x0 = 12 + (n % columns) as i32 * cell_w;
             let y0 = top + (n / columns) as i32 * cell_h;
-            area.draw(&Text::new(
-                format!(
-                    "{} as {} ({:.0}%)",
-                    short(&class_name(names, mistake.label), 5),
-                    short(&class_name(names, mistake.predicted), 5),
-                    mistake.confidence * 100.0
-                ),
-                (x0, y0),
-                (FONT, 15),
-            ))?;
-            let y0 = y0 + 22;
+            for (line, text) in caption(mistake).into_iter().enumerate() {
+                area.draw(&Text::new(text, (x0, y0 + 18 * line as i32), (FONT, 15)))?;
+            }
+            let y0 = y0 + 4 + 18 * lines;
             for (i, &v) in pixels.iter().enumerate() {
                 let (r, c) = ((i / IMAGE_SIDE) as i32, (i % IMAGE_SIDE) as i32);
                 let x = x0 + c * scale as i32;

@@ -1,6 +1,6 @@
 // lenet serve: one page, four views chosen by the address's #fragment:
 //   #/                the runs        #/run/NAME   one run
-//   #/compare/A,B     runs compared   #/draw/NAME  draw a digit for a run's model
+//   #/compare/A,B     runs compared   #/draw/NAME  draw for a run's model
 // Everything comes from the JSON API under /api (see the README).
 "use strict";
 
@@ -175,7 +175,7 @@ async function runView(name) {
       el("p", { class: "muted" },
         `${run.config || "?"} · ${run.variant || "?"} · ${run.dataset || "?"} · ${run.backend || "?"} · ` +
           `${run.epochs_done} of ${run.epochs_planned ?? "?"} epochs · test accuracy ${percent(run.test_accuracy)} · `,
-        el("a", { href: "#/draw/" + encodeURIComponent(run.name) }, "draw a digit for this model")),
+        el("a", { href: "#/draw/" + encodeURIComponent(run.name) }, "draw for this model")),
       ...(run.message ? [el("p", { class: run.state === "failed" ? "error" : "muted" }, run.message)] : []));
     charts.replaceChildren(curves(run.history));
     config.textContent = JSON.stringify(run.config_values, null, 2);
@@ -287,7 +287,7 @@ async function compareView(arg) {
 async function drawView(name) {
   const finished = (await api("/api/runs")).filter((r) => r.state === "finished");
   if (!finished.length) {
-    main.replaceChildren(el("h1", {}, "Draw a digit"), el("p", { class: "muted" }, "No finished run yet: train one first."));
+    main.replaceChildren(el("h1", {}, "Draw"), el("p", { class: "muted" }, "No finished run yet: train one first."));
     return;
   }
   const current = finished.some((r) => r.name === name) ? name : finished[0].name;
@@ -311,7 +311,7 @@ async function drawView(name) {
     seen.getContext("2d").clearRect(0, 0, 28, 28);
   };
   main.replaceChildren(
-    el("h1", {}, "Draw a digit"),
+    el("h1", {}, "Draw"),
     el("p", {}, "Model: ", select, "  ", el("button", { id: "clear", onclick: clear }, "Clear"), "  or upload an image: ", upload),
     el("div", { class: "row" },
       pad,
