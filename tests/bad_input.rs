@@ -38,7 +38,11 @@ fn image_folders(dir: &Path, split: &str, classes: &[&str]) {
         fs::create_dir_all(&folder).unwrap();
         for i in 0..3u8 {
             let image = image::GrayImage::from_fn(12, 12, |x, y| {
-                image::Luma([if (x + y + i as u32) % 5 == 0 { 255 } else { 0 }])
+                image::Luma([if (x + y + i as u32).is_multiple_of(5) {
+                    255
+                } else {
+                    0
+                }])
             });
             image.save(folder.join(format!("{i}.png"))).unwrap();
         }

@@ -122,7 +122,8 @@ pub struct ResumeArgs {
     #[arg(long, value_name = "NAME", value_parser = device,
         help = device_help("Backend to continue on [default: the run's]"))]
     pub device: Option<BackendKind>,
-    /// Folder holding MNIST [default: the one the run was trained from]
+    /// Folder holding the data set (IDX files or image folders) [default: the one the run was
+    /// trained from]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Print one line per epoch instead of showing the dashboard, even in a terminal
@@ -135,7 +136,8 @@ pub struct EvalArgs {
     /// A run directory written by training, e.g. artifacts/lenet
     #[arg(long, value_name = "DIR")]
     pub run: PathBuf,
-    /// Folder holding MNIST [default: the one the run was trained from]
+    /// Folder holding the data set (IDX files or image folders) [default: the one the run was
+    /// trained from]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     #[arg(long, value_name = "NAME", value_parser = device,
@@ -214,7 +216,7 @@ pub struct BenchArgs {
     /// Single-image predictions timed for the latency percentiles
     #[arg(long, value_name = "N", default_value_t = 200, value_parser = whole_number(1usize))]
     pub predict_samples: usize,
-    /// Folder holding the MNIST IDX files (as for training)
+    /// Folder holding the data set (as for training)
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Print each result as one JSON line on stdout (the readable line goes to stderr)
@@ -271,7 +273,7 @@ pub struct ServeArgs {
     /// every machine that can reach it
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     pub host: std::net::IpAddr,
-    /// Folder holding MNIST, for evaluations and test images [default: each run's own]
+    /// Folder holding the data set, for evaluations and test images [default: each run's own]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     #[arg(long, value_name = "NAME", value_parser = device,

@@ -144,6 +144,9 @@ pub struct FolderData {
 /// One image file and its class.
 type Entry = (PathBuf, Class);
 
+/// An image file's 28x28 pixels, or why it could not be read.
+type Decoded = Result<Vec<u8>, ImageError>;
+
 /// Reads the folder data set in `dir`; with `test_only`, prepares only the test images.
 pub fn read_folder(
     dir: &Path,
@@ -299,9 +302,9 @@ fn prepare(
     bar.set_message(root.display().to_string());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<Vec<u8>, ImageError>>> = Vec::new();
+    let mut results: Vec<Option<Decoded>> = Vec::new();
     results.resize_with(entries.len(), || None);
-    let chunks: Vec<Vec<(usize, Result<Vec<u8>, ImageError>)>> = std::thread::scope(|scope| {
+    let chunks: Vec<Vec<(usize, Decoded)>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
