@@ -5,13 +5,16 @@
 //! A run goes through these phases, in this order, each a function below:
 //!
 //! 1. resolve the config: backend, data folder, run folder, and a resumed run's own config;
-//! 2. read the data and split it;
-//! 3. open the run folder (a new run's, or the one being resumed);
-//! 4. build the learner, or restore it from the newest checkpoint;
+//! 2. read the data and split it, which settles the classes (and with them the output layer);
+//! 3. open the run folder (a new run's, the one being resumed, or a finished one continued to
+//!    more epochs);
+//! 4. build the learner, from another run's weights with `init_from` ([`init`]), or restore it
+//!    from the newest checkpoint;
 //! 5. make the loaders;
 //! 6. launch Burn's training with the resumable loop ([`resumable`]), the checkpoints
 //!    ([`checkpoint`]) and the dashboard or the line renderer ([`renderer`], [`terminal`]);
-//! 7. turn how the loop ended into a result, and write the outputs.
+//! 7. turn how the loop ended into a result, and write the outputs, testing the final model and
+//!    the best epoch's.
 //!
 //! [`step`] holds the training and validation steps the learner runs.
 
