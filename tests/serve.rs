@@ -410,3 +410,89 @@ fn serve_and_runs_refuse_what_they_cannot_use_in_one_line() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot listen on 127.0.0.1:"), "{stderr}");
 }
+
+/// Image folders of two classes with their own names, made of MNIST's 0s and 1s.
+fn write_two_classes(dir: &Path) {
+    let test = test_set();
+    for (digit, name) in [(0u16, "nought"), (1, "one stroke")] {
+        let folder = dir.join("train").join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        let indices = (0..test.len()).filter(|&i| test.label(i) == digit).take(60);
+        for (n, i) in indices.enumerate() {
+            std::fs::write(folder.join(format!("{n}.png")), png(test.image(i), 28)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_folder_run_is_served_with_its_class_names() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    write_two_classes(&data);
+    let config = root.path().join("named.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"epochs": 2, "batch_size": 16, "checkpoint_every_seconds": 0,
+                "data": {{"dataset": "folder", "dir": {data:?}, "validation_size": 0.1,
+                         "test_size": 0.25}}}}"#
+        ),
+    )
+    .unwrap();
+    let artifacts = root.path().join("artifacts");
+    lenet()
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--no-tui",
+            "--artifact-dir",
+        ])
+        .arg(artifacts.join("named"))
+        .assert()
+        .success();
+    let server = Server::start(&artifacts);
+
+    let (status, eval) = get(&server, "/api/runs/named/eval");
+    assert_eq!(status, 200, "{eval}");
+    let names: Vec<&str> = eval["report"]["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["nought", "one stroke"]);
+    assert_eq!(
+        eval["report"]["images"], 30,
+        "a quarter of 120 images held out"
+    );
+
+    // The held-out test images are served from the folders, as the run split them.
+    let (status, cell) = get(&server, "/api/runs/named/eval/cell?label=1&predicted=1");
+    assert_eq!(status, 200, "{cell}");
+    let index = cell[0]["index"].as_u64().unwrap();
+    let image = http()
+        .get(format!("{}/api/runs/named/test-images/{index}", server.url))
+        .call()
+        .unwrap();
+    assert_eq!(image.headers()["content-type"], "image/png");
+
+    let one = test_set();
+    let pixels = (0..one.len())
+        .rev()
+        .find(|&i| one.label(i) == 1)
+        .map(|i| one.image(i).to_vec())
+        .unwrap();
+    let (status, answer) = post(
+        &server,
+        "/api/runs/named/predict",
+        "image/png",
+        &png(&pixels, 28),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["name"], "one stroke", "{answer}");
+    assert_eq!(
+        answer["classes"],
+        serde_json::json!(["nought", "one stroke"])
+    );
+    assert_eq!(answer["probabilities"].as_array().unwrap().len(), 2);
+}

@@ -273,7 +273,8 @@ pub struct ServeArgs {
     /// every machine that can reach it
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     pub host: std::net::IpAddr,
-    /// Folder holding the data set, for evaluations and test images [default: each run's own]
+    /// Folder holding the data set, for evaluations and test images of runs whose own data
+    /// folder is gone (trained elsewhere, or moved) [default: each run's own]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     #[arg(long, value_name = "NAME", value_parser = device,

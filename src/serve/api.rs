@@ -22,6 +22,7 @@ use super::MAX_UPLOAD_BYTES;
 use super::assets;
 use super::state::AppState;
 use crate::Error;
+use crate::config::TrainingConfig;
 use burn::data::dataset::Dataset;
 
 use crate::data::Class;
@@ -227,9 +228,13 @@ async fn evaluated(
         if !is_newer(&predictions_file, &dir.join(MODEL_FILE))
             || !is_newer(&report_file, &dir.join(MODEL_FILE))
         {
-            // An unfinished run is refused by `eval_run` itself, as a 409.
+            // An unfinished run, or one without a config, is refused by `eval_run` itself.
+            let data_dir = match TrainingConfig::load(&dir.join(run::CONFIG_FILE)) {
+                Ok(config) => state.data_dir_for(&config),
+                Err(_) => state.data_dir.clone(),
+            };
             let options = EvalOptions {
-                data_dir: state.data_dir.clone(),
+                data_dir,
                 device: state.device,
                 progress: false,
                 model: crate::run::ModelChoice::Last,

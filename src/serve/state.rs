@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use crate::Error;
+use crate::config::TrainingConfig;
 use crate::data::dataset::ImageDataset;
 use crate::device::BackendKind;
 use crate::inference::eval::run_test_set;
@@ -63,14 +64,25 @@ impl AppState {
         Ok(run)
     }
 
+    /// Where a run's data is: its own folder while it is there, else `--data-dir` (runs
+    /// trained on another machine, or before the data moved). Serving runs of several data sets
+    /// at once, one folder cannot stand for all of them.
+    pub fn data_dir_for(&self, config: &TrainingConfig) -> Option<PathBuf> {
+        match &config.data.dir {
+            Some(own) if own.exists() => None,
+            _ => self.data_dir.clone(),
+        }
+    }
+
     /// The test set a run was tested on, read once for all the runs that share it.
     pub fn test_set(&self, run: &FinishedRun) -> Result<ImageDataset, Error> {
         let data = &run.config.data;
-        let key = serde_json::json!([data, self.data_dir, run.config.seed]).to_string();
+        let data_dir = self.data_dir_for(&run.config);
+        let key = serde_json::json!([data, data_dir, run.config.seed]).to_string();
         if let Some(test) = self.test_sets.lock().unwrap().get(&key) {
             return Ok(test.clone());
         }
-        let test = run_test_set(&run.config, self.data_dir.as_deref())?;
+        let test = run_test_set(&run.config, data_dir.as_deref())?;
         self.test_sets.lock().unwrap().insert(key, test.clone());
         Ok(test)
     }
