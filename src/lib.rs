@@ -137,7 +137,11 @@ impl Error {
             // The shell's convention for a program stopped by Ctrl-C.
             Error::Interrupted { .. } | Error::Killed { .. } => 130,
             Error::Data(data::dataset::DataError::SplitTooLarge { .. }) => 2,
-            Error::Data(data::dataset::DataError::Classes(_)) => 2,
+            Error::Data(data::dataset::DataError::Folder(
+                data::folder::FolderError::TestTooLarge { .. },
+            )) => 2,
+            // A data set that needs data.dir and has none: the config is incomplete.
+            Error::Source(data::source::SourceError::NoDir { .. }) => 2,
             _ => 1,
         }
     }

@@ -376,6 +376,29 @@ const BAD_INPUTS: &[BadInput] = &[
                    train/ has not",
     },
     BadInput {
+        what: "a test share that leaves nothing to train on",
+        config: r#"{"epochs": 1, "data": {"dataset": "folder", "test_size": 0.99}}"#,
+        data: two_classes,
+        args: &[],
+        artifact: "{root}/run",
+        code: 2,
+        expected: "train: data.test_size holds out 6 of its 6 images, leaving none to train on",
+    },
+    BadInput {
+        what: "image folders named as MNIST",
+        config: r#"{"epochs": 1}"#,
+        data: |dir| {
+            for name in ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] {
+                fs::remove_file(dir.join(name)).unwrap();
+            }
+            two_classes(dir);
+        },
+        args: &[],
+        artifact: "{root}/run",
+        code: 1,
+        expected: "it holds a train/ folder: for image folders, set data.dataset to \"folder\"",
+    },
+    BadInput {
         what: "RBF outputs for other than ten classes",
         config: r#"{"epochs": 1, "model": {"variant": "lecun98"},
                     "data": {"dataset": "folder", "validation_size": 1}}"#,

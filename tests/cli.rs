@@ -156,7 +156,7 @@ fn numeric_flags_are_read() {
         .args(["--seed", "3", "--no-tui"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("1 epochs of 4 batches of 50"));
+        .stdout(predicate::str::contains("1 epoch of 4 batches of 50"));
     lenet()
         .args([
             "bench",

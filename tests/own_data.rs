@@ -188,6 +188,16 @@ fn image_folders_train_resume_exactly_and_answer_by_class_name() {
     let table = run_ok(&["eval", "--run", path(&whole)]);
     assert!(table.contains("\ncircle      40  "), "{table}");
     assert!(table.contains("\n seven      40  "), "{table}");
+    let answers = fs::read_to_string(whole.join("eval/predictions.csv")).unwrap();
+    let first = answers.lines().nth(1).unwrap();
+    let file = data.join("test/circle/0000.png");
+    let cells: Vec<&str> = first.split(',').collect();
+    assert_eq!(cells[4], "circle", "the label's name: {first}");
+    assert_eq!(
+        cells[6],
+        file.display().to_string(),
+        "the image's file: {first}"
+    );
     let csv = fs::read_to_string(whole.join("eval/confusion.csv")).unwrap();
     assert!(
         csv.starts_with("true\\predicted,circle,seven,stroke\n"),

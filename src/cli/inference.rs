@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use image::ImageEncoder;
 
 use lenet::config::TrainingConfig;
+use lenet::data::set;
+use lenet::data::source::{self, DatasetKind};
 use lenet::device::BackendKind;
 use lenet::inference::eval::{EvalOptions, eval_run};
 use lenet::inference::export::{to_onnx, to_safetensors};
@@ -77,10 +79,11 @@ pub fn predict_command(args: &PredictArgs) -> Result<ExitCode, lenet::Error> {
                         .map(|c| format!("{} {:.1}%", c.name, c.probability * 100.0))
                         .collect();
                     println!(
-                        "{}: {} ({:.1}%)   top 3: {}",
+                        "{}: {} ({:.1}%)   top {}: {}",
                         p.file.display(),
                         p.name,
                         p.probability * 100.0,
+                        top3.len(),
                         top3.join(", ")
                     );
                     for warning in &p.warnings {
@@ -131,10 +134,18 @@ fn save_inputs<'a>(
 }
 
 pub fn summary_command(args: &SummaryArgs) -> Result<ExitCode, lenet::Error> {
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(path) => TrainingConfig::load(path)?,
         None => TrainingConfig::default(),
     };
+    // The output layer has a unit per class, which other data sets than MNIST's find in their
+    // data.
+    let data = &config.data;
+    if data.classes.is_none() && matches!(data.dataset, DatasetKind::Folder | DatasetKind::Idx) {
+        let location = source::locate_dataset(data.dataset, data.dir.as_deref(), &[])?;
+        let names = set::class_names(data.dataset, &location.dir, &data.read_options(config.seed))?;
+        config.data.classes = Some(names);
+    }
     let device = BackendKind::preferred().device()?;
     let model_config = config.model_config();
     let model = model_config.init(&device);
@@ -175,7 +186,7 @@ pub fn import_command(args: &ImportArgs) -> Result<ExitCode, lenet::Error> {
         imported.parameters
     );
     println!(
-        "Next: lenet eval --run {0}   |   lenet predict --run {0} digit.png",
+        "Next: lenet eval --run {0}   |   lenet predict --run {0} image.png",
         imported.run_dir.display()
     );
     Ok(ExitCode::SUCCESS)

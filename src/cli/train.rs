@@ -118,7 +118,7 @@ fn print_summary(summary: &RunSummary) {
     println!();
     println!("{summary}");
     println!(
-        "Next: lenet eval --run {0}   |   lenet predict --run {0} digit.png",
+        "Next: lenet eval --run {0}   |   lenet predict --run {0} image.png",
         summary.run_dir.display()
     );
 }

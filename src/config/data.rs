@@ -77,6 +77,16 @@ impl DataSection {
     /// Checks every value that JSON types alone do not constrain.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(names) = &self.classes {
+            let fixed = matches!(self.dataset, DatasetKind::Mnist | DatasetKind::FashionMnist);
+            check(
+                !fixed || names.len() == 10,
+                "data.classes",
+                format!(
+                    "names {} classes, but {} has 10 (leave it out, or give ten names)",
+                    names.len(),
+                    self.dataset
+                ),
+            )?;
             check_names(names, "data.classes").map_err(|e| {
                 let message = e.to_string();
                 ConfigError::value(

@@ -213,6 +213,13 @@ impl TrainingConfig {
             ));
         }
         check(
+            self.init_from
+                .as_ref()
+                .is_none_or(|dir| !dir.as_os_str().is_empty()),
+            "init_from",
+            "is empty; name a finished run's folder, or leave the key out",
+        )?;
+        check(
             self.init_from.is_some() || self.init_from_skip.is_empty(),
             "init_from_skip",
             "names layers of init_from's model, but init_from is not set",

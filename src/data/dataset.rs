@@ -35,11 +35,16 @@ pub enum DataError {
         labels: usize,
     },
     #[error(
-        "{key} ({size}) must be smaller than the {total} images it is taken from; a fraction \
-         such as 0.1 takes that share of them"
+        "{key} ({}) must be smaller than the {total} images it is taken from; a fraction \
+         such as 0.1 takes that share of them",
+        match asked {
+            SplitSize::Count(_) => size.to_string(),
+            SplitSize::Fraction(f) => format!("{f}: {size} images"),
+        }
     )]
     SplitTooLarge {
         key: &'static str,
+        asked: SplitSize,
         size: usize,
         total: usize,
     },
@@ -96,6 +101,8 @@ impl Serialize for SplitSize {
 pub struct ImageSplit {
     images: IdxImages,
     labels: Vec<Class>,
+    /// The file each image was read from, for data sets of image files; empty for IDX files.
+    files: Vec<PathBuf>,
 }
 
 impl ImageSplit {
@@ -112,7 +119,15 @@ impl ImageSplit {
                 pixels,
             },
             labels,
+            files: Vec::new(),
         }
+    }
+
+    /// The same split, each image named by the file it was read from.
+    pub fn with_files(mut self, files: Vec<PathBuf>) -> Self {
+        assert_eq!(files.len(), self.labels.len(), "one file per image");
+        self.files = files;
+        self
     }
 
     /// Reads an images file and a labels file and checks that they describe the same images,
@@ -131,6 +146,7 @@ impl ImageSplit {
         Ok(Self {
             images,
             labels: labels.into_iter().map(Class::from).collect(),
+            files: Vec::new(),
         })
     }
 
@@ -229,6 +245,7 @@ impl ImageDataset {
         if validation_size >= self.indices.len() {
             return Err(DataError::SplitTooLarge {
                 key,
+                asked: size,
                 size: validation_size,
                 total: self.indices.len(),
             });
@@ -265,6 +282,12 @@ impl ImageDataset {
     pub fn range(mut self, range: std::ops::Range<usize>) -> Self {
         self.indices = self.indices[range].to_vec();
         self
+    }
+
+    /// The file image `index` of this view was read from, if it came from a file of its own.
+    pub fn file(&self, index: usize) -> Option<&Path> {
+        let i = *self.indices.get(index)? as usize;
+        self.split.files.get(i).map(PathBuf::as_path)
     }
 
     /// The labels of the images in this view, in order.

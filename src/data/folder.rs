@@ -94,8 +94,9 @@ pub enum FolderError {
         test: Vec<String>,
     },
     #[error(
-        "{}: the class folders ({}) differ from the classes the run recorded ({}); was the \
-         folder changed since training?",
+        "{}: the class folders ({}) are not data.classes ({}): for image folders the classes \
+         are the folder names, in name order (leave data.classes out), and a trained run's \
+         must still be there",
         dir.display(),
         found.join(", "),
         recorded.join(", ")
@@ -104,6 +105,15 @@ pub enum FolderError {
         dir: PathBuf,
         found: Vec<String>,
         recorded: Vec<String>,
+    },
+    #[error(
+        "{}: data.test_size holds out {size} of its {total} images, leaving none to train on",
+        dir.display()
+    )]
+    TestTooLarge {
+        dir: PathBuf,
+        size: usize,
+        total: usize,
     },
     #[error(
         "{error} (set data.unreadable_images to \"skip\" to leave such files out with a warning)"
@@ -137,8 +147,9 @@ pub struct FolderData {
     pub train: ImageDataset,
     pub test: ImageDataset,
     pub classes: Vec<String>,
-    /// One line per image left out (see [`Unreadable::Skip`]).
-    pub skipped: Vec<String>,
+    /// One line per image left out (see [`Unreadable::Skip`]) and per folder holding files
+    /// that are not read.
+    pub warnings: Vec<String>,
 }
 
 /// One image file and its class.
@@ -174,7 +185,8 @@ pub fn read_folder(
             recorded: recorded.clone(),
         });
     }
-    let train_entries = list_images(&train_dir, &classes)?;
+    let mut skipped = Vec::new();
+    let train_entries = list_images(&train_dir, &classes, &mut skipped)?;
     let test_dir = dir.join(TEST_DIR);
     let (train_entries, test_entries) = if test_dir.is_dir() {
         let test_classes = class_folders(&test_dir).or_else(|e| match e {
@@ -188,9 +200,19 @@ pub fn read_folder(
                 test: test_classes,
             });
         }
-        (train_entries, list_images(&test_dir, &classes)?)
+        (
+            train_entries,
+            list_images(&test_dir, &classes, &mut skipped)?,
+        )
     } else {
         let size = options.test_size.of(train_entries.len());
+        if size >= train_entries.len() {
+            return Err(FolderError::TestTooLarge {
+                dir: train_dir,
+                size,
+                total: train_entries.len(),
+            });
+        }
         let mut order: Vec<usize> = (0..train_entries.len()).collect();
         super::rng::Rng::new(options.seed ^ TEST_SPLIT_SALT).shuffle(&mut order);
         let mut test: Vec<usize> = order[..size.min(order.len())].to_vec();
@@ -208,7 +230,6 @@ pub fn read_folder(
         }
         (rest, held)
     };
-    let mut skipped = Vec::new();
     let train = if test_only {
         ImageSplit::new(Vec::new(), Vec::new())
     } else {
@@ -224,8 +245,18 @@ pub fn read_folder(
         train: ImageDataset::new(std::sync::Arc::new(train)),
         test: ImageDataset::new(std::sync::Arc::new(test)),
         classes,
-        skipped,
+        warnings: skipped,
     })
+}
+
+/// The class names of the folder data set in `dir`, found without reading an image.
+pub fn class_names(dir: &Path) -> Result<Vec<String>, FolderError> {
+    if !dir.join(TRAIN_DIR).is_dir() {
+        return Err(FolderError::NoTrain {
+            dir: dir.to_path_buf(),
+        });
+    }
+    class_folders(&dir.join(TRAIN_DIR))
 }
 
 /// Mixed into the seed of the held-out test split, so that it is not the validation split's.
@@ -260,20 +291,73 @@ fn class_folders(dir: &Path) -> Result<Vec<String>, FolderError> {
     }
 }
 
-/// Every image file of each class folder, class by class, each in name order.
-fn list_images(dir: &Path, classes: &[String]) -> Result<Vec<Entry>, FolderError> {
-    let mut entries = Vec::new();
-    for (class, name) in classes.iter().enumerate() {
-        let folder = dir.join(name);
-        let mut files: Vec<PathBuf> = fs::read_dir(&folder)
+/// Every image file of each class folder, class by class, each in name order, and a line for
+/// each folder holding what is not read: files without an image ending, files beside the class
+/// folders, folders inside them.
+fn list_images(
+    dir: &Path,
+    classes: &[String],
+    notes: &mut Vec<String>,
+) -> Result<Vec<Entry>, FolderError> {
+    let visible = |path: &PathBuf| {
+        !path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+    };
+    let list = |folder: &Path| -> Result<Vec<PathBuf>, FolderError> {
+        Ok(fs::read_dir(folder)
             .map_err(|source| FolderError::List {
-                dir: folder.clone(),
+                dir: folder.to_path_buf(),
                 source,
             })?
             .flatten()
             .map(|entry| entry.path())
+            .filter(visible)
+            .collect())
+    };
+    let loose = list(dir)?.into_iter().filter(|p| p.is_file()).count();
+    if loose > 0 {
+        notes.push(format!(
+            "{}: {loose} file{} beside the class folders not read (only images inside a class \
+             folder are)",
+            dir.display(),
+            if loose == 1 { "" } else { "s" }
+        ));
+    }
+    let mut entries = Vec::new();
+    for (class, name) in classes.iter().enumerate() {
+        let folder = dir.join(name);
+        let all = list(&folder)?;
+        let mut files: Vec<PathBuf> = all
+            .iter()
             .filter(|path| path.is_file() && has_image_ending(path))
+            .cloned()
             .collect();
+        let (others, folders) = (
+            all.iter().filter(|p| p.is_file()).count() - files.len(),
+            all.iter().filter(|p| p.is_dir()).count(),
+        );
+        let mut unread = Vec::new();
+        if others > 0 {
+            unread.push(format!(
+                "{others} file{} without an image ending ({})",
+                if others == 1 { "" } else { "s" },
+                IMAGE_ENDINGS.join(", ")
+            ));
+        }
+        if folders > 0 {
+            unread.push(format!(
+                "{folders} folder{} inside it",
+                if folders == 1 { "" } else { "s" }
+            ));
+        }
+        if !unread.is_empty() {
+            notes.push(format!(
+                "{}: not read: {}",
+                folder.display(),
+                unread.join(", ")
+            ));
+        }
         if files.is_empty() {
             return Err(FolderError::EmptyClass { dir: folder });
         }
@@ -331,12 +415,14 @@ fn prepare(
     }
     let mut pixels = Vec::with_capacity(entries.len() * IMAGE_PIXELS);
     let mut labels = Vec::with_capacity(entries.len());
+    let mut files = Vec::with_capacity(entries.len());
     let mut kept_per_class = vec![0usize; classes.len()];
-    for ((_, class), result) in entries.iter().zip(results) {
+    for ((file, class), result) in entries.iter().zip(results) {
         match result.expect("every image was prepared") {
             Ok(image) => {
                 pixels.extend_from_slice(&image);
                 labels.push(*class);
+                files.push(file.clone());
                 kept_per_class[*class as usize] += 1;
             }
             Err(error) => match options.unreadable {
@@ -351,5 +437,5 @@ fn prepare(
             dir: root.join(&classes[class]),
         });
     }
-    Ok(ImageSplit::new(pixels, labels))
+    Ok(ImageSplit::new(pixels, labels).with_files(files))
 }

@@ -26,13 +26,14 @@ pub struct ReadOptions {
 }
 
 /// A data set read: its training images (empty when only the test set was asked for), its
-/// test images, its class names and the images left out on the way.
+/// test images, its class names, and a line for each thing to warn about (images left out,
+/// classes without training images).
 #[derive(Debug)]
 pub struct DataSet {
     pub train: ImageDataset,
     pub test: ImageDataset,
     pub classes: Vec<String>,
-    pub skipped: Vec<String>,
+    pub warnings: Vec<String>,
 }
 
 /// The file in an IDX data set's folder that names its classes, one per line.
@@ -70,7 +71,7 @@ pub fn read(
             train: data.train,
             test: data.test,
             classes: data.classes,
-            skipped: data.skipped,
+            warnings: data.warnings,
         });
     }
     let named = idx_class_names(kind, dir, options.classes.as_deref())?;
@@ -99,12 +100,49 @@ pub fn read(
             if classes.len() == 1 { "" } else { "es" }
         )));
     }
+    let mut trained = vec![0usize; classes.len()];
+    for &label in train.labels() {
+        trained[label as usize] += 1;
+    }
+    let unused: Vec<&str> = (0..classes.len())
+        .filter(|&c| trained[c] == 0)
+        .map(|c| classes[c].as_str())
+        .collect();
+    let warnings = if test_only || unused.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!(
+            "{}: no training image is labelled {} (named, or below the highest label); \
+             the model will not learn {}",
+            dir.display(),
+            unused.join(", "),
+            if unused.len() == 1 { "it" } else { "them" }
+        )]
+    };
     Ok(DataSet {
         train: ImageDataset::new(Arc::new(train)),
         test: ImageDataset::new(Arc::new(test)),
         classes,
-        skipped: Vec::new(),
+        warnings,
     })
+}
+
+/// The class names of the `kind` data set in `dir`, found without reading its images: from its
+/// folders, its names, or its training labels.
+pub fn class_names(
+    kind: DatasetKind,
+    dir: &Path,
+    options: &ReadOptions,
+) -> Result<Vec<String>, DataError> {
+    if kind == DatasetKind::Folder {
+        return Ok(super::folder::class_names(dir)?);
+    }
+    if let Some(names) = idx_class_names(kind, dir, options.classes.as_deref())? {
+        return Ok(names);
+    }
+    let path = super::idx::find_file(dir, TRAIN_LABELS).unwrap_or_else(|| dir.join(TRAIN_LABELS));
+    let labels = super::idx::read_labels(&path, 256)?;
+    Ok(numbered(labels.iter().max().map_or(0, |&l| l as usize + 1)))
 }
 
 /// The class names of an IDX data set, if known before reading its labels: the config's (or

@@ -113,8 +113,13 @@ pub enum SourceError {
 /// not exist is not listed file by file.
 fn missing_message(data: &str, dir: &Path, origin: Origin, missing: &[&str]) -> String {
     if dir.is_dir() {
+        let folders = if dir.join(super::folder::TRAIN_DIR).is_dir() {
+            "; it holds a train/ folder: for image folders, set data.dataset to \"folder\""
+        } else {
+            ""
+        };
         format!(
-            "{}: {data} files missing ({}, named by {}), each expected raw or .gz",
+            "{}: {data} files missing ({}, named by {}), each expected raw or .gz{folders}",
             dir.display(),
             missing.join(", "),
             origin.describe()

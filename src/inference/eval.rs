@@ -87,7 +87,8 @@ pub fn eval_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalOutcome, Er
     ];
     run::write_atomic(&files[0], &json)?;
     run::write_atomic(&files[1], report.confusion_csv().as_bytes())?;
-    run::write_atomic(&files[4], evaluation.predictions_csv().as_bytes())?;
+    let csv = evaluation.predictions_csv(&names, |i| test.file(i));
+    run::write_atomic(&files[4], csv.as_bytes())?;
     plots::confusion(&files[2], &report)?;
     let mistakes = evaluation.worst_mistakes(MISTAKES_SHOWN);
     let images: Vec<Vec<u8>> = mistakes

@@ -33,10 +33,19 @@ pub fn import_weights(weights: &Path, config: &Path, out: &Path) -> Result<Impor
         action: "read",
         source,
     })?;
-    let model = config.model.to_model_config().init(&device);
-    let model = load_safetensors(&bytes, model).map_err(|e| Error::Import {
-        file: weights.to_path_buf(),
-        problem: e.to_string(),
+    // The output layer has a unit per class: the config's data.classes (a run's config.json
+    // records them), else MNIST's ten.
+    let model = config.model_config().init(&device);
+    let model = load_safetensors(&bytes, model).map_err(|e| {
+        let mut problem = e.to_string();
+        if problem.contains("f7") && config.data.classes.is_none() {
+            problem += "; f7 has a unit per class: name the classes in the config's \
+                        data.classes (a run's config.json has them)";
+        }
+        Error::Import {
+            file: weights.to_path_buf(),
+            problem,
+        }
     })?;
     let parameters = model.trainable_params();
     let model_bytes = model

@@ -18,7 +18,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::data::Class;
 use crate::data::batcher::{ImageBatcher, images_tensor};
 use crate::data::dataset::ImageDataset;
+use crate::data::set::class_name;
 use crate::model::LeNet5;
+use crate::report::eval_report::csv_cell;
 use crate::report::{EvalReport, Mistake};
 
 /// Class probabilities of one image, one per class.
@@ -59,12 +61,24 @@ impl Evaluation {
     }
 
     /// Every image's answer, one CSV row each: its index in the data set, its label, the
-    /// model's answer and the probability given to that answer.
-    pub fn predictions_csv(&self) -> String {
-        let mut csv = String::from("index,label,predicted,probability\n");
+    /// model's answer and the probability given to that answer, the two classes' `names`, and
+    /// the file the image was read from (for image folders; empty for IDX files).
+    pub fn predictions_csv<'a>(
+        &self,
+        names: &[String],
+        file: impl Fn(usize) -> Option<&'a std::path::Path>,
+    ) -> String {
+        let mut csv =
+            String::from("index,label,predicted,probability,label_name,predicted_name,file\n");
         for (i, (label, predicted)) in self.labels.iter().zip(&self.predictions).enumerate() {
             let probability = self.probabilities[i][*predicted as usize];
-            csv += &format!("{i},{label},{predicted},{probability}\n");
+            let name = |class: Class| csv_cell(&class_name(names, class));
+            let file = file(i).map_or(String::new(), |f| csv_cell(&f.to_string_lossy()));
+            csv += &format!(
+                "{i},{label},{predicted},{probability},{},{},{file}\n",
+                name(*label),
+                name(*predicted)
+            );
         }
         csv
     }

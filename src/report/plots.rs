@@ -230,7 +230,8 @@ pub fn confusion(path: &Path, report: &EvalReport) -> Result<(), PlotError> {
     let left = 40 + 8 * longest;
     let top = 66 + 8 * longest;
     let side = cell * classes as i32;
-    let size = ((left + side + 20) as u32, (top + side + 60) as u32);
+    // Wide enough for the title whatever the number of classes.
+    let size = ((left + side + 20).max(520) as u32, (top + side + 60) as u32);
     render(path, size, |area| {
         area.draw(&Text::new(
             format!(
@@ -357,11 +358,16 @@ pub fn mistakes(
         (top + rows * cell_h + 10) as u32,
     );
     render(path, size, |area| {
-        area.draw(&Text::new(
+        let title = if mistakes.is_empty() {
+            "No mistakes: the model answered every image right".to_string()
+        } else {
             format!(
                 "The {} mistakes the model was most sure of: true class as predicted (confidence)",
                 mistakes.len()
-            ),
+            )
+        };
+        area.draw(&Text::new(
+            title,
             (12, 12),
             (FONT, 22).into_font().style(FontStyle::Bold),
         ))?;

@@ -100,8 +100,11 @@ pub fn details(dir: &Path) -> RunDetails {
             .map(|csv| history::from_csv(&csv))
             .unwrap_or_default(),
     };
-    let (state, message) = if summary.is_some() {
-        (RunState::Finished, None)
+    let (state, message) = if let Some(summary) = &summary {
+        let early = summary
+            .stopped_early_at
+            .map(|epoch| format!("stopped early after epoch {epoch}"));
+        (RunState::Finished, early)
     } else if RunLock::is_held(dir) {
         (RunState::Training, None)
     } else {

@@ -79,11 +79,17 @@ pub enum RunError {
         dir.display()
     )]
     Exists { dir: PathBuf },
-    #[error("{}: no run to resume (no {CONFIG_FILE}); start one without --resume", dir.display())]
+    #[error(
+        "{}: no run to resume (no {CONFIG_FILE}); train one there first (lenet --config FILE \
+         --artifact-dir {})",
+        dir.display(),
+        dir.display()
+    )]
     NothingToResume { dir: PathBuf },
     #[error(
-        "{}: the run already finished ({SUMMARY_FILE} is there); to train it for more epochs, \
-         pass --epochs N",
+        "{}: the run already finished ({SUMMARY_FILE} is there); to train it for more epochs: \
+         lenet resume --run {} --epochs N",
+        dir.display(),
         dir.display()
     )]
     Finished { dir: PathBuf },

@@ -358,7 +358,9 @@ async fn predict(
                 .map_err(|e| ApiError::new(e.status(), e.body_text()))?,
         )
         .await?
-    } else if content_type.starts_with("image/") {
+    } else if content_type.starts_with("image/")
+        || content_type.starts_with("application/octet-stream")
+    {
         Bytes::from_request(request, &state)
             .await
             .map_err(|e| ApiError::new(e.status(), e.body_text()))?

@@ -27,8 +27,17 @@ impl Source {
             message,
         };
         // Loading it as a finished run checks the folder and says what is wrong in the usual
-        // words.
-        let finished = FinishedRun::load(dir, None)?;
+        // words, which name the folder already.
+        let finished = FinishedRun::load(dir, None).map_err(|e| {
+            let message = e.to_string();
+            let prefix = format!("{}: ", dir.display());
+            problem(
+                message
+                    .strip_prefix(&prefix)
+                    .unwrap_or(&message)
+                    .to_string(),
+            )
+        })?;
         let theirs = finished.config.model_config();
         let ours = config.model_config();
         for (what, a, b) in [
@@ -50,12 +59,19 @@ impl Source {
                 )));
             }
         }
-        let output_differs = theirs.num_classes != ours.num_classes || theirs.output != ours.output;
+        // The output layer's units are the classes, in order: other classes (even as many) make
+        // its weights mean something else.
+        let (their_classes, our_classes) = (
+            finished.config.data.class_names(),
+            config.data.class_names(),
+        );
+        let output_differs = their_classes != our_classes || theirs.output != ours.output;
         if output_differs && !config.init_from_skip.iter().any(|l| l == "f7") {
             return Err(problem(format!(
-                "its output layer is for {} classes, this run's data has {}: add \
+                "its output layer is for the classes {}, this run's data has {}: add \
                  \"init_from_skip\": [\"f7\"] to the config to start the output layer afresh",
-                theirs.num_classes, ours.num_classes
+                list(&their_classes),
+                list(&our_classes)
             )));
         }
         Ok(Self {
@@ -86,4 +102,14 @@ impl Source {
             .map_err(|e| problem(format!("{MODEL_FILE}: {e} (see its {CONFIG_FILE})")))?;
         Ok(model.with_layers_of(loaded, &config.init_from_skip))
     }
+}
+
+/// Class names for a message: a few, then how many more.
+fn list(classes: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = classes[..classes.len().min(SHOWN)].join(", ");
+    if classes.len() > SHOWN {
+        text += &format!(" and {} more", classes.len() - SHOWN);
+    }
+    format!("({text})")
 }

@@ -176,6 +176,13 @@ impl Training {
         let (data, mut warnings) = read_data(&config)?;
         config.data.classes = Some(data.classes.clone());
         config.check_classes()?;
+        if config.early_stopping.is_some() && config.data.validation_size == SplitSize::Count(0) {
+            warnings.push(
+                "data.validation_size is 0, so early stopping and the best model are chosen on \
+                 the test set: the best model's test accuracy flatters it"
+                    .to_string(),
+            );
+        }
         let init_from = match config.init_from.as_ref().filter(|_| !options.resume) {
             Some(dir) => Some(init::Source::check(dir, &config)?),
             None => None,
@@ -493,6 +500,24 @@ impl fmt::Display for Training {
             thousands(self.data.test.len())
         )?;
         let batches_per_epoch = self.train_loader.batches_per_epoch();
+        if let Some(dir) = self
+            .config
+            .init_from
+            .as_ref()
+            .filter(|_| !self.options.resume)
+        {
+            let skip = &self.config.init_from_skip;
+            let layers = if skip.is_empty() {
+                "every layer".to_string()
+            } else {
+                format!("every layer but {}, which start afresh", skip.join(", "))
+            };
+            writeln!(
+                f,
+                "Starting from the weights of {} ({layers})",
+                dir.display()
+            )?;
+        }
         if self.options.resume && self.restored.checkpoint.is_none() {
             writeln!(
                 f,
@@ -507,10 +532,12 @@ impl fmt::Display for Training {
                 self.start.epoch, self.start.batches_done
             )?;
         }
+        let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
         writeln!(
             f,
-            "{} epochs of {batches_per_epoch} batches of {}; outputs in {}",
-            self.config.epochs,
+            "{} of {} of {}; outputs in {}",
+            count(self.config.epochs, "epoch"),
+            count(batches_per_epoch, "batch").replace("batchs", "batches"),
             self.config.batch_size,
             self.run_dir.display()
         )
@@ -575,7 +602,7 @@ fn read_data(config: &TrainingConfig) -> Result<(Splits, Vec<String>), Error> {
         test,
         classes: data.classes,
     };
-    Ok((splits, data.skipped))
+    Ok((splits, data.warnings))
 }
 
 /// Class names for a line: all of a few, the first of many.

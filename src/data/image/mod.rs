@@ -18,7 +18,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Luma};
+use image::{DynamicImage, GrayImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Luma};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -126,9 +126,20 @@ pub fn decode_image(bytes: &[u8], name: &Path, how: Preprocess) -> Result<Prepar
     })
 }
 
-/// The whole picture in greyscale at 28x28, as it is (no inversion, no cropping).
+/// The whole picture in greyscale at 28x28, as it is (no inversion, no cropping); what is
+/// transparent shows white paper, as a viewer shows it.
 pub fn resized(image: &DynamicImage) -> Prepared {
-    let grey = image.to_luma8();
+    let grey = if image.color().has_alpha() {
+        let rgba = image.to_rgba32f();
+        GrayImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+            let [r, g, b, a] = rgba.get_pixel(x, y).0;
+            // Rec. 709 luma, as the image crate's greyscale conversion uses.
+            let luma = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+            Luma([((luma * a + (1.0 - a)) * 255.0).round().clamp(0.0, 255.0) as u8])
+        })
+    } else {
+        image.to_luma8()
+    };
     let side = IMAGE_SIDE as u32;
     let grey = if grey.dimensions() == (side, side) {
         grey
@@ -353,6 +364,11 @@ mod tests {
         assert!(big[0] > 200, "a light background stays light: {}", big[0]);
         let centre = 14 * IMAGE_SIDE + 14;
         assert!(big[centre] < 60, "the dark bar stays dark: {}", big[centre]);
+        let mut ink = RgbaImage::from_pixel(28, 28, image::Rgba([0, 0, 0, 0]));
+        ink.put_pixel(5, 5, image::Rgba([255, 0, 0, 255]));
+        let on_paper = resized(&DynamicImage::ImageRgba8(ink)).pixels;
+        assert_eq!(on_paper[0], 255, "transparent is white paper");
+        assert_eq!(on_paper[5 * 28 + 5], 54, "opaque red is its luma");
     }
 
     #[test]
