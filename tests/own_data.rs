@@ -346,6 +346,16 @@ fn an_idx_set_of_26_classes_trains_with_its_class_names() {
     assert!(summary.test_accuracy > 0.85, "{}", summary.test_accuracy);
     assert_eq!(summary.parameters, 61_706 - 850 + 84 * 26 + 26);
 
+    // `lenet summary` sizes the output layer from the data, as training does.
+    let with_dir = root.path().join("letters-here.json");
+    fs::write(
+        &with_dir,
+        format!(r#"{{"data": {{"dataset": "idx", "dir": {data:?}}}}}"#),
+    )
+    .unwrap();
+    let layers = run_ok(&["summary", "--config", path(&with_dir)]);
+    assert!(layers.contains("dense 84->26"), "{layers}");
+
     let table = run_ok(&["eval", "--run", path(&run)]);
     assert!(table.contains("\n    z  "), "{table}");
     assert!(
