@@ -496,6 +496,17 @@ fn resume_with_more_epochs_continues_a_finished_run_exactly() {
         config.epochs, 4,
         "the run's config says how far it now goes"
     );
+
+    // Without a checkpoint there is nothing to continue from: refused, the run left as it was.
+    fs::remove_dir_all(four.join("checkpoints")).unwrap();
+    let output = lenet()
+        .args(["resume", "--no-tui", "--epochs", "6", "--run", path(&four)])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no checkpoint that loads"), "{stderr}");
+    assert_eq!(summary_of(&four).epochs, 4);
 }
 
 #[test]
@@ -580,5 +591,9 @@ fn a_test_set_read_from_a_run_counts_what_it_was_tested_on() {
     let labels: Vec<u16> = (0..test.len())
         .map(|i| test.get(i).unwrap().label)
         .collect();
-    assert_eq!(labels, [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+    assert_eq!(
+        labels,
+        [0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2],
+        "the classes interleaved, so that a limit takes some of each"
+    );
 }

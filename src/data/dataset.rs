@@ -66,7 +66,10 @@ impl SplitSize {
     pub fn of(self, total: usize) -> usize {
         match self {
             SplitSize::Count(count) => count,
-            SplitSize::Fraction(fraction) => (total as f64 * fraction).round() as usize,
+            // A share is at least one image: a fraction asks for some.
+            SplitSize::Fraction(fraction) => {
+                ((total as f64 * fraction).round() as usize).clamp(total.min(1), total)
+            }
         }
     }
 }
@@ -354,6 +357,13 @@ mod tests {
         for bad in ["1.5", "-1", "\"x\""] {
             assert!(read(bad).is_err(), "{bad}");
         }
+        assert_eq!(SplitSize::Fraction(0.25).of(30), 8);
+        assert_eq!(
+            SplitSize::Fraction(0.01).of(30),
+            1,
+            "a share is at least one image"
+        );
+        assert_eq!(SplitSize::Fraction(0.01).of(0), 0);
         assert_eq!(serde_json::to_string(&SplitSize::Count(7)).unwrap(), "7");
         assert_eq!(
             serde_json::to_string(&SplitSize::Fraction(0.25)).unwrap(),

@@ -291,9 +291,10 @@ fn class_folders(dir: &Path) -> Result<Vec<String>, FolderError> {
     }
 }
 
-/// Every image file of each class folder, class by class, each in name order, and a line for
-/// each folder holding what is not read: files without an image ending, files beside the class
-/// folders, folders inside them.
+/// Every image file of each class folder, each class's in name order, the classes interleaved
+/// (the first image of each class, then the second, ...) so that a limit on the number of
+/// images takes some of every class; and a line for each folder holding what is not read:
+/// files without an image ending, files beside the class folders, folders inside them.
 fn list_images(
     dir: &Path,
     classes: &[String],
@@ -324,8 +325,8 @@ fn list_images(
             if loose == 1 { "" } else { "s" }
         ));
     }
-    let mut entries = Vec::new();
-    for (class, name) in classes.iter().enumerate() {
+    let mut per_class = Vec::with_capacity(classes.len());
+    for name in classes {
         let folder = dir.join(name);
         let all = list(&folder)?;
         let mut files: Vec<PathBuf> = all
@@ -362,7 +363,16 @@ fn list_images(
             return Err(FolderError::EmptyClass { dir: folder });
         }
         files.sort();
-        entries.extend(files.into_iter().map(|f| (f, class as Class)));
+        per_class.push(files);
+    }
+    let longest = per_class.iter().map(Vec::len).max().unwrap_or(0);
+    let mut entries = Vec::with_capacity(per_class.iter().map(Vec::len).sum());
+    for i in 0..longest {
+        for (class, files) in per_class.iter().enumerate() {
+            if let Some(file) = files.get(i) {
+                entries.push((file.clone(), class as Class));
+            }
+        }
     }
     Ok(entries)
 }

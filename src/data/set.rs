@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::dataset::{DataError, IdxSet, ImageDataset, ImageSplit, SplitSize};
 use super::folder::{Unreadable, read_folder};
-use super::idx::TRAIN_LABELS;
+use super::idx::{TEST_LABELS, TRAIN_LABELS};
 use super::image::Preprocess;
 use super::source::DatasetKind;
 use super::{Class, MAX_CLASSES};
@@ -100,30 +100,11 @@ pub fn read(
             if classes.len() == 1 { "" } else { "es" }
         )));
     }
-    let mut trained = vec![0usize; classes.len()];
-    for &label in train.labels() {
-        trained[label as usize] += 1;
-    }
-    let unused: Vec<&str> = (0..classes.len())
-        .filter(|&c| trained[c] == 0)
-        .map(|c| classes[c].as_str())
-        .collect();
-    let warnings = if test_only || unused.is_empty() {
-        Vec::new()
-    } else {
-        vec![format!(
-            "{}: no training image is labelled {} (named, or below the highest label); \
-             the model will not learn {}",
-            dir.display(),
-            unused.join(", "),
-            if unused.len() == 1 { "it" } else { "them" }
-        )]
-    };
     Ok(DataSet {
         train: ImageDataset::new(Arc::new(train)),
         test: ImageDataset::new(Arc::new(test)),
         classes,
-        warnings,
+        warnings: Vec::new(),
     })
 }
 
@@ -140,9 +121,14 @@ pub fn class_names(
     if let Some(names) = idx_class_names(kind, dir, options.classes.as_deref())? {
         return Ok(names);
     }
-    let path = super::idx::find_file(dir, TRAIN_LABELS).unwrap_or_else(|| dir.join(TRAIN_LABELS));
-    let labels = super::idx::read_labels(&path, 256)?;
-    Ok(numbered(labels.iter().max().map_or(0, |&l| l as usize + 1)))
+    // As reading the data set does: the highest label of either split.
+    let mut highest = None;
+    for name in [TRAIN_LABELS, TEST_LABELS] {
+        let path = super::idx::find_file(dir, name).unwrap_or_else(|| dir.join(name));
+        let labels = super::idx::read_labels(&path, 256)?;
+        highest = highest.max(labels.iter().max().copied());
+    }
+    Ok(numbered(highest.map_or(0, |l| l as usize + 1)))
 }
 
 /// The class names of an IDX data set, if known before reading its labels: the config's (or

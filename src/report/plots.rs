@@ -223,8 +223,8 @@ pub fn history(dir: &Path, history: &[EpochMetrics]) -> Result<(), PlotError> {
 pub fn confusion(path: &Path, report: &EvalReport) -> Result<(), PlotError> {
     let classes = report.confusion.len();
     // Ten classes get MNIST's roomy cells; many classes shrink them so the picture stays
-    // readable on a screen.
-    let cell = (560 / classes.max(1) as i32).clamp(18, 56);
+    // readable on a screen, down to small squares without counts (or names) for hundreds.
+    let cell = (560 / classes.max(1) as i32).clamp(4, 56);
     let names: Vec<String> = report.classes.iter().map(|c| short(&c.name, 12)).collect();
     let longest = names.iter().map(|n| n.chars().count()).max().unwrap_or(1) as i32;
     let left = 40 + 8 * longest;
@@ -253,7 +253,8 @@ pub fn confusion(path: &Path, report: &EvalReport) -> Result<(), PlotError> {
             (FONT, 16).into_font().transform(FontTransform::Rotate270),
         ))?;
         let size = if cell >= 40 { 16 } else { 12 };
-        for (class, name) in names.iter().enumerate() {
+        let named = if cell >= 12 { names.len() } else { 0 };
+        for (class, name) in names.iter().enumerate().take(named) {
             let at = class as i32 * cell + cell / 2;
             let width = 8 * name.chars().count() as i32;
             // Column names read upwards, so that long names fit above narrow columns.
@@ -306,7 +307,7 @@ fn draw_cells(area: &Area, report: &EvalReport, origin: (i32, i32), cell: i32) -
                 [(x, y), (x + cell, y + cell)],
                 BLACK.mix(0.2),
             ))?;
-            if count > 0 {
+            if count > 0 && cell >= 18 {
                 let text = count.to_string();
                 let dark = strength > 0.6;
                 let style = (FONT, 15)

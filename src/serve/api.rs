@@ -225,8 +225,15 @@ async fn evaluated(
         let eval_dir = dir.join(EVAL_DIR);
         let (report_file, predictions_file) =
             (eval_dir.join(REPORT_FILE), eval_dir.join(PREDICTIONS_FILE));
+        let read_report = || -> Result<EvalReport, String> {
+            let bytes = std::fs::read(&report_file).map_err(|e| e.to_string())?;
+            serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+        };
+        // An evaluation older than the model, or written by an older version (whose report
+        // this one cannot read), is made again.
         if !is_newer(&predictions_file, &dir.join(MODEL_FILE))
             || !is_newer(&report_file, &dir.join(MODEL_FILE))
+            || read_report().is_err()
         {
             // An unfinished run, or one without a config, is refused by `eval_run` itself.
             let data_dir = match TrainingConfig::load(&dir.join(run::CONFIG_FILE)) {
@@ -247,10 +254,7 @@ async fn evaluated(
                 format!("{}: cannot read: {e}", path.display()),
             )
         };
-        let report: EvalReport = std::fs::read(&report_file)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
-            .map_err(|e| unreadable(&report_file, e))?;
+        let report = read_report().map_err(|e| unreadable(&report_file, e))?;
         let answers = std::fs::read_to_string(&predictions_file)
             .map_err(|e| unreadable(&predictions_file, e.to_string()))
             .map(|csv| read_answers(&csv))?;

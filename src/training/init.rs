@@ -12,23 +12,34 @@ use crate::config::TrainingConfig;
 use crate::model::LeNet5;
 use crate::run::{CONFIG_FILE, FinishedRun, MODEL_FILE};
 
-/// A finished run whose weights a new run starts from, checked to fit it.
+/// A finished run whose weights a new run starts from, checked to fit it, its weights read.
 pub struct Source {
     dir: PathBuf,
     config: TrainingConfig,
+    record: ModuleRecord,
 }
 
 impl Source {
-    /// Checks that the finished run in `dir` can give its weights to a run of `config`: same
-    /// layers, and the same output layer unless `init_from_skip` names f7.
-    pub fn check(dir: &Path, config: &TrainingConfig) -> Result<Self, Error> {
+    /// Checks that the finished run in `dir` can give its weights to a run of `config` in
+    /// `run_dir`: another run, with the same layers, and the same output layer unless
+    /// `init_from_skip` names f7. Reads its weights now, before anything is written.
+    pub fn check(dir: &Path, config: &TrainingConfig, run_dir: &Path) -> Result<Self, Error> {
         let problem = |message: String| Error::InitFrom {
             dir: dir.to_path_buf(),
             message,
         };
+        let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if same(dir, run_dir) {
+            return Err(problem(
+                "is this run's own folder; a run starts from another, finished one".to_string(),
+            ));
+        }
         // Loading it as a finished run checks the folder and says what is wrong in the usual
         // words, which name the folder already.
-        let finished = FinishedRun::load(dir, None).map_err(|e| {
+        let finished = FinishedRun::load(dir, config.device).map_err(|e| {
             let message = e.to_string();
             let prefix = format!("{}: ", dir.display());
             problem(
@@ -74,16 +85,19 @@ impl Source {
                 list(&our_classes)
             )));
         }
+        let record = ModuleRecord::load(dir.join(MODEL_FILE))
+            .map_err(|e| problem(format!("{MODEL_FILE}: {e}")))?;
         Ok(Self {
             dir: dir.to_path_buf(),
             config: finished.config,
+            record,
         })
     }
 
     /// `model` (made by `config`, on the autodiff `device`) with this run's final weights in
     /// every layer but those `config.init_from_skip` names.
     pub fn apply(
-        &self,
+        self,
         model: LeNet5,
         config: &TrainingConfig,
         device: &Device,
@@ -92,13 +106,11 @@ impl Source {
             dir: self.dir.clone(),
             message,
         };
-        let record = ModuleRecord::load(self.dir.join(MODEL_FILE))
-            .map_err(|e| problem(format!("{MODEL_FILE}: {e}")))?;
         let loaded = self
             .config
             .model_config()
             .init(device)
-            .try_load_record(record)
+            .try_load_record(self.record)
             .map_err(|e| problem(format!("{MODEL_FILE}: {e} (see its {CONFIG_FILE})")))?;
         Ok(model.with_layers_of(loaded, &config.init_from_skip))
     }

@@ -183,11 +183,29 @@ impl Training {
                     .to_string(),
             );
         }
-        let init_from = match config.init_from.as_ref().filter(|_| !options.resume) {
-            Some(dir) => Some(init::Source::check(dir, &config)?),
+        let mut init_from = match config.init_from.as_ref().filter(|_| !options.resume) {
+            Some(dir) => Some(init::Source::check(dir, &config, &run_dir)?),
             None => None,
         };
         let (lock, checkpoints) = open_run_folder(&config, &run_dir, options)?;
+        let newest = if options.resume {
+            let (newest, problems) = checkpoints.newest();
+            warnings.extend(
+                problems
+                    .into_iter()
+                    .map(|problem| format!("skipping a checkpoint that does not load: {problem}")),
+            );
+            newest
+        } else {
+            None
+        };
+        // A resumed run without a checkpoint starts over, from init_from's weights as it first
+        // did.
+        if let Some(dir) = config.init_from.as_ref().filter(|_| newest.is_none())
+            && init_from.is_none()
+        {
+            init_from = Some(init::Source::check(dir, &config, &run_dir)?);
+        }
         let alone = TRAINING
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -200,7 +218,7 @@ impl Training {
         let autodiff = device.clone().autodiff();
         autodiff.seed(config.seed);
         let mut model = model_config.init(&autodiff);
-        if let Some(source) = &init_from {
+        if let Some(source) = init_from {
             model = source.apply(model, &config, &autodiff)?;
         }
         let parameters = model.trainable_params();
@@ -212,12 +230,9 @@ impl Training {
         )?;
         let mut learner = Learner::new(model, config.optimizer.init(), scheduler);
 
-        let (restored, start) = if options.resume {
-            let (restored, start, problems) = restore(&checkpoints, &mut learner);
-            warnings.extend(problems);
-            (restored, start)
-        } else {
-            (Outcome::default(), Position::START)
+        let (restored, start) = match newest {
+            Some(loaded) => restore(&checkpoints, &mut learner, loaded),
+            None => (Outcome::default(), Position::START),
         };
         let (train_loader, valid_loader) = loaders(&config, &data, &device, start);
         Ok(Self {
@@ -453,6 +468,10 @@ impl Training {
             return Ok(None);
         };
         let path = self.run_dir.join(BEST_MODEL_FILE);
+        // A run begun before best models were kept, whose best epoch came before its resume.
+        if !path.is_file() {
+            return Ok(None);
+        }
         let unreadable = |e: String| Error::Training(format!("{}: {e}", path.display()));
         let record = ModuleRecord::load(&path).map_err(|e| unreadable(e.to_string()))?;
         let model = self
@@ -594,15 +613,34 @@ fn read_data(config: &TrainingConfig) -> Result<(Splits, Vec<String>), Error> {
             "data.validation_size",
         )?
     };
+    let train = train.limit(config.data.train_limit);
+    let mut warnings = data.warnings;
+    let mut trained = vec![0usize; data.classes.len()];
+    for label in train.labels() {
+        trained[label as usize] += 1;
+    }
+    let untrained: Vec<&str> = (0..data.classes.len())
+        .filter(|&c| trained[c] == 0)
+        .map(|c| data.classes[c].as_str())
+        .collect();
+    if !untrained.is_empty() {
+        warnings.push(format!(
+            "no training image is of the class{} {} (after the test and validation splits \
+             and data.train_limit): the model cannot learn {}",
+            if untrained.len() == 1 { "" } else { "es" },
+            untrained.join(", "),
+            if untrained.len() == 1 { "it" } else { "them" }
+        ));
+    }
     let splits = Splits {
         dataset: config.data.dataset,
         dir,
-        train: train.limit(config.data.train_limit),
+        train,
         valid,
         test,
         classes: data.classes,
     };
-    Ok((splits, data.warnings))
+    Ok((splits, warnings))
 }
 
 /// Class names for a line: all of a few, the first of many.
@@ -635,6 +673,11 @@ fn open_run_folder(
         let mut compared = saved.clone();
         if options.extend {
             compared.epochs = config.epochs;
+        }
+        // Runs made before classes were recorded have none in their config: the data's are
+        // theirs.
+        if compared.data.classes.is_none() {
+            compared.data.classes = config.data.classes.clone();
         }
         if let Some(first) = compared.differences(config).into_iter().next() {
             return Err(Error::Resume(format!(
@@ -669,19 +712,28 @@ fn open_run_folder(
 /// and no summary, since the run is no longer finished. The final model stays until the longer
 /// run replaces it.
 fn extend(config: &TrainingConfig, run_dir: &std::path::Path) -> Result<(), Error> {
-    let summary_path = run_dir.join(SUMMARY_FILE);
-    if let Ok(bytes) = fs::read(&summary_path)
-        && let Ok(summary) = serde_json::from_slice::<RunSummary>(&bytes)
-        && let Some(epoch) = summary.stopped_early_at
-    {
+    let (newest, _) = Checkpoints::new(run_dir).newest();
+    let Some(newest) = newest else {
+        return Err(Error::Resume(format!(
+            "{}: no checkpoint that loads, so nothing to continue from; train the run again \
+             with --overwrite",
+            run_dir.display()
+        )));
+    };
+    let history = &newest.state.history;
+    let met = config.early_stopping.and_then(|rule| {
+        let best = history::best_epoch(history, rule.metric, rule.min_delta)?;
+        (history.len() - best >= rule.patience).then_some(history.len())
+    });
+    if let Some(epoch) = met {
         return Err(Error::Resume(format!(
             "{}: early stopping ended the run at epoch {epoch}, and would end it again at once; \
              train a new run (with init_from: this run) to go on",
             run_dir.display()
         )));
     }
-    let (newest, _) = Checkpoints::new(run_dir).newest();
-    let done = newest.map_or(0, |loaded| loaded.state.position.epoch - 1);
+    let done = newest.state.position.epoch - 1;
+    let summary_path = run_dir.join(SUMMARY_FILE);
     if config.epochs <= done {
         return Err(Error::Resume(format!(
             "{}: the run has done {done} epochs already; --epochs must be more than that",
@@ -698,20 +750,13 @@ fn extend(config: &TrainingConfig, run_dir: &std::path::Path) -> Result<(), Erro
     }
 }
 
-/// Phase 4 for a resumed run: the learner as the newest checkpoint that loads left it, where
-/// that checkpoint continues, and a line for each newer checkpoint that did not load.
+/// Phase 4 for a resumed run: the learner as the newest checkpoint that loads left it, and
+/// where that checkpoint continues.
 fn restore(
     checkpoints: &Checkpoints,
     learner: &mut Learner<LeNet5>,
-) -> (Outcome, Position, Vec<String>) {
-    let (newest, problems) = checkpoints.newest();
-    let warnings = problems
-        .into_iter()
-        .map(|problem| format!("skipping a checkpoint that does not load: {problem}"))
-        .collect();
-    let Some(loaded) = newest else {
-        return (Outcome::default(), Position::START, warnings);
-    };
+    loaded: checkpoint::Loaded,
+) -> (Outcome, Position) {
     learner.load_model(loaded.model);
     learner.load_optim(loaded.optim);
     learner.load_scheduler(loaded.scheduler);
@@ -724,7 +769,7 @@ fn restore(
         stop: None,
         stopped_early_at: None,
     };
-    (outcome, start, warnings)
+    (outcome, start)
 }
 
 /// Phase 5: the training loader, seeded and starting where the run continues, and the
