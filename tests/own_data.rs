@@ -422,6 +422,11 @@ fn early_stopping_stops_patience_epochs_after_the_best_and_keeps_it() {
     let best_accuracy = summary.best.as_ref().unwrap().test_accuracy;
     assert!((best_report["accuracy"].as_f64().unwrap() - best_accuracy).abs() < 1e-12);
     assert!(run.join("eval-best/confusion.png").is_file());
+    let runs = run_ok(&["runs", "--artifacts", path(root.path())]);
+    assert!(
+        runs.contains(&format!("finished, stopped early after epoch {last}")),
+        "{runs}"
+    );
 
     // A run early stopping ended cannot simply be extended: it would stop again at once.
     let output = lenet()

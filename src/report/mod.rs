@@ -13,7 +13,7 @@ use crate::model::LeNet5Config;
 use crate::model::layers::LayerInfo;
 use crate::model::{OutputKind, Variant};
 use crate::run::history::EpochMetrics;
-use crate::run::{RunInfo, RunSummary};
+use crate::run::{RunInfo, RunState, RunSummary};
 
 /// `61706` -> `61,706`.
 pub fn thousands(n: usize) -> String {
@@ -104,7 +104,12 @@ pub fn runs_table(runs: &[RunInfo]) -> String {
                 run.started
                     .as_deref()
                     .map_or("-".to_string(), |s| s.replace('T', " ").replace('Z', "")),
-                run.state.as_str().to_string(),
+                // A finished run's note is short ("stopped early after epoch 13"); a failed
+                // one's is an error message, which `--json` and serve show in full.
+                match (&run.state, &run.message) {
+                    (RunState::Finished, Some(note)) => format!("finished, {note}"),
+                    (state, _) => state.as_str().to_string(),
+                },
             ]
         })
         .collect();
