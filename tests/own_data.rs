@@ -121,6 +121,29 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// Trains `config` on the data in `data` into `run`, with `extra` flags; returns what it printed.
+fn train_into(config: &Path, data: &Path, run: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "--config",
+        path(config),
+        "--data-dir",
+        path(data),
+        "--artifact-dir",
+        path(run),
+        "--no-tui",
+    ];
+    args.extend_from_slice(extra);
+    run_ok(&args)
+}
+
+/// Runs `args`, which must be refused as a usage error (exit 2) saying `expected`.
+fn refused(args: &[&str], expected: &str) {
+    let output = lenet().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(expected), "{args:?}: {stderr}");
+}
+
 /// Trains `config` in-process into `run`, optionally stopped once it has trained
 /// `stop_after` batches, then resumed from its checkpoint.
 fn train_in_process(config: &Path, run: &Path, stop_after: Option<usize>) {
@@ -330,15 +353,7 @@ fn an_idx_set_of_26_classes_trains_with_its_class_names() {
     )
     .unwrap();
     let run = root.path().join("run");
-    let out = run_ok(&[
-        "--config",
-        path(&config),
-        "--data-dir",
-        path(&data),
-        "--artifact-dir",
-        path(&run),
-        "--no-tui",
-    ]);
+    let out = train_into(&config, &data, &run, &[]);
     assert!(out.contains("26 classes (a, b, c"), "{out}");
     let summary = summary_of(&run);
     assert_eq!(summary.classes.len(), 26);
@@ -395,15 +410,7 @@ fn early_stopping_stops_patience_epochs_after_the_best_and_keeps_it() {
     .unwrap();
     let run = root.path().join("run");
     let data = real_mnist_dir();
-    run_ok(&[
-        "--config",
-        path(&config),
-        "--data-dir",
-        path(&data),
-        "--artifact-dir",
-        path(&run),
-        "--no-tui",
-    ]);
+    train_into(&config, &data, &run, &[]);
     let summary = summary_of(&run);
     let best = best_epoch(&summary.history, lenet::config::StopMetric::ValidLoss, 0.0).unwrap();
     let last = summary.history.len();
@@ -429,13 +436,10 @@ fn early_stopping_stops_patience_epochs_after_the_best_and_keeps_it() {
     );
 
     // A run early stopping ended cannot simply be extended: it would stop again at once.
-    let output = lenet()
-        .args(["resume", "--no-tui", "--epochs", "50", "--run", path(&run)])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("early stopping ended the run"), "{stderr}");
+    refused(
+        &["resume", "--no-tui", "--epochs", "50", "--run", path(&run)],
+        "early stopping ended the run",
+    );
 }
 
 #[test]
@@ -450,36 +454,23 @@ fn resume_with_more_epochs_continues_a_finished_run_exactly() {
     )
     .unwrap();
     let data = real_mnist_dir();
-    let train_into = |run: &Path, epochs: &str| {
-        run_ok(&[
-            "--config",
-            path(&config),
-            "--data-dir",
-            path(&data),
-            "--artifact-dir",
-            path(run),
-            "--epochs",
-            epochs,
-            "--no-tui",
-        ])
-    };
+    let train_for =
+        |run: &Path, epochs: &str| train_into(&config, &data, run, &["--epochs", epochs]);
     let four = root.path().join("four");
-    train_into(&four, "4");
+    train_for(&four, "4");
     let extended = root.path().join("extended");
-    train_into(&extended, "2");
-    let output = lenet()
-        .args([
+    train_for(&extended, "2");
+    refused(
+        &[
             "resume",
             "--no-tui",
             "--epochs",
             "2",
             "--run",
             path(&extended),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("has done 2 epochs already"));
+        ],
+        "has done 2 epochs already",
+    );
 
     run_ok(&[
         "resume",
@@ -504,13 +495,10 @@ fn resume_with_more_epochs_continues_a_finished_run_exactly() {
 
     // Without a checkpoint there is nothing to continue from: refused, the run left as it was.
     fs::remove_dir_all(four.join("checkpoints")).unwrap();
-    let output = lenet()
-        .args(["resume", "--no-tui", "--epochs", "6", "--run", path(&four)])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("no checkpoint that loads"), "{stderr}");
+    refused(
+        &["resume", "--no-tui", "--epochs", "6", "--run", path(&four)],
+        "no checkpoint that loads",
+    );
     assert_eq!(summary_of(&four).epochs, 4);
 }
 
@@ -526,15 +514,7 @@ fn init_from_starts_from_another_runs_weights() {
             "data": {"validation_size": 200, "train_limit": 2000, "test_limit": 500}}"#,
     )
     .unwrap();
-    run_ok(&[
-        "--config",
-        path(&source_config),
-        "--data-dir",
-        path(&data),
-        "--artifact-dir",
-        path(&digits),
-        "--no-tui",
-    ]);
+    train_into(&source_config, &data, &digits, &[]);
 
     let shapes = root.path().join("shapes");
     write_folders(&shapes, 40, true);
