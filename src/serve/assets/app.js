@@ -209,7 +209,7 @@ async function showEvaluation(name, target) {
   const cellImages = el("div", { id: "cell-images", class: "images" });
   const cellTitle = el("p", { class: "muted" }, "Click a cell of the matrix to see its test images.");
   const max = Math.max(...report.confusion.flat().filter((_, i) => i % (classes.length + 1) !== 0), 1);
-  const matrix = el("table", { id: "confusion" },
+  const matrix = el("table", { id: "confusion", class: classes.length > 12 ? "compact" : "" },
     el("thead", {}, el("tr", {}, el("th", {}, "true \\ predicted"), classes.map((c) => el("th", { class: "num" }, String(c))))),
     el("tbody", {}, report.confusion.map((row, label) =>
       el("tr", {}, el("th", {}, classes[label]), row.map((count, predicted) => {
@@ -232,7 +232,7 @@ async function showEvaluation(name, target) {
       })))));
   target.replaceChildren(
     el("p", {}, `${thousands(report.correct)} of ${thousands(report.images)} test images right: ${percent(report.accuracy)}, loss ${report.loss.toFixed(4)}.`),
-    el("div", { class: "row" }, el("div", {}, el("h2", {}, "Confusion matrix"), matrix), el("div", {}, el("h2", {}, "Per class"), perClass)),
+    el("div", { class: "row" }, el("div", { class: "matrix" }, el("h2", {}, "Confusion matrix"), matrix), el("div", {}, el("h2", {}, "Per class"), perClass)),
     cellTitle, cellImages,
     el("h2", {}, "The mistakes it was surest of"),
     el("div", { class: "images", id: "mistakes" }, mistakes.map((a) => testImage(name, a, classes))));
