@@ -12,7 +12,7 @@ use thiserror::Error;
 use super::Class;
 use super::folder::FolderError;
 use super::idx::{
-    self, IdxError, IdxImages, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, find_file,
+    self, IdxError, IdxImages, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, file_in,
 };
 use super::rng::Rng;
 use crate::input::IMAGE_PIXELS;
@@ -97,6 +97,18 @@ impl Serialize for SplitSize {
             SplitSize::Fraction(fraction) => serializer.serialize_f64(fraction),
         }
     }
+}
+
+/// Positions `0..len` parted by `seed`: `held` of them drawn at random, and the rest, each part
+/// in ascending order. Returns `(rest, held)`.
+pub fn seeded_split(len: usize, held: usize, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..len).collect();
+    Rng::new(seed).shuffle(&mut order);
+    let mut chosen = order[..held].to_vec();
+    let mut rest = order[held..].to_vec();
+    chosen.sort_unstable();
+    rest.sort_unstable();
+    (rest, chosen)
 }
 
 /// One split of a data set in memory: 28x28 images and their labels, checked to agree.
@@ -201,17 +213,23 @@ impl IdxSet {
     /// that they exist (see [`super::source::locate`]); a file that vanished since is reported
     /// by name.
     pub fn read(dir: &Path, classes: usize) -> Result<Self, DataError> {
-        let path = |name: &str| find_file(dir, name).unwrap_or_else(|| dir.join(name));
         Ok(Self {
-            train: ImageSplit::read(&path(TRAIN_IMAGES), &path(TRAIN_LABELS), classes)?,
+            train: ImageSplit::read(
+                &file_in(dir, TRAIN_IMAGES),
+                &file_in(dir, TRAIN_LABELS),
+                classes,
+            )?,
             test: Self::read_test(dir, classes)?,
         })
     }
 
     /// Reads only the test split from `dir`, all that evaluating a trained model needs.
     pub fn read_test(dir: &Path, classes: usize) -> Result<ImageSplit, DataError> {
-        let path = |name: &str| find_file(dir, name).unwrap_or_else(|| dir.join(name));
-        ImageSplit::read(&path(TEST_IMAGES), &path(TEST_LABELS), classes)
+        ImageSplit::read(
+            &file_in(dir, TEST_IMAGES),
+            &file_in(dir, TEST_LABELS),
+            classes,
+        )
     }
 }
 
@@ -244,33 +262,27 @@ impl ImageDataset {
         seed: u64,
         key: &'static str,
     ) -> Result<(Self, Self), DataError> {
-        let validation_size = size.of(self.indices.len());
-        if validation_size >= self.indices.len() {
+        let held = size.of(self.indices.len());
+        if held >= self.indices.len() {
             return Err(DataError::SplitTooLarge {
                 key,
                 asked: size,
-                size: validation_size,
+                size: held,
                 total: self.indices.len(),
             });
         }
-        let mut shuffled = self.indices.clone();
-        Rng::new(seed).shuffle(&mut shuffled);
-        let mut validation = shuffled[..validation_size].to_vec();
-        let mut train = shuffled[validation_size..].to_vec();
-        // File order within each part, so that a limit takes the same digits whatever the seed
-        // shuffled, and the data loader alone decides the order of an epoch.
-        validation.sort_unstable();
-        train.sort_unstable();
-        Ok((
+        let (rest, held) = seeded_split(self.indices.len(), held, seed);
+        // File order within each part, so that a limit takes the same images whatever the seed
+        // drew, and the data loader alone decides the order of an epoch.
+        let part = |positions: Vec<usize>| {
+            let mut indices: Vec<u32> = positions.into_iter().map(|p| self.indices[p]).collect();
+            indices.sort_unstable();
             Self {
                 split: self.split.clone(),
-                indices: train,
-            },
-            Self {
-                split: self.split,
-                indices: validation,
-            },
-        ))
+                indices,
+            }
+        };
+        Ok((part(rest), part(held)))
     }
 
     /// Keeps only the first `limit` digits (all of them when `limit` is `None` or larger).

@@ -26,7 +26,7 @@ use thiserror::Error;
 
 use super::Class;
 use super::MAX_CLASSES;
-use super::dataset::{ImageDataset, ImageSplit};
+use super::dataset::{ImageDataset, ImageSplit, seeded_split};
 use super::image::{IMAGE_ENDINGS, ImageError, has_image_ending, load_image};
 use super::set::ReadOptions;
 use crate::input::IMAGE_PIXELS;
@@ -169,13 +169,8 @@ pub fn read_folder(
             dir: dir.to_path_buf(),
         });
     }
+    let classes = class_names(dir)?;
     let train_dir = dir.join(TRAIN_DIR);
-    if !train_dir.is_dir() {
-        return Err(FolderError::NoTrain {
-            dir: dir.to_path_buf(),
-        });
-    }
-    let classes = class_folders(&train_dir)?;
     if let Some(recorded) = &options.classes
         && recorded != &classes
     {
@@ -213,22 +208,14 @@ pub fn read_folder(
                 total: train_entries.len(),
             });
         }
-        let mut order: Vec<usize> = (0..train_entries.len()).collect();
-        super::rng::Rng::new(options.seed ^ TEST_SPLIT_SALT).shuffle(&mut order);
-        let mut test: Vec<usize> = order[..size.min(order.len())].to_vec();
-        test.sort_unstable();
-        let mut rest = Vec::with_capacity(train_entries.len() - test.len());
-        let mut held = Vec::with_capacity(test.len());
-        let mut next = test.iter().peekable();
-        for (i, entry) in train_entries.into_iter().enumerate() {
-            if next.peek() == Some(&&i) {
-                next.next();
-                held.push(entry);
-            } else {
-                rest.push(entry);
-            }
-        }
-        (rest, held)
+        let (rest, held) = seeded_split(train_entries.len(), size, options.seed ^ TEST_SPLIT_SALT);
+        let entries = |positions: Vec<usize>| -> Vec<Entry> {
+            positions
+                .into_iter()
+                .map(|p| train_entries[p].clone())
+                .collect()
+        };
+        (entries(rest), entries(held))
     };
     let train = if test_only {
         ImageSplit::new(Vec::new(), Vec::new())
@@ -249,14 +236,16 @@ pub fn read_folder(
     })
 }
 
-/// The class names of the folder data set in `dir`, found without reading an image.
+/// The class names of the folder data set in `dir`, found without reading an image: its
+/// class folders in train/.
 pub fn class_names(dir: &Path) -> Result<Vec<String>, FolderError> {
-    if !dir.join(TRAIN_DIR).is_dir() {
+    let train_dir = dir.join(TRAIN_DIR);
+    if !train_dir.is_dir() {
         return Err(FolderError::NoTrain {
             dir: dir.to_path_buf(),
         });
     }
-    class_folders(&dir.join(TRAIN_DIR))
+    class_folders(&train_dir)
 }
 
 /// Mixed into the seed of the held-out test split, so that it is not the validation split's.
@@ -396,8 +385,6 @@ fn prepare(
     bar.set_message(root.display().to_string());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<Decoded>> = Vec::new();
-    results.resize_with(entries.len(), || None);
     let chunks: Vec<Vec<(usize, Decoded)>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
@@ -420,15 +407,15 @@ fn prepare(
             .collect()
     });
     bar.finish_and_clear();
-    for (i, result) in chunks.into_iter().flatten() {
-        results[i] = Some(result);
-    }
+    // Back in the entries' order, whichever worker decoded what.
+    let mut results: Vec<(usize, Decoded)> = chunks.into_iter().flatten().collect();
+    results.sort_unstable_by_key(|(i, _)| *i);
     let mut pixels = Vec::with_capacity(entries.len() * IMAGE_PIXELS);
     let mut labels = Vec::with_capacity(entries.len());
     let mut files = Vec::with_capacity(entries.len());
     let mut kept_per_class = vec![0usize; classes.len()];
-    for ((file, class), result) in entries.iter().zip(results) {
-        match result.expect("every image was prepared") {
+    for ((file, class), (_, result)) in entries.iter().zip(results) {
+        match result {
             Ok(image) => {
                 pixels.extend_from_slice(&image);
                 labels.push(*class);

@@ -35,6 +35,12 @@ pub fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The file `name` in `dir` as [`find_file`] finds it, else its raw name there, so that reading
+/// a file that vanished reports it by name.
+pub fn file_in(dir: &Path, name: &str) -> PathBuf {
+    find_file(dir, name).unwrap_or_else(|| dir.join(name))
+}
+
 /// The names of `needed` that `dir` lacks.
 pub fn missing_files(dir: &Path, needed: &[&'static str]) -> Vec<&'static str> {
     needed

@@ -124,8 +124,7 @@ pub fn class_names(
     // As reading the data set does: the highest label of either split.
     let mut highest = None;
     for name in [TRAIN_LABELS, TEST_LABELS] {
-        let path = super::idx::find_file(dir, name).unwrap_or_else(|| dir.join(name));
-        let labels = super::idx::read_labels(&path, 256)?;
+        let labels = super::idx::read_labels(&super::idx::file_in(dir, name), 256)?;
         highest = highest.max(labels.iter().max().copied());
     }
     Ok(numbered(highest.map_or(0, |l| l as usize + 1)))
@@ -206,6 +205,16 @@ pub fn check_names(names: &[String], source: &str) -> Result<(), DataError> {
         Some(problem) => Err(DataError::Classes(format!("{source}: {problem}"))),
         None => Ok(()),
     }
+}
+
+/// Class names for a line of text: all of them up to `shown`, else the first `shown` and how
+/// many more.
+pub fn brief(classes: &[String], shown: usize) -> String {
+    let mut text = classes[..classes.len().min(shown)].join(", ");
+    if classes.len() > shown {
+        text += &format!(" and {} more", classes.len() - shown);
+    }
+    text
 }
 
 /// The class a label stands for, or its number when a run named no classes.

@@ -82,11 +82,6 @@ impl EvalReport {
         }
     }
 
-    /// The class names, in label order.
-    pub fn names(&self) -> Vec<String> {
-        self.classes.iter().map(|c| c.name.clone()).collect()
-    }
-
     /// The report as tables: overall figures, per-class precision and recall, confusion matrix.
     pub fn to_table(&self) -> String {
         let mut out = format!(

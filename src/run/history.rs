@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::StopMetric;
+use crate::config::{EarlyStopping, StopMetric};
 
 /// One epoch's metrics. Accuracies are fractions (0..1); Burn logs percentages.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -48,6 +48,14 @@ pub fn best_epoch(history: &[EpochMetrics], metric: StopMetric, min_delta: f64) 
         }
     }
     best.map(|(epoch, _)| epoch)
+}
+
+/// The epoch at which `rule` ends a run with this `history`: its last epoch, once `patience`
+/// epochs have passed since the best; `None` while the run goes on (or was never validated).
+pub fn stopped_early(history: &[EpochMetrics], rule: &EarlyStopping) -> Option<usize> {
+    let last = history.last()?.epoch;
+    let best = best_epoch(history, rule.metric, rule.min_delta)?;
+    (last - best >= rule.patience).then_some(last)
 }
 
 /// `metrics.csv`: one row per epoch and split, for spreadsheets and pandas.

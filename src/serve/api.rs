@@ -225,36 +225,36 @@ async fn evaluated(
         let eval_dir = dir.join(EVAL_DIR);
         let (report_file, predictions_file) =
             (eval_dir.join(REPORT_FILE), eval_dir.join(PREDICTIONS_FILE));
-        let read_report = || -> Result<EvalReport, String> {
-            let bytes = std::fs::read(&report_file).map_err(|e| e.to_string())?;
-            serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+        let read_report = || -> Option<EvalReport> {
+            serde_json::from_slice(&std::fs::read(&report_file).ok()?).ok()
         };
         // An evaluation older than the model, or written by an older version (whose report
         // this one cannot read), is made again.
-        if !is_newer(&predictions_file, &dir.join(MODEL_FILE))
-            || !is_newer(&report_file, &dir.join(MODEL_FILE))
-            || read_report().is_err()
-        {
-            // An unfinished run, or one without a config, is refused by `eval_run` itself.
-            let data_dir = match TrainingConfig::load(&dir.join(run::CONFIG_FILE)) {
-                Ok(config) => state.data_dir_for(&config),
-                Err(_) => state.data_dir.clone(),
-            };
-            let options = EvalOptions {
-                data_dir,
-                device: state.device,
-                progress: false,
-                model: crate::run::ModelChoice::Last,
-            };
-            eval_run(&dir, &options)?;
-        }
+        let fresh = is_newer(&predictions_file, &dir.join(MODEL_FILE))
+            && is_newer(&report_file, &dir.join(MODEL_FILE));
+        let report = match fresh.then(read_report).flatten() {
+            Some(report) => report,
+            None => {
+                // An unfinished run, or one without a config, is refused by `eval_run` itself.
+                let data_dir = match TrainingConfig::load(&dir.join(run::CONFIG_FILE)) {
+                    Ok(config) => state.data_dir_for(&config),
+                    Err(_) => state.data_dir.clone(),
+                };
+                let options = EvalOptions {
+                    data_dir,
+                    device: state.device,
+                    progress: false,
+                    model: crate::run::ModelChoice::Last,
+                };
+                eval_run(&dir, &options)?.report
+            }
+        };
         let unreadable = |path: &Path, e: String| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("{}: cannot read: {e}", path.display()),
             )
         };
-        let report = read_report().map_err(|e| unreadable(&report_file, e))?;
         let answers = std::fs::read_to_string(&predictions_file)
             .map_err(|e| unreadable(&predictions_file, e.to_string()))
             .map(|csv| read_answers(&csv))?;

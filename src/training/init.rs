@@ -9,6 +9,7 @@ use burn::store::ModuleRecord;
 
 use crate::Error;
 use crate::config::TrainingConfig;
+use crate::data::set;
 use crate::model::LeNet5;
 use crate::run::{CONFIG_FILE, FinishedRun, MODEL_FILE};
 
@@ -79,10 +80,10 @@ impl Source {
         let output_differs = their_classes != our_classes || theirs.output != ours.output;
         if output_differs && !config.init_from_skip.iter().any(|l| l == "f7") {
             return Err(problem(format!(
-                "its output layer is for the classes {}, this run's data has {}: add \
+                "its output layer is for the classes ({}), this run's data has ({}): add \
                  \"init_from_skip\": [\"f7\"] to the config to start the output layer afresh",
-                list(&their_classes),
-                list(&our_classes)
+                set::brief(&their_classes, 5),
+                set::brief(&our_classes, 5)
             )));
         }
         let record = ModuleRecord::load(dir.join(MODEL_FILE))
@@ -114,14 +115,4 @@ impl Source {
             .map_err(|e| problem(format!("{MODEL_FILE}: {e} (see its {CONFIG_FILE})")))?;
         Ok(model.with_layers_of(loaded, &config.init_from_skip))
     }
-}
-
-/// Class names for a message: a few, then how many more.
-fn list(classes: &[String]) -> String {
-    const SHOWN: usize = 5;
-    let mut text = classes[..classes.len().min(SHOWN)].join(", ");
-    if classes.len() > SHOWN {
-        text += &format!(" and {} more", classes.len() - SHOWN);
-    }
-    format!("({text})")
 }

@@ -41,8 +41,6 @@ use burn::train::renderer::MetricsRenderer;
 use burn::train::renderer::tui::TuiMetricsRendererWrapper;
 use burn::train::{Interrupter, Learner, LearningResult, SupervisedTraining, TrainingStrategy};
 
-use burn::store::ModuleRecord;
-
 use crate::config::{EarlyStopping, StopMetric, TrainingConfig};
 use crate::data::dataset::{ImageDataset, SplitSize};
 use crate::data::loader::{EpochLoader, Position};
@@ -54,8 +52,8 @@ use crate::model::LeNet5;
 use crate::report::{layer_table, plots, thousands};
 use crate::run::history::{self, EpochMetrics};
 use crate::run::{
-    self, BEST_MODEL_FILE, BestEpoch, CONFIG_FILE, METRICS_FILE, MODEL_FILE, PLOTS_DIR, RunLock,
-    RunState, RunStatus, RunSummary, SUMMARY_FILE,
+    self, BEST_MODEL_FILE, BestEpoch, CONFIG_FILE, FinishedRun, METRICS_FILE, MODEL_FILE,
+    ModelChoice, PLOTS_DIR, RunLock, RunState, RunStatus, RunSummary, SUMMARY_FILE,
 };
 use crate::{Error, device};
 use checkpoint::Checkpoints;
@@ -199,6 +197,9 @@ impl Training {
         } else {
             None
         };
+        if options.extend {
+            extend(&config, &run_dir, newest.as_ref())?;
+        }
         // A resumed run without a checkpoint starts over, from init_from's weights as it first
         // did.
         if let Some(dir) = config.init_from.as_ref().filter(|_| newest.is_none())
@@ -467,20 +468,12 @@ impl Training {
         let Some(epoch) = history::best_epoch(history, metric, min_delta) else {
             return Ok(None);
         };
-        let path = self.run_dir.join(BEST_MODEL_FILE);
         // A run begun before best models were kept, whose best epoch came before its resume.
-        if !path.is_file() {
+        if !self.run_dir.join(BEST_MODEL_FILE).is_file() {
             return Ok(None);
         }
-        let unreadable = |e: String| Error::Training(format!("{}: {e}", path.display()));
-        let record = ModuleRecord::load(&path).map_err(|e| unreadable(e.to_string()))?;
-        let model = self
-            .config
-            .model_config()
-            .init(&self.device)
-            .try_load_record(record)
-            .map_err(|e| unreadable(e.to_string()))?;
-        let test = self.test(&model)?;
+        let best = FinishedRun::load_model(&self.run_dir, Some(self.backend), ModelChoice::Best)?;
+        let test = self.test(&best.model)?;
         Ok(Some(BestEpoch {
             epoch,
             metric: metric.to_string(),
@@ -508,7 +501,7 @@ impl fmt::Display for Training {
             self.data.dataset,
             self.data.dir.display(),
             self.data.classes.len(),
-            class_list(&self.data.classes),
+            set::brief(&self.data.classes, 10),
             thousands(self.data.train.len()),
             thousands(self.data.valid.len()),
             if self.validated_on_test_set() {
@@ -551,12 +544,13 @@ impl fmt::Display for Training {
                 self.start.epoch, self.start.batches_done
             )?;
         }
-        let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        let count =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         writeln!(
             f,
             "{} of {} of {}; outputs in {}",
-            count(self.config.epochs, "epoch"),
-            count(batches_per_epoch, "batch").replace("batchs", "batches"),
+            count(self.config.epochs, "epoch", "epochs"),
+            count(batches_per_epoch, "batch", "batches"),
             self.config.batch_size,
             self.run_dir.display()
         )
@@ -643,16 +637,6 @@ fn read_data(config: &TrainingConfig) -> Result<(Splits, Vec<String>), Error> {
     Ok((splits, warnings))
 }
 
-/// Class names for a line: all of a few, the first of many.
-fn class_list(classes: &[String]) -> String {
-    const SHOWN: usize = 10;
-    let mut list = classes[..classes.len().min(SHOWN)].join(", ");
-    if classes.len() > SHOWN {
-        list += &format!(", ... {}", classes[classes.len() - 1]);
-    }
-    list
-}
-
 /// Phase 3: the run folder locked for this process, then a new run's folder emptied if asked
 /// and holding its resolved config, or the resumed run's, which must have been started with
 /// the same config; either way with a checkpoint folder cleared of half-written files.
@@ -689,9 +673,6 @@ fn open_run_folder(
                 first.now
             )));
         }
-        if options.extend {
-            extend(config, run_dir)?;
-        }
     } else {
         // A run that left nothing to keep (it failed or was killed before its first
         // checkpoint) is replaced without --overwrite.
@@ -708,11 +689,14 @@ fn open_run_folder(
 }
 
 /// Phase 3 for a run continued to more epochs (`lenet resume --epochs N`): checks that the run
-/// can go on to `config.epochs`, then makes the folder say so: the config with its new epochs,
+/// can go on from its `newest` checkpoint to `config.epochs`, then makes the folder say so: the config with its new epochs,
 /// and no summary, since the run is no longer finished. The final model stays until the longer
 /// run replaces it.
-fn extend(config: &TrainingConfig, run_dir: &std::path::Path) -> Result<(), Error> {
-    let (newest, _) = Checkpoints::new(run_dir).newest();
+fn extend(
+    config: &TrainingConfig,
+    run_dir: &std::path::Path,
+    newest: Option<&checkpoint::Loaded>,
+) -> Result<(), Error> {
     let Some(newest) = newest else {
         return Err(Error::Resume(format!(
             "{}: no checkpoint that loads, so nothing to continue from; train the run again \
@@ -721,10 +705,9 @@ fn extend(config: &TrainingConfig, run_dir: &std::path::Path) -> Result<(), Erro
         )));
     };
     let history = &newest.state.history;
-    let met = config.early_stopping.and_then(|rule| {
-        let best = history::best_epoch(history, rule.metric, rule.min_delta)?;
-        (history.len() - best >= rule.patience).then_some(history.len())
-    });
+    let met = config
+        .early_stopping
+        .and_then(|rule| history::stopped_early(history, &rule));
     if let Some(epoch) = met {
         return Err(Error::Resume(format!(
             "{}: early stopping ended the run at epoch {epoch}, and would end it again at once; \

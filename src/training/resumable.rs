@@ -355,23 +355,14 @@ impl ResumableLoop {
         .map_err(|e| Stop::Write(e.to_string()))
     }
 
-    /// Whether the history meets the early stopping criterion: `patience` epochs since the
-    /// best. Records the stop when it does.
+    /// Whether the history meets the early stopping criterion, recording the stop when it does.
     fn stops_early(&self) -> bool {
         let Some(rule) = self.early_stopping else {
             return false;
         };
         let mut outcome = self.outcome.lock().unwrap();
-        let Some(last) = outcome.history.last().map(|e| e.epoch) else {
-            return false;
-        };
-        let best = history::best_epoch(&outcome.history, rule.metric, rule.min_delta);
-        // An epoch without the metric (no validation) never stops the run.
-        let stop = best.is_some_and(|best| last - best >= rule.patience);
-        if stop {
-            outcome.stopped_early_at = Some(last);
-        }
-        stop
+        outcome.stopped_early_at = history::stopped_early(&outcome.history, &rule);
+        outcome.stopped_early_at.is_some()
     }
 
     /// Optimizer steps taken by the time the run reaches `position`.
