@@ -12,7 +12,7 @@
 //! the same kind of exit as a second Ctrl-C.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 /// The message Burn's dashboard panics with when the user kills training (q, then k).
@@ -89,11 +89,16 @@ pub fn exit_on_kill(run_dir: &Path) {
         run_dir.display()
     );
     let previous = std::panic::take_hook();
+    // More than one thread can unwind with the kill; the first says so and exits, the others
+    // wait for it here rather than print the line again.
+    static ONCE: Once = Once::new();
     std::panic::set_hook(Box::new(move |info| {
         if is_dashboard_kill(info.payload()) {
-            restore();
-            eprintln!("{message}");
-            std::process::exit(130);
+            ONCE.call_once(|| {
+                restore();
+                eprintln!("{message}");
+                std::process::exit(130);
+            });
         }
         previous(info);
     }));
