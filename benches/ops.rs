@@ -29,7 +29,7 @@ use burn::tensor::Distribution;
 use burn::tensor::activation::relu;
 use burn::train::Learner;
 use lenet::data::batcher::{ImageBatch, ImageBatcher};
-use lenet::data::dataset::ImageItem;
+use lenet::data::split::ImageItem;
 use lenet::device::BackendKind;
 use lenet::kernels::conv2d_stride1;
 use lenet::kernels::{conv2d, max_pool};

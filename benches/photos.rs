@@ -12,11 +12,11 @@
 mod photos;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use burn::data::dataset::Dataset;
-use lenet::data::dataset::{IdxSet, ImageDataset};
+use lenet::data::idx::Part;
 use lenet::data::image::{Preprocess, decode_image};
+use lenet::data::split::ImageSplit;
 use lenet::inference::{argmax, classify};
 use lenet::run::FinishedRun;
 
@@ -52,8 +52,7 @@ fn main() {
     let run = FinishedRun::load(&settings.run, None)
         .unwrap_or_else(|e| panic!("{e} (pass --run with a finished run)"));
     let data_dir = run.config.data.dir.clone().expect("a run names its data");
-    let test = IdxSet::read_test(&data_dir, 10).expect("the run's test set");
-    let test = ImageDataset::new(Arc::new(test));
+    let test = ImageSplit::read_idx(&data_dir, Part::Test, 10).expect("the run's test set");
     let count = settings.count.min(test.len());
     let items: Vec<_> = (0..count).map(|i| test.get(i).unwrap()).collect();
     let raw: Vec<&[u8]> = items.iter().map(|i| i.pixels.as_slice()).collect();
@@ -101,7 +100,7 @@ fn main() {
 fn read_kind(
     run: &FinishedRun,
     kind: &str,
-    items: &[lenet::data::dataset::ImageItem],
+    items: &[lenet::data::split::ImageItem],
     save: Option<&Path>,
 ) -> Vec<u16> {
     let prepared: Vec<Vec<u8>> = items

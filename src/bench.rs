@@ -17,14 +17,14 @@ use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::prelude::*;
 use burn::train::Learner;
 use serde::Serialize;
+use thiserror::Error;
 
-use crate::Error;
 use crate::config::TrainingConfig;
-use crate::data::dataset::ImageDataset;
-use crate::data::idx;
+use crate::data::error::DataError;
 use crate::data::loader::EpochLoader;
-use crate::data::{set, source};
-use crate::device::BackendKind;
+use crate::data::split::ImageSplit;
+use crate::data::{dataset, idx, source};
+use crate::device::{BackendKind, NotCompiled};
 use crate::inference::{classify, evaluate};
 use crate::model::LeNet5;
 
@@ -92,19 +92,41 @@ impl std::fmt::Display for BenchResult {
     }
 }
 
+/// What can stop a measurement, in one line.
+#[derive(Debug, Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Device(#[from] NotCompiled),
+    #[error("training failed: {0}")]
+    Failed(String),
+}
+
+impl BenchError {
+    /// Whether the error is in what the user asked for rather than met while measuring.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            BenchError::Device(_) => true,
+            BenchError::Data(error) => error.is_usage(),
+            BenchError::Failed(_) => false,
+        }
+    }
+}
+
 /// Measures every backend at every batch size in `settings`, with the model, optimizer, seed and
 /// data of `config`, calling `report` as each result comes in.
 pub fn measure(
     config: &TrainingConfig,
     settings: &BenchSettings,
     mut report: impl FnMut(&BenchResult),
-) -> Result<Vec<BenchResult>, Error> {
+) -> Result<Vec<BenchResult>, BenchError> {
     let location = source::locate_dataset(
         config.data.dataset,
         config.data.dir.as_deref(),
         &idx::FILE_NAMES,
     )?;
-    let data = set::read(
+    let data = dataset::read(
         config.data.dataset,
         &location.dir,
         &config.data.read_options(config.seed),
@@ -132,9 +154,9 @@ fn measure_one(
     backend: BackendKind,
     device: &Device,
     batch_size: usize,
-    train_set: &ImageDataset,
-    test_set: &ImageDataset,
-) -> Result<BenchResult, Error> {
+    train_set: &ImageSplit,
+    test_set: &ImageSplit,
+) -> Result<BenchResult, BenchError> {
     let (model, epoch_seconds) = train_epochs(config, settings, device, batch_size, train_set)?;
 
     let started = Instant::now();
@@ -145,7 +167,7 @@ fn measure_one(
         device,
         false,
     )
-    .map_err(|e| Error::Training(format!("cannot read the test set: {e}")))?;
+    .map_err(|e| BenchError::Failed(format!("cannot read the test set: {e}")))?;
     let eval_seconds = started.elapsed().as_secs_f64();
     let latencies = predict_latencies(&model, test_set, settings.predict_samples, device);
 
@@ -172,8 +194,8 @@ fn train_epochs(
     settings: &BenchSettings,
     device: &Device,
     batch_size: usize,
-    train_set: &ImageDataset,
-) -> Result<(LeNet5, Vec<f64>), Error> {
+    train_set: &ImageSplit,
+) -> Result<(LeNet5, Vec<f64>), BenchError> {
     let autodiff = device.clone().autodiff();
     autodiff.seed(config.seed);
     let model = config.model_config().init(&autodiff);
@@ -190,13 +212,13 @@ fn train_epochs(
         autodiff.clone(),
     );
 
-    let mut step = |batch: Result<_, _>| -> Result<(), Error> {
+    let mut step = |batch: Result<_, _>| -> Result<(), BenchError> {
         let batch =
-            batch.map_err(|e| Error::Training(format!("cannot read the training set: {e}")))?;
+            batch.map_err(|e| BenchError::Failed(format!("cannot read the training set: {e}")))?;
         let output = learner.train_step(batch);
         let loss = output.item.loss.clone().into_scalar::<f64>();
         if !loss.is_finite() {
-            return Err(Error::Training(format!(
+            return Err(BenchError::Failed(format!(
                 "the loss became {loss} while benchmarking"
             )));
         }
@@ -224,7 +246,7 @@ fn train_epochs(
 /// Milliseconds of `samples` single-image predictions through `lenet predict`'s path, sorted.
 fn predict_latencies(
     model: &LeNet5,
-    test_set: &ImageDataset,
+    test_set: &ImageSplit,
     samples: usize,
     device: &Device,
 ) -> Vec<f64> {
@@ -242,10 +264,10 @@ fn predict_latencies(
     latencies
 }
 
-fn sync(device: &Device) -> Result<(), Error> {
+fn sync(device: &Device) -> Result<(), BenchError> {
     device
         .sync()
-        .map_err(|e| Error::Training(format!("the device failed: {e:?}")))
+        .map_err(|e| BenchError::Failed(format!("the device failed: {e:?}")))
 }
 
 /// The value below which a fraction `q` of the sorted `values` lie (nearest rank).

@@ -1,4 +1,4 @@
-//! `lenet`: train LeNet-5 on MNIST from a JSON config, then evaluate, use and export it.
+//! `lenet`: train LeNet-5 on MNIST or another data set from a JSON config, then evaluate, use and export it.
 //!
 //! A thin layer over the library: [`cli`] reads the command line, each command calls the
 //! library and prints what it returns, and every error ends the program with one line and the
@@ -60,15 +60,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            match &error {
-                lenet::Error::Interrupted { run_dir, .. } => eprintln!(
-                    "error: {error}; to resume: {} resume --run {}",
-                    cli::train::invocation(),
-                    run_dir.display()
-                ),
-                _ => eprintln!("error: {error}"),
-            }
-            ExitCode::from(error.exit_code() as u8)
+            eprintln!("{}", error.line());
+            ExitCode::from(error.exit_code())
         }
     }
 }

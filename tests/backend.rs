@@ -6,7 +6,7 @@ mod common;
 use common::write_synthetic_mnist;
 use lenet::config::{DataSection, TrainingConfig};
 use lenet::device::BackendKind;
-use lenet::training::{TrainOptions, train};
+use lenet::training::{StartMode, TrainOptions, train};
 
 #[test]
 fn a_tiny_run_trains_on_the_preferred_backend() {
@@ -23,7 +23,7 @@ fn a_tiny_run_trains_on_the_preferred_backend() {
         batch_size: 25,
         data: DataSection {
             dir: Some(data),
-            validation_size: lenet::data::dataset::SplitSize::Count(25),
+            validation_size: lenet::data::SplitSize::Count(25),
             ..DataSection::default()
         },
         artifact_dir: Some(root.path().join("run")),
@@ -31,10 +31,10 @@ fn a_tiny_run_trains_on_the_preferred_backend() {
     };
     let options = TrainOptions {
         dashboard: false,
-        ..TrainOptions::new("backend")
+        ..TrainOptions::default()
     };
 
-    let summary = train(&config, &options).unwrap();
+    let summary = train(&config, "backend", StartMode::New, &options).unwrap();
 
     assert_eq!(summary.device, BackendKind::preferred());
     let first = summary.history[0].train_loss.unwrap();

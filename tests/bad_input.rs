@@ -533,6 +533,8 @@ fn every_bad_input_gets_one_line_and_writes_nothing() {
         ));
     }
 
+    // Every case runs, and every one that fails is reported, not only the first.
+    let mut failures = Vec::new();
     for (what, args, code, expected) in &cases {
         let assert = lenet().args(args).assert();
         let output = assert.get_output();
@@ -543,24 +545,42 @@ fn every_bad_input_gets_one_line_and_writes_nothing() {
             output.status.code(),
             stderr.trim_end()
         );
-        assert_eq!(output.status.code(), Some(*code), "{what}: {stderr}");
-        assert!(
-            stderr.contains(expected.as_str()),
-            "{what}: `{stderr}` lacks `{expected}`"
-        );
-        assert_eq!(
-            stderr.trim_end().lines().count(),
-            1,
-            "{what}: not one line: {stderr}"
-        );
-        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+        let mut problems = Vec::new();
+        if output.status.code() != Some(*code) {
+            problems.push(format!("exit {:?}, not {code}", output.status.code()));
+        }
+        if !stderr.contains(expected.as_str()) {
+            problems.push(format!("lacks `{expected}`"));
+        }
+        if stderr.trim_end().lines().count() != 1 {
+            problems.push("not one line".to_string());
+        }
+        if stderr.contains("panicked") {
+            problems.push("panicked".to_string());
+        }
         // The last --artifact-dir is the one that counts.
         let artifact =
             Path::new(&args[args.iter().rposition(|a| a == "--artifact-dir").unwrap() + 1]);
         if artifact.is_file() {
-            assert_eq!(fs::read(artifact).unwrap(), b"keep me", "{what}");
-        } else {
-            assert!(!artifact.exists(), "{what}: wrote {}", artifact.display());
+            if fs::read(artifact).unwrap() != b"keep me" {
+                problems.push(format!("changed {}", artifact.display()));
+            }
+        } else if artifact.exists() {
+            problems.push(format!("wrote {}", artifact.display()));
+        }
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{what}: {}: {}",
+                problems.join("; "),
+                stderr.trim_end()
+            ));
         }
     }
+    assert!(
+        failures.is_empty(),
+        "{} of {} bad inputs were not refused as they should be:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::server::{Server, artifacts, http, read_json};
-use lenet::data::dataset::IdxSet;
+use lenet::data::idx::Part;
+use lenet::data::split::ImageSplit;
 use serde_json::{Value, json};
 
 /// The key WebDriver names element references by.
@@ -239,12 +240,10 @@ fn browser_shows_the_runs_and_reads_a_drawn_digit() {
         find(&["chromium", "chromium-browser", "google-chrome"]),
         find(&["chromedriver"]),
     ) else {
-        assert!(
-            std::env::var_os("LENET_REQUIRE_BROWSER").is_none(),
-            "LENET_REQUIRE_BROWSER is set, but chromium or chromedriver is missing"
-        );
-        eprintln!(
-            "skipped: no chromium and chromedriver (apt-get install chromium chromium-driver)"
+        common::skip_unless_required(
+            "LENET_REQUIRE_BROWSER",
+            "the browser test",
+            "no chromium and chromedriver (apt-get install chromium chromium-driver)",
         );
         return;
     };
@@ -310,7 +309,7 @@ fn browser_shows_the_runs_and_reads_a_drawn_digit() {
     assert_eq!(overlaid, 2);
 
     // Draw: real MNIST test digits, stroke by stroke; each read as itself.
-    let test = IdxSet::read_test(&common::real_mnist_dir(), 10).unwrap();
+    let test = ImageSplit::read_idx(&common::real_mnist_dir(), Part::Test, 10).unwrap();
     browser.open(&page("#/draw/smoke"));
     browser.wait_until("the canvas", "document.querySelector('#pad')");
     for index in [0, 1, 2, 3] {

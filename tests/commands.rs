@@ -9,8 +9,9 @@ use std::sync::OnceLock;
 
 use common::{lenet, real_mnist_dir, summary_of, train_smoke};
 use image::{DynamicImage, GrayImage, Luma, RgbImage};
-use lenet::data::dataset::{IdxSet, ImageDataset};
+use lenet::data::idx::Part;
 use lenet::data::image::Preprocess;
+use lenet::data::split::ImageSplit;
 use lenet::inference::classify;
 use lenet::inference::export::from_safetensors;
 use lenet::report::EvalReport;
@@ -130,8 +131,9 @@ fn eval_of_a_folder_that_is_not_a_run_is_a_clear_error() {
 /// An MNIST test digit the model gets right, with its label.
 fn known_digits(count: usize) -> Vec<(Vec<u8>, u16)> {
     let run = FinishedRun::load(trained_run(), None).unwrap();
-    let mnist = IdxSet::read(&real_mnist_dir(), 10).unwrap();
-    let test = ImageDataset::new(std::sync::Arc::new(mnist.test)).limit(Some(200));
+    let test = ImageSplit::read_idx(&real_mnist_dir(), Part::Test, 10)
+        .unwrap()
+        .limit(Some(200));
     let items: Vec<_> = (0..200)
         .map(|i| burn::data::dataset::Dataset::get(&test, i).unwrap())
         .collect();
@@ -524,8 +526,9 @@ fn answers(images: &[Vec<u8>]) -> Vec<u16> {
 
 /// The MNIST test digits, as read by the IDX reader.
 fn test_digits(count: usize) -> Vec<Vec<u8>> {
-    let test = IdxSet::read_test(&real_mnist_dir(), 10).unwrap();
-    let test = ImageDataset::new(std::sync::Arc::new(test)).limit(Some(count));
+    let test = ImageSplit::read_idx(&real_mnist_dir(), Part::Test, 10)
+        .unwrap()
+        .limit(Some(count));
     (0..burn::data::dataset::Dataset::len(&test))
         .map(|i| burn::data::dataset::Dataset::get(&test, i).unwrap().pixels)
         .collect()

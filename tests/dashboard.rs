@@ -238,8 +238,8 @@ fn q_then_k_kills_with_one_line_and_exit_code_130() {
     assert_eq!(
         lines(&after),
         [format!(
-            "error: training killed from the dashboard (q, then k); resume from its newest \
-             checkpoint with: lenet resume --run {}",
+            "error: training killed from the dashboard (q, then k); to resume from its newest \
+             checkpoint: lenet resume --run {}",
             root.path().join("run").display()
         )],
         "{after}"

@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use common::{gzip, real_mnist_dir};
-use lenet::data::dataset::IdxSet;
+use lenet::data::idx::Part;
 use lenet::data::idx::{FILE_NAMES, missing_files};
 use lenet::data::source::download_into;
+use lenet::data::split::ImageSplit;
 
 /// Serves `files` (URL path -> body) over HTTP on a free local port; unknown paths get 404.
 /// Returns the base URL and the list of paths requested so far.
@@ -72,8 +73,9 @@ fn downloads_verifies_and_falls_back_to_the_next_mirror() {
     download_into(cache.path(), &mirrors).unwrap();
 
     assert!(missing_files(cache.path(), &FILE_NAMES).is_empty());
-    let mnist = IdxSet::read(cache.path(), 10).unwrap();
-    assert_eq!((mnist.train.len(), mnist.test.len()), (60_000, 10_000));
+    let train = ImageSplit::read_idx(cache.path(), Part::Train, 10).unwrap();
+    let test = ImageSplit::read_idx(cache.path(), Part::Test, 10).unwrap();
+    assert_eq!((train.len(), test.len()), (60_000, 10_000));
     let names: Vec<_> = fs::read_dir(cache.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

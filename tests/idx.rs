@@ -6,9 +6,10 @@ use std::fs;
 use std::path::Path;
 
 use common::{gzip, synthetic_digits, write_synthetic_mnist};
-use lenet::data::dataset::IdxSet;
+use lenet::data::idx::Part;
 use lenet::data::idx::{FILE_NAMES, missing_files};
 use lenet::data::idx::{encode_images, encode_labels, read_images, read_labels};
+use lenet::data::split::ImageSplit;
 
 #[test]
 fn raw_and_gzipped_files_read_the_same() {
@@ -99,8 +100,9 @@ fn a_folder_of_gzipped_or_raw_files_reads_as_mnist() {
         let dir = tempfile::tempdir().unwrap();
         write_synthetic_mnist(dir.path(), 30, 10, gz);
         assert!(missing_files(dir.path(), &FILE_NAMES).is_empty());
-        let mnist = IdxSet::read(dir.path(), 10).unwrap();
-        assert_eq!((mnist.train.len(), mnist.test.len()), (30, 10));
+        let train = ImageSplit::read_idx(dir.path(), Part::Train, 10).unwrap();
+        let test = ImageSplit::read_idx(dir.path(), Part::Test, 10).unwrap();
+        assert_eq!((train.len(), test.len()), (30, 10));
     }
 }
 
@@ -114,7 +116,9 @@ fn images_and_labels_must_agree_in_number() {
         encode_labels(&labels),
     )
     .unwrap();
-    let err = IdxSet::read(dir.path(), 10).unwrap_err().to_string();
+    let err = ImageSplit::read_idx(dir.path(), Part::Train, 10)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("holds 30 images but") && err.contains("holds 29 labels"),
         "{err}"

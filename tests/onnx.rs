@@ -6,7 +6,8 @@
 //!
 //! The Python side needs `onnx`, `onnxruntime`, `numpy` and `pillow`: `.ci/run` installs them in
 //! a virtual environment and names its interpreter in `LENET_PYTHON`. Without them the ONNX
-//! Runtime checks say why and are skipped.
+//! Runtime checks say why and are skipped, unless `LENET_REQUIRE_ONNX` is set, as CI sets it:
+//! then they fail.
 
 mod common;
 
@@ -17,7 +18,8 @@ use std::sync::OnceLock;
 
 use common::{lenet, project_file, real_mnist_dir};
 use lenet::data::batcher::images_tensor;
-use lenet::data::dataset::IdxSet;
+use lenet::data::idx::Part;
+use lenet::data::split::ImageSplit;
 use lenet::run::FinishedRun;
 
 /// A small run of each network, trained once for all the tests here.
@@ -50,8 +52,19 @@ fn runs() -> &'static (tempfile::TempDir, PathBuf, PathBuf) {
     })
 }
 
-/// The interpreter with onnx, onnxruntime, numpy and pillow, or why there is none.
-fn python() -> Result<String, String> {
+/// The interpreter with onnx, onnxruntime, numpy and pillow; `None` (after saying why) when
+/// there is none and `LENET_REQUIRE_ONNX` is not set.
+fn python(what: &str) -> Option<String> {
+    match find_python() {
+        Ok(python) => Some(python),
+        Err(why) => {
+            common::skip_unless_required("LENET_REQUIRE_ONNX", what, &why);
+            None
+        }
+    }
+}
+
+fn find_python() -> Result<String, String> {
     let python = std::env::var("LENET_PYTHON").unwrap_or_else(|_| "python3".to_string());
     let check = Command::new(&python)
         .args(["-c", "import onnx, onnxruntime, numpy, PIL"])
@@ -73,7 +86,7 @@ fn python() -> Result<String, String> {
 /// Burn's logits for the 10,000 test images, as little-endian f32.
 fn burn_logits(run: &Path) -> Vec<u8> {
     let run = FinishedRun::load(run, None).unwrap();
-    let test = IdxSet::read_test(&real_mnist_dir(), 10).unwrap();
+    let test = ImageSplit::read_idx(&real_mnist_dir(), Part::Test, 10).unwrap();
     let model = run.model.clone();
     (0..10)
         .flat_map(|batch| {
@@ -114,12 +127,8 @@ fn export_onnx(run: &Path, out: &Path) {
 }
 
 fn check_in_onnx_runtime(run: &Path, name: &str) {
-    let python = match python() {
-        Ok(python) => python,
-        Err(why) => {
-            eprintln!("skipping the ONNX Runtime check of {name}: {why}");
-            return;
-        }
+    let Some(python) = python(&format!("the ONNX Runtime check of {name}")) else {
+        return;
     };
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join(format!("{name}.onnx"));
@@ -170,12 +179,8 @@ fn the_1998_network_runs_in_onnx_runtime_as_in_burn() {
 /// The README's snippet, which reads a 28x28 PNG and prints the digit, run as written.
 #[test]
 fn the_readmes_onnx_snippet_reads_a_digit() {
-    let python = match python() {
-        Ok(python) => python,
-        Err(why) => {
-            eprintln!("skipping the README snippet: {why}");
-            return;
-        }
+    let Some(python) = python("the docs' ONNX snippet") else {
+        return;
     };
     let readme = fs::read_to_string(project_file("README.md")).unwrap();
     let export = &readme[readme.find("## Export").expect("an Export section")..];
@@ -189,7 +194,7 @@ fn the_readmes_onnx_snippet_reads_a_digit() {
     let dir = tempfile::tempdir().unwrap();
     export_onnx(&runs().1, &dir.path().join("lenet.onnx"));
     // A test digit as `lenet predict --save-input` writes what the model sees: digit.png.
-    let test = IdxSet::read_test(&real_mnist_dir(), 10).unwrap();
+    let test = ImageSplit::read_idx(&real_mnist_dir(), Part::Test, 10).unwrap();
     let seven = (0..100).find(|&i| test.label(i) == 7).unwrap();
     image::GrayImage::from_raw(28, 28, test.image(seven).to_vec())
         .unwrap()

@@ -13,21 +13,22 @@ use burn::train::Interrupter;
 use common::{lenet, real_mnist_dir, summary_of};
 use image::{DynamicImage, GrayImage, Luma, Rgb, RgbImage, Rgba, RgbaImage, imageops};
 use lenet::config::TrainingConfig;
-use lenet::data::dataset::IdxSet;
+use lenet::data::idx::Part;
 use lenet::data::idx::{encode_images, encode_labels};
+use lenet::data::split::ImageSplit;
 use lenet::inference::export::to_safetensors;
 use lenet::input::{IMAGE_PIXELS, IMAGE_SIDE};
 use lenet::run::history::best_epoch;
 use lenet::run::{FinishedRun, ModelChoice};
-use lenet::training::{Progress, TrainOptions, train};
+use lenet::training::{Progress, StartMode, TrainOptions, train};
 
 /// The digits each folder class is made of, and its name.
 const CLASSES: [(u16, &str); 3] = [(0, "circle"), (1, "stroke"), (7, "seven")];
 
 /// MNIST's images of `digit`, from the training or the test file, at most `count`.
 fn digits_of(digit: u16, test: bool, count: usize) -> Vec<Vec<u8>> {
-    let set = IdxSet::read(&real_mnist_dir(), 10).unwrap();
-    let split = if test { set.test } else { set.train };
+    let part = if test { Part::Test } else { Part::Train };
+    let split = ImageSplit::read_idx(&real_mnist_dir(), part, 10).unwrap();
     (0..split.len())
         .filter(|&i| split.label(i) == digit)
         .take(count)
@@ -151,8 +152,9 @@ fn train_in_process(config: &Path, run: &Path, stop_after: Option<usize>) {
     config.artifact_dir = Some(run.to_path_buf());
     let mut options = TrainOptions {
         dashboard: false,
-        ..TrainOptions::new("folders")
+        ..TrainOptions::default()
     };
+    let mut mode = StartMode::New;
     if let Some(stop_after) = stop_after {
         let interrupter = Interrupter::new();
         let handle = interrupter.clone();
@@ -165,14 +167,17 @@ fn train_in_process(config: &Path, run: &Path, stop_after: Option<usize>) {
                 handle.stop(Some("the test"));
             }
         }));
-        assert!(train(&config, &options).is_err(), "the run was stopped");
+        assert!(
+            train(&config, "folders", mode, &options).is_err(),
+            "the run was stopped"
+        );
         options = TrainOptions {
             dashboard: false,
-            resume: true,
-            ..TrainOptions::new("folders")
+            ..TrainOptions::default()
         };
+        mode = StartMode::Resume;
     }
-    train(&config, &options).unwrap();
+    train(&config, "folders", mode, &options).unwrap();
 }
 
 #[test]
@@ -292,17 +297,17 @@ fn without_a_test_folder_a_seeded_share_is_held_out_and_unreadable_files_can_be_
 /// A data set of 26 classes in IDX files: each digit as it is (classes a-j), mirrored (k-t),
 /// and digits 0-5 turned a quarter (u-z), named by a classes.txt.
 fn write_letters(dir: &Path, train: usize, test: usize) {
-    let set = IdxSet::read(&real_mnist_dir(), 10).unwrap();
+    let read = |part| ImageSplit::read_idx(&real_mnist_dir(), part, 10).unwrap();
     fs::create_dir_all(dir).unwrap();
     for (split, count, images_name, labels_name) in [
         (
-            &set.train,
+            &read(Part::Train),
             train,
             "train-images-idx3-ubyte",
             "train-labels-idx1-ubyte",
         ),
         (
-            &set.test,
+            &read(Part::Test),
             test,
             "t10k-images-idx3-ubyte",
             "t10k-labels-idx1-ubyte",
@@ -569,7 +574,7 @@ fn a_test_set_read_from_a_run_counts_what_it_was_tested_on() {
     let data = root.path().join("shapes");
     write_folders(&data, 20, true);
     let mut config = TrainingConfig::default();
-    config.data.dataset = lenet::data::source::DatasetKind::Folder;
+    config.data.dataset = lenet::data::DatasetKind::Folder;
     config.data.dir = Some(data.clone());
     let test = lenet::inference::eval::run_test_set(&config, None).unwrap();
     assert_eq!(test.len(), 15);

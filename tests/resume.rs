@@ -22,7 +22,7 @@ use lenet::data::loader::Position;
 use lenet::inference::export::to_safetensors;
 use lenet::run::FinishedRun;
 use lenet::run::RunSummary;
-use lenet::training::{Progress, TrainOptions, train};
+use lenet::training::{Progress, StartMode, TrainOptions, TrainingError, train};
 
 /// 2,000 training images in batches of 16: 125 steps per epoch, under a second each on flex
 /// (CI runs these tests on ndarray too, about 8x slower).
@@ -197,7 +197,13 @@ fn ctrl_c_checkpoints_at_a_batch_and_resumes_to_identical_weights() {
         stderr.contains("training stopped by Ctrl-C; checkpoint "),
         "{stderr}"
     );
-    assert!(stderr.contains("resume --run"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "; to resume from its newest checkpoint: lenet resume --run {}",
+            run.display()
+        )),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(state_files(&run).len(), 2, "epoch 1's and the stop's");
 
@@ -313,13 +319,16 @@ fn stop_and_resume(name: &str, at: impl Fn(Progress) -> bool + Send + Sync + 'st
         dashboard: false,
         interrupter,
         on_progress: Some(Arc::new(hook)),
-        ..TrainOptions::new("resume")
+        ..TrainOptions::default()
     };
-    let stopped = train(&config(&run), &options);
+    let stopped = train(&config(&run), "resume", StartMode::New, &options);
     assert!(fired.load(Ordering::SeqCst), "{name}: the stop never came");
     match stopped {
         Err(error) => {
-            assert_eq!(error.exit_code(), 130, "{name}: {error}");
+            assert!(
+                matches!(error, TrainingError::Interrupted { .. }),
+                "{name}: {error}"
+            );
             assert!(
                 error
                     .to_string()
@@ -334,10 +343,10 @@ fn stop_and_resume(name: &str, at: impl Fn(Progress) -> bool + Send + Sync + 'st
             );
             let resumed = TrainOptions {
                 dashboard: false,
-                resume: true,
-                ..TrainOptions::new("resume")
+                ..TrainOptions::default()
             };
-            train(&config(&run), &resumed).unwrap_or_else(|e| panic!("{name}: resume: {e}"));
+            train(&config(&run), "resume", StartMode::Resume, &resumed)
+                .unwrap_or_else(|e| panic!("{name}: resume: {e}"));
         }
         // A stop during the final test evaluation comes too late to stop anything.
         Ok(summary) => assert!(!summary.resumed, "{name}"),
@@ -483,9 +492,9 @@ fn time_based_checkpoints_come_mid_epoch() {
         dashboard: false,
         interrupter,
         on_progress: Some(Arc::new(hook)),
-        ..TrainOptions::new("resume")
+        ..TrainOptions::default()
     };
-    train(&config, &options).unwrap_err();
+    train(&config, "resume", StartMode::New, &options).unwrap_err();
     let mut steps: Vec<String> = state_files(&run)
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy()[5..13].to_string())

@@ -8,7 +8,8 @@ use std::path::Path;
 
 use common::lenet;
 use common::server::{Server, artifacts, http, read_json};
-use lenet::data::dataset::{IdxSet, ImageSplit};
+use lenet::data::idx::Part;
+use lenet::data::split::ImageSplit;
 use lenet::inference::predict::{Reading, predict_files};
 use lenet::run::FinishedRun;
 use serde_json::Value;
@@ -33,7 +34,7 @@ fn post(server: &Server, path: &str, content_type: &str, body: &[u8]) -> (u16, V
 }
 
 fn test_set() -> ImageSplit {
-    IdxSet::read_test(&common::real_mnist_dir(), 10).unwrap()
+    ImageSplit::read_idx(&common::real_mnist_dir(), Part::Test, 10).unwrap()
 }
 
 fn png(pixels: &[u8], side: u32) -> Vec<u8> {

@@ -11,12 +11,12 @@ use lenet::config::{
 use lenet::model::Variant;
 use lenet::run::history::EpochMetrics;
 use lenet::run::{CONFIG_FILE, MODEL_FILE, RunSummary, SUMMARY_FILE};
-use lenet::training::{TrainOptions, train};
+use lenet::training::{StartMode, TrainOptions, TrainingError, train};
 
 fn options() -> TrainOptions {
     TrainOptions {
         dashboard: false,
-        ..TrainOptions::new("test")
+        ..TrainOptions::default()
     }
 }
 
@@ -31,14 +31,14 @@ fn training_lowers_the_loss_and_writes_the_run_directory() {
         batch_size: 32,
         data: DataSection {
             dir: Some(data),
-            validation_size: lenet::data::dataset::SplitSize::Count(50),
+            validation_size: lenet::data::SplitSize::Count(50),
             ..DataSection::default()
         },
         artifact_dir: Some(run.clone()),
         ..TrainingConfig::default()
     };
 
-    let summary = train(&config, &options()).unwrap();
+    let summary = train(&config, "test", StartMode::New, &options()).unwrap();
 
     assert_eq!(summary.epochs, 3);
     assert_eq!(summary.parameters, 61_706);
@@ -91,7 +91,7 @@ fn validation_size_zero_validates_on_the_test_set() {
         batch_size: 50,
         data: DataSection {
             dir: Some(data),
-            validation_size: lenet::data::dataset::SplitSize::Count(0),
+            validation_size: lenet::data::SplitSize::Count(0),
             train_limit: Some(60),
             test_limit: Some(30),
             ..DataSection::default()
@@ -99,7 +99,7 @@ fn validation_size_zero_validates_on_the_test_set() {
         artifact_dir: Some(root.path().join("run")),
         ..TrainingConfig::default()
     };
-    let summary = train(&config, &options()).unwrap();
+    let summary = train(&config, "test", StartMode::New, &options()).unwrap();
     assert!(summary.validated_on_test_set);
     assert_eq!(
         (
@@ -125,7 +125,7 @@ fn small_run(root: &std::path::Path, name: &str, learning_rate: f64) -> Training
         }),
         data: DataSection {
             dir: Some(data),
-            validation_size: lenet::data::dataset::SplitSize::Count(50),
+            validation_size: lenet::data::SplitSize::Count(50),
             ..DataSection::default()
         },
         artifact_dir: Some(root.join(name)),
@@ -156,14 +156,26 @@ fn metrics(summary: &RunSummary) -> RunSummary {
 #[test]
 fn two_runs_with_the_same_seed_have_identical_metrics() {
     let root = tempfile::tempdir().unwrap();
-    let first = train(&small_run(root.path(), "first", 1e-3), &options()).unwrap();
-    let second = train(&small_run(root.path(), "second", 1e-3), &options()).unwrap();
+    let first = train(
+        &small_run(root.path(), "first", 1e-3),
+        "test",
+        StartMode::New,
+        &options(),
+    )
+    .unwrap();
+    let second = train(
+        &small_run(root.path(), "second", 1e-3),
+        "test",
+        StartMode::New,
+        &options(),
+    )
+    .unwrap();
     assert_eq!(metrics(&first), metrics(&second));
     assert!(first.history.iter().all(|e| e.valid_loss.is_some()));
 
     let mut other_seed = small_run(root.path(), "third", 1e-3);
     other_seed.seed += 1;
-    let third = train(&other_seed, &options()).unwrap();
+    let third = train(&other_seed, "test", StartMode::New, &options()).unwrap();
     assert_ne!(
         metrics(&first).history,
         metrics(&third).history,
@@ -181,7 +193,7 @@ fn a_loss_that_is_not_finite_stops_training_and_keeps_the_last_good_checkpoint()
         learning_rate: 1e6,
         ..SgdSection::default()
     });
-    let error = train(&config, &options()).unwrap_err();
+    let error = train(&config, "test", StartMode::New, &options()).unwrap_err();
     let message = error.to_string();
     assert!(
         message.starts_with("training stopped: the loss became"),
@@ -191,12 +203,12 @@ fn a_loss_that_is_not_finite_stops_training_and_keeps_the_last_good_checkpoint()
         message.contains("optimizer.learning_rate = 1000000"),
         "{message}"
     );
-    assert_eq!(error.exit_code(), 1);
+    assert!(!error.is_usage(), "a failure met while training: {error}");
     let run = root.path().join("nan");
     assert!(!run.join(SUMMARY_FILE).exists());
     assert!(!run.join(MODEL_FILE).exists());
     // Whatever checkpoints were written before the loss diverged hold finite weights.
-    if let lenet::Error::NonFiniteLoss {
+    if let TrainingError::NonFiniteLoss {
         checkpoint: Some(path),
         ..
     } = &error
@@ -214,7 +226,7 @@ fn the_1998_variant_trains_too() {
         variant: Variant::Lecun98,
         ..ModelSection::default()
     };
-    let summary = train(&config, &options()).unwrap();
+    let summary = train(&config, "test", StartMode::New, &options()).unwrap();
     assert_eq!(summary.parameters, 60_000);
     let first = summary.history[0].train_loss.unwrap();
     let last = summary.history[4].train_loss.unwrap();

@@ -7,8 +7,9 @@ use lenet::config::{Overrides, TrainingConfig};
 use lenet::device::BackendKind;
 
 use super::BenchArgs;
+use super::error::Error;
 
-pub fn bench_command(args: &BenchArgs) -> Result<ExitCode, lenet::Error> {
+pub fn bench_command(args: &BenchArgs) -> Result<ExitCode, Error> {
     let mut config = match &args.config {
         Some(path) => TrainingConfig::load(path)?,
         None => TrainingConfig::default(),

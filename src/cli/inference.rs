@@ -8,8 +8,7 @@ use std::process::ExitCode;
 use image::ImageEncoder;
 
 use lenet::config::TrainingConfig;
-use lenet::data::set;
-use lenet::data::source::{self, DatasetKind};
+use lenet::data::{DatasetKind, dataset, source};
 use lenet::device::BackendKind;
 use lenet::inference::eval::{EvalOptions, eval_run};
 use lenet::inference::export::{to_onnx, to_safetensors};
@@ -18,9 +17,10 @@ use lenet::inference::predict::{Prediction, Reading, predict_files};
 use lenet::report::layer_table;
 use lenet::run::{FinishedRun, write_atomic};
 
-use super::{EvalArgs, ExportArgs, ExportFormat, ImportArgs, PredictArgs, SummaryArgs};
+use super::error::Error;
+use super::{EvalArgs, ExportArgs, ExportFormat, ImportArgs, PredictArgs, SummaryArgs, next_steps};
 
-pub fn eval_command(args: &EvalArgs) -> Result<ExitCode, lenet::Error> {
+pub fn eval_command(args: &EvalArgs) -> Result<ExitCode, Error> {
     let outcome = eval_run(
         &args.run,
         &EvalOptions {
@@ -46,7 +46,7 @@ pub fn eval_command(args: &EvalArgs) -> Result<ExitCode, lenet::Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn predict_command(args: &PredictArgs) -> Result<ExitCode, lenet::Error> {
+pub fn predict_command(args: &PredictArgs) -> Result<ExitCode, Error> {
     let run = FinishedRun::load_model(&args.run, args.device, args.model.choice)?;
     let classes = run.config.data.class_names();
     let reading = Reading {
@@ -106,7 +106,7 @@ pub fn predict_command(args: &PredictArgs) -> Result<ExitCode, lenet::Error> {
 fn save_inputs<'a>(
     dir: &Path,
     predictions: impl Iterator<Item = &'a Prediction>,
-) -> Result<(), lenet::Error> {
+) -> Result<(), Error> {
     lenet::run::create_dir(dir)?;
     let mut used = HashSet::new();
     for prediction in predictions {
@@ -133,7 +133,7 @@ fn save_inputs<'a>(
     Ok(())
 }
 
-pub fn summary_command(args: &SummaryArgs) -> Result<ExitCode, lenet::Error> {
+pub fn summary_command(args: &SummaryArgs) -> Result<ExitCode, Error> {
     let mut config = match &args.config {
         Some(path) => TrainingConfig::load(path)?,
         None => TrainingConfig::default(),
@@ -143,7 +143,8 @@ pub fn summary_command(args: &SummaryArgs) -> Result<ExitCode, lenet::Error> {
     let data = &config.data;
     if data.classes.is_none() && matches!(data.dataset, DatasetKind::Folder | DatasetKind::Idx) {
         let location = source::locate_dataset(data.dataset, data.dir.as_deref(), &[])?;
-        let names = set::class_names(data.dataset, &location.dir, &data.read_options(config.seed))?;
+        let names =
+            dataset::class_names(data.dataset, &location.dir, &data.read_options(config.seed))?;
         config.data.classes = Some(names);
     }
     let device = BackendKind::preferred().device()?;
@@ -153,7 +154,7 @@ pub fn summary_command(args: &SummaryArgs) -> Result<ExitCode, lenet::Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn export_command(args: &ExportArgs) -> Result<ExitCode, lenet::Error> {
+pub fn export_command(args: &ExportArgs) -> Result<ExitCode, Error> {
     let run = FinishedRun::load_model(&args.run, None, args.model.choice)?;
     let (bytes, what) = match args.format {
         ExportFormat::Safetensors => (
@@ -177,7 +178,7 @@ pub fn export_command(args: &ExportArgs) -> Result<ExitCode, lenet::Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn import_command(args: &ImportArgs) -> Result<ExitCode, lenet::Error> {
+pub fn import_command(args: &ImportArgs) -> Result<ExitCode, Error> {
     let imported = import_weights(&args.weights, &args.config, &args.out)?;
     println!(
         "Made {} from {} ({} parameters): config.json and model.bpk",
@@ -185,9 +186,6 @@ pub fn import_command(args: &ImportArgs) -> Result<ExitCode, lenet::Error> {
         args.weights.display(),
         imported.parameters
     );
-    println!(
-        "Next: lenet eval --run {0}   |   lenet predict --run {0} image.png",
-        imported.run_dir.display()
-    );
+    println!("{}", next_steps(&imported.run_dir));
     Ok(ExitCode::SUCCESS)
 }

@@ -1,8 +1,10 @@
 //! The command line: what each command and flag is, as clap reads them, with values checked
 //! in words people use ("a whole number >= 1"). The commands themselves are in [`train`],
-//! [`inference`] and [`bench`]; they call the library and print what it returns.
+//! [`inference`], [`serve`] and [`bench`]; they call the library and print what it returns.
+//! [`error`] gathers the library's errors and decides the exit codes.
 
 pub mod bench;
+pub mod error;
 pub mod inference;
 pub mod serve;
 pub mod train;
@@ -332,6 +334,25 @@ fn compiled_names() -> String {
 /// A `--device` flag's help, ending with the devices this binary can use.
 fn device_help(what: &str) -> String {
     format!("{what} [compiled in: {}]", compiled_names())
+}
+
+/// How the user ran this program, for commands printed back to them.
+pub fn invocation() -> String {
+    // `cargo run` sets CARGO in the environment of the program it runs.
+    if std::env::var_os("CARGO").is_some() {
+        "cargo run --release --".to_string()
+    } else {
+        "lenet".to_string()
+    }
+}
+
+/// What to do with a finished run in `run_dir` next, as commands to copy.
+pub fn next_steps(run_dir: &std::path::Path) -> String {
+    format!(
+        "Next: {0} eval --run {1}   |   {0} predict --run {1} image.png",
+        invocation(),
+        run_dir.display()
+    )
 }
 
 /// A clap error as one line: its message without the usage and the hint that follow.

@@ -7,9 +7,10 @@ use lenet::report::runs_table;
 use lenet::run::list_runs;
 use lenet::serve::{ServeOptions, Server};
 
+use super::error::Error;
 use super::{RunsArgs, ServeArgs};
 
-pub fn serve_command(args: &ServeArgs) -> Result<ExitCode, lenet::Error> {
+pub fn serve_command(args: &ServeArgs) -> Result<ExitCode, Error> {
     let server = Server::bind(&ServeOptions {
         artifacts: args.artifacts.clone(),
         host: args.host,
@@ -28,7 +29,7 @@ pub fn serve_command(args: &ServeArgs) -> Result<ExitCode, lenet::Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn runs_command(args: &RunsArgs) -> Result<ExitCode, lenet::Error> {
+pub fn runs_command(args: &RunsArgs) -> Result<ExitCode, Error> {
     let runs = list_runs(&args.artifacts)?;
     if args.json {
         println!(

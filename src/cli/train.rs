@@ -2,18 +2,18 @@
 //! trained and summed up, with Ctrl-C turned into a stop at the next batch.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::train::Interrupter;
 use lenet::config::{Overrides, TrainingConfig, config_name};
 use lenet::report::epoch_line;
-use lenet::run::{self, RunSummary};
-use lenet::training::checkpoint::Checkpoints;
-use lenet::training::{TrainOptions, Training, terminal};
+use lenet::training::{StartMode, TrainOptions, Training, burn_glue};
 
-use super::{ResumeArgs, TrainArgs};
+use super::error::{Error, training_line};
+use super::{ResumeArgs, TrainArgs, next_steps};
 
-pub fn train_command(args: &TrainArgs) -> Result<ExitCode, lenet::Error> {
+pub fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
     let config_path = args.config.as_ref().expect("clap requires --config");
     let mut config = TrainingConfig::load(config_path)?;
     config.apply(&Overrides {
@@ -25,24 +25,36 @@ pub fn train_command(args: &TrainArgs) -> Result<ExitCode, lenet::Error> {
         data_dir: args.data_dir.clone(),
         artifact_dir: args.artifact_dir.clone(),
     })?;
-    let options = TrainOptions {
-        dashboard: !args.no_tui,
-        overwrite: args.overwrite,
-        resume: args.resume,
-        interrupter: stop_on_ctrl_c(),
-        ..TrainOptions::new(config_name(config_path))
+    let mode = if args.resume {
+        StartMode::Resume
+    } else if args.overwrite {
+        StartMode::Overwrite
+    } else {
+        StartMode::New
     };
-    train(&config, &options)
+    let options = options(args.no_tui);
+    let training = Training::prepare(&config, &config_name(config_path), mode, &options)?;
+    train(training)
 }
 
-/// Prepares the run, says what it is about to do, trains, and prints the summary.
-fn train(config: &TrainingConfig, options: &TrainOptions) -> Result<ExitCode, lenet::Error> {
-    let training = Training::prepare(config, options)?;
+pub fn resume_command(args: &ResumeArgs) -> Result<ExitCode, Error> {
+    let overrides = Overrides {
+        device: args.device,
+        data_dir: args.data_dir.clone(),
+        ..Overrides::default()
+    };
+    let training = Training::resume(&args.run, args.epochs, &overrides, &options(args.no_tui))?;
+    train(training)
+}
+
+/// Says what the run is about to do, trains, and prints the summary.
+fn train(training: Training) -> Result<ExitCode, Error> {
     for warning in training.warnings() {
         eprintln!("warning: {warning}");
     }
     print!("{training}");
     let dashboard = training.uses_dashboard();
+    let epochs = training.epochs();
     let launched = training.launch();
     if dashboard {
         // The dashboard's screen is gone: leave the epochs in the terminal's history.
@@ -51,33 +63,25 @@ fn train(config: &TrainingConfig, options: &TrainOptions) -> Result<ExitCode, le
             Err(error) => error.history(),
         };
         for epoch in history.unwrap_or_default() {
-            println!("{}", epoch_line(epoch, config.epochs));
+            println!("{}", epoch_line(epoch, epochs));
         }
     }
-    print_summary(&launched?);
+    let summary = launched?;
+    println!();
+    println!("{summary}");
+    println!("{}", next_steps(&summary.run_dir));
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn resume_command(args: &ResumeArgs) -> Result<ExitCode, lenet::Error> {
-    let mut config = run::prepare_resume(&args.run, args.epochs.is_some())?;
-    config.apply(&Overrides {
-        epochs: args.epochs,
-        device: args.device,
-        data_dir: args.data_dir.clone(),
-        artifact_dir: Some(args.run.clone()),
-        ..Overrides::default()
-    })?;
-    let name = Checkpoints::new(&args.run)
-        .config_name()
-        .unwrap_or_else(|| run::name(&args.run));
-    let options = TrainOptions {
-        dashboard: !args.no_tui,
-        resume: true,
-        extend: args.epochs.is_some(),
+/// How the command line trains: the dashboard unless `no_tui`, Ctrl-C as a stop, and the
+/// dashboard's kill said in the command line's words.
+fn options(no_tui: bool) -> TrainOptions {
+    TrainOptions {
+        dashboard: !no_tui,
         interrupter: stop_on_ctrl_c(),
-        ..TrainOptions::new(name)
-    };
-    train(&config, &options)
+        on_kill: Some(Arc::new(|error| eprintln!("{}", training_line(error)))),
+        ..TrainOptions::default()
+    }
 }
 
 /// The first Ctrl-C asks training to stop at the next batch boundary and write a checkpoint; the
@@ -93,7 +97,7 @@ fn stop_on_ctrl_c() -> Interrupter {
             );
             handle.stop(Some("Ctrl-C"));
         } else {
-            terminal::restore();
+            burn_glue::restore();
             eprintln!("Quit without a checkpoint; the previous one is intact.");
             std::process::exit(130);
         }
@@ -102,23 +106,4 @@ fn stop_on_ctrl_c() -> Interrupter {
         eprintln!("warning: Ctrl-C will end training without a checkpoint: {e}");
     }
     interrupter
-}
-
-/// How the user ran this program, for commands printed back to them.
-pub fn invocation() -> String {
-    // `cargo run` sets CARGO in the environment of the program it runs.
-    if std::env::var_os("CARGO").is_some() {
-        "cargo run --release --".to_string()
-    } else {
-        "lenet".to_string()
-    }
-}
-
-fn print_summary(summary: &RunSummary) {
-    println!();
-    println!("{summary}");
-    println!(
-        "Next: lenet eval --run {0}   |   lenet predict --run {0} image.png",
-        summary.run_dir.display()
-    );
 }

@@ -7,11 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ConfigError, check};
 use crate::data::augment::Augmentation;
-use crate::data::dataset::SplitSize;
-use crate::data::folder::Unreadable;
+use crate::data::classes::{check_names, numbered};
 use crate::data::image::Preprocess;
-use crate::data::set::{ReadOptions, check_names, numbered};
-use crate::data::source::DatasetKind;
+use crate::data::{DatasetKind, ReadOptions, SplitSize, Unreadable};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

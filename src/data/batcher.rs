@@ -4,7 +4,7 @@
 use burn::data::dataloader::batcher::Batcher;
 use burn::prelude::*;
 
-use super::dataset::ImageItem;
+use super::split::ImageItem;
 use crate::input::{IMAGE_PIXELS, IMAGE_SIDE, normalise};
 
 /// A batch of digits on a device: images `[batch, 1, 28, 28]`, normalised, and labels `[batch]`.

@@ -21,136 +21,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
-use super::Class;
-use super::MAX_CLASSES;
-use super::dataset::{ImageDataset, ImageSplit, seeded_split};
+use super::error::FolderError;
 use super::image::{IMAGE_ENDINGS, ImageError, has_image_ending, load_image};
-use super::set::ReadOptions;
+use super::split::{DataSet, ImageSplit, seeded_split};
+use super::{Class, MAX_CLASSES, ReadOptions, TEST_DIR, TRAIN_DIR, Unreadable};
 use crate::input::IMAGE_PIXELS;
-
-pub const TRAIN_DIR: &str = "train";
-pub const TEST_DIR: &str = "test";
-
-/// What to do with an image file that cannot be read or holds nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Unreadable {
-    /// Stop before training, naming the file.
-    #[default]
-    Fail,
-    /// Leave it out, with a warning naming it.
-    Skip,
-}
-
-#[derive(Debug, Error)]
-pub enum FolderError {
-    #[error("{}: no such folder (data.dir of a \"folder\" data set)", dir.display())]
-    NoFolder { dir: PathBuf },
-    #[error(
-        "{}: no {TRAIN_DIR}/ folder; a \"folder\" data set holds {TRAIN_DIR}/<class>/<images> \
-         and optionally {TEST_DIR}/<class>/<images>",
-        dir.display()
-    )]
-    NoTrain { dir: PathBuf },
-    #[error("{}: cannot list: {source}", dir.display())]
-    List {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "{}: holds no class folders; put each class's images in a folder named after the class",
-        dir.display()
-    )]
-    NoClasses { dir: PathBuf },
-    #[error(
-        "{}: only one class folder ({name}); a classifier needs at least two classes",
-        dir.display()
-    )]
-    OneClass { dir: PathBuf, name: String },
-    #[error("{}: {count} class folders; at most {MAX_CLASSES} are supported", dir.display())]
-    TooManyClasses { dir: PathBuf, count: usize },
-    #[error(
-        "{}: holds no images ({}); add some, or remove the folder",
-        dir.display(),
-        IMAGE_ENDINGS.join(", ")
-    )]
-    EmptyClass { dir: PathBuf },
-    #[error(
-        "{}: every image was unreadable and skipped; the class has nothing left to train on",
-        dir.display()
-    )]
-    AllSkipped { dir: PathBuf },
-    #[error(
-        "{}: its class folders differ from {TRAIN_DIR}/'s: {}",
-        dir.display(),
-        describe_difference(train, test)
-    )]
-    ClassMismatch {
-        dir: PathBuf,
-        train: Vec<String>,
-        test: Vec<String>,
-    },
-    #[error(
-        "{}: the class folders ({}) are not data.classes ({}): for image folders the classes \
-         are the folder names, in name order (leave data.classes out), and a trained run's \
-         must still be there",
-        dir.display(),
-        found.join(", "),
-        recorded.join(", ")
-    )]
-    Recorded {
-        dir: PathBuf,
-        found: Vec<String>,
-        recorded: Vec<String>,
-    },
-    #[error(
-        "{}: data.test_size holds out {size} of its {total} images, leaving none to train on",
-        dir.display()
-    )]
-    TestTooLarge {
-        dir: PathBuf,
-        size: usize,
-        total: usize,
-    },
-    #[error(
-        "{error} (set data.unreadable_images to \"skip\" to leave such files out with a warning)"
-    )]
-    Unreadable { error: ImageError },
-}
-
-fn describe_difference(train: &[String], test: &[String]) -> String {
-    let only = |a: &[String], b: &[String]| -> Vec<String> {
-        a.iter().filter(|c| !b.contains(c)).cloned().collect()
-    };
-    let mut parts = Vec::new();
-    let missing = only(train, test);
-    if !missing.is_empty() {
-        parts.push(format!("it lacks {}", missing.join(", ")));
-    }
-    let extra = only(test, train);
-    if !extra.is_empty() {
-        parts.push(format!(
-            "it has {} that {TRAIN_DIR}/ has not",
-            extra.join(", ")
-        ));
-    }
-    parts.join("; ")
-}
-
-/// A folder data set read and prepared.
-#[derive(Debug)]
-pub struct FolderData {
-    /// Empty when only the test set was asked for.
-    pub train: ImageDataset,
-    pub test: ImageDataset,
-    pub classes: Vec<String>,
-    /// One line per image left out (see [`Unreadable::Skip`]) and per folder holding files
-    /// that are not read.
-    pub warnings: Vec<String>,
-}
 
 /// One image file and its class.
 type Entry = (PathBuf, Class);
@@ -163,7 +39,7 @@ pub fn read_folder(
     dir: &Path,
     options: &ReadOptions,
     test_only: bool,
-) -> Result<FolderData, FolderError> {
+) -> Result<DataSet, FolderError> {
     if !dir.is_dir() {
         return Err(FolderError::NoFolder {
             dir: dir.to_path_buf(),
@@ -218,7 +94,7 @@ pub fn read_folder(
         (entries(rest), entries(held))
     };
     let train = if test_only {
-        ImageSplit::new(Vec::new(), Vec::new())
+        ImageSplit::empty()
     } else {
         prepare(&train_entries, &classes, &train_dir, options, &mut skipped)?
     };
@@ -228,9 +104,9 @@ pub fn read_folder(
         train_dir
     };
     let test = prepare(&test_entries, &classes, &test_root, options, &mut skipped)?;
-    Ok(FolderData {
-        train: ImageDataset::new(std::sync::Arc::new(train)),
-        test: ImageDataset::new(std::sync::Arc::new(test)),
+    Ok(DataSet {
+        train,
+        test,
         classes,
         warnings: skipped,
     })
@@ -434,5 +310,5 @@ fn prepare(
             dir: root.join(&classes[class]),
         });
     }
-    Ok(ImageSplit::new(pixels, labels).with_files(files))
+    Ok(ImageSplit::new(pixels, labels, files))
 }

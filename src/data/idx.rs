@@ -28,6 +28,23 @@ pub const FILE_NAMES: [&str; 4] = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST
 /// The two files of the test set, all that evaluating a trained model needs.
 pub const TEST_FILES: [&str; 2] = [TEST_IMAGES, TEST_LABELS];
 
+/// The two splits of an IDX data set, each an images file and a labels file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Train,
+    Test,
+}
+
+impl Part {
+    /// The names of the part's images file and labels file.
+    pub fn files(self) -> (&'static str, &'static str) {
+        match self {
+            Part::Train => (TRAIN_IMAGES, TRAIN_LABELS),
+            Part::Test => (TEST_IMAGES, TEST_LABELS),
+        }
+    }
+}
+
 /// The path of `name` in `dir`, raw or gzipped, if either exists.
 pub fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
     [dir.join(name), dir.join(format!("{name}.gz"))]

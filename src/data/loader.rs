@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::augment::Augmentation;
 use super::batcher::{ImageBatch, ImageBatcher};
-use super::dataset::ImageDataset;
 use super::rng::Rng;
+use super::split::ImageSplit;
 
 /// A point in a run's sequence of epochs: the epoch under way and how many of its training
 /// batches are done. `batches_done` equal to the epoch's batch count means training is done and
@@ -70,7 +70,7 @@ impl EpochCursor {
 
 /// Batches of a dataset, one epoch per call to `iter`.
 pub struct EpochLoader {
-    dataset: ImageDataset,
+    dataset: ImageSplit,
     batch_size: usize,
     /// Shuffle each epoch with this seed; `None` keeps the dataset's order (validation).
     seed: Option<u64>,
@@ -85,7 +85,7 @@ pub struct EpochLoader {
 impl EpochLoader {
     /// `workers` threads build batches ahead of training; 0 builds them when they are asked for.
     pub fn new(
-        dataset: ImageDataset,
+        dataset: ImageSplit,
         batch_size: usize,
         seed: Option<u64>,
         workers: usize,
@@ -200,7 +200,7 @@ struct Distortion {
 }
 
 fn make_batch(
-    dataset: &ImageDataset,
+    dataset: &ImageSplit,
     indices: &[u32],
     device: &Device,
     distortion: Option<Distortion>,
@@ -224,7 +224,7 @@ fn make_batch(
 /// ... and the iterator takes from the workers in turn, so the order never depends on which
 /// worker is faster.
 struct EpochIter {
-    dataset: ImageDataset,
+    dataset: ImageSplit,
     batches: Vec<Vec<u32>>,
     device: Device,
     workers: Vec<(Receiver<ImageBatch>, JoinHandle<()>)>,
@@ -235,7 +235,7 @@ struct EpochIter {
 
 impl EpochIter {
     fn new(
-        dataset: ImageDataset,
+        dataset: ImageSplit,
         batches: Vec<Vec<u32>>,
         workers: usize,
         device: Device,
@@ -316,7 +316,6 @@ impl Drop for EpochIter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::dataset::ImageSplit;
 
     fn labels_of_epoch(loader: &EpochLoader) -> Vec<i64> {
         loader
@@ -333,8 +332,7 @@ mod tests {
     }
 
     fn loader(workers: usize, seed: Option<u64>) -> EpochLoader {
-        let split = Arc::new(ImageSplit::synthetic(50));
-        EpochLoader::new(ImageDataset::new(split), 8, seed, workers, Device::flex())
+        EpochLoader::new(ImageSplit::synthetic(50), 8, seed, workers, Device::flex())
     }
 
     #[test]
@@ -426,10 +424,7 @@ mod tests {
         let unshuffled = loader(2, None);
         let labels = labels_of_epoch(&unshuffled);
         assert_eq!(labels, labels_of_epoch(&unshuffled));
-        let expected: Vec<i64> = ImageDataset::new(Arc::new(ImageSplit::synthetic(50)))
-            .labels()
-            .map(i64::from)
-            .collect();
+        let expected: Vec<i64> = ImageSplit::synthetic(50).labels().map(i64::from).collect();
         assert_eq!(labels, expected);
     }
 }

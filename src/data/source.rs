@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use thiserror::Error;
 
+use super::error::{DataError, Origin, SourceError};
 use super::idx::{self, FILE_NAMES, missing_files};
+use super::{DatasetKind, FASHION_MNIST_DIR};
 
 /// Environment variable naming a folder that holds the MNIST files.
 pub const DIR_ENV: &str = "MNIST_DIR";
@@ -46,132 +46,19 @@ const CONTENT_SHA256: [(&str, &str); 4] = [
     ),
 ];
 
-/// How the data folder was chosen, for messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// `--data-dir` or the config's `data.dir`.
-    Configured,
-    /// The `MNIST_DIR` environment variable.
-    Env,
-    /// The per-user cache folder.
-    Cache,
-}
-
-impl Origin {
-    fn describe(self) -> &'static str {
-        match self {
-            Origin::Configured => "--data-dir / data.dir",
-            Origin::Env => "MNIST_DIR",
-            Origin::Cache => "the cache",
-        }
-    }
-}
-
-#[derive(Debug, Error)]
-pub enum SourceError {
-    #[error("{}", missing_message(data, dir, *origin, missing))]
-    Missing {
-        data: &'static str,
-        dir: PathBuf,
-        origin: Origin,
-        missing: Vec<&'static str>,
-    },
-    #[error(
-        "MNIST is not in {} and could not be downloaded: {reason}. To run offline, put the four \
-         files ({}, each raw or .gz) in {}, or point --data-dir or MNIST_DIR at a folder that \
-         holds them",
-        dir.display(),
-        FILE_NAMES.join(", "),
-        dir.display()
-    )]
-    Download { dir: PathBuf, reason: String },
-    #[error(
-        "no MNIST folder given and no cache folder on this system: pass --data-dir or set MNIST_DIR"
-    )]
-    NoCache,
-    #[error(
-        "{}: Fashion-MNIST files missing ({}): install Debian's package with `apt-get install \
-         dataset-fashion-mnist` (it puts them in {FASHION_MNIST_DIR}), or point --data-dir / \
-         data.dir at a folder holding them, each raw or .gz",
-        dir.display(),
-        missing.join(", ")
-    )]
-    FashionMissing {
-        dir: PathBuf,
-        missing: Vec<&'static str>,
-    },
-    #[error("data.dir is needed for data.dataset \"{kind}\": {what}")]
-    NoDir {
-        kind: &'static str,
-        what: &'static str,
-    },
-    #[error("{}: no such folder (data.dir)", dir.display())]
-    NoFolder { dir: PathBuf },
-}
-
-/// A folder that lacks data files, said so that each file is named once: a folder that does
-/// not exist is not listed file by file.
-fn missing_message(data: &str, dir: &Path, origin: Origin, missing: &[&str]) -> String {
-    if dir.is_dir() {
-        let folders = if dir.join(super::folder::TRAIN_DIR).is_dir() {
-            "; it holds a train/ folder: for image folders, set data.dataset to \"folder\""
-        } else {
-            ""
-        };
-        format!(
-            "{}: {data} files missing ({}, named by {}), each expected raw or .gz{folders}",
-            dir.display(),
-            missing.join(", "),
-            origin.describe()
-        )
-    } else {
-        format!(
-            "{}: no such folder (named by {}); it should hold the {data} files {}, each raw or \
-             .gz",
-            dir.display(),
-            origin.describe(),
-            missing.join(", ")
-        )
-    }
-}
-
-/// The data sets training reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum DatasetKind {
-    #[default]
-    #[serde(rename = "mnist")]
-    Mnist,
-    /// Zalando's Fashion-MNIST: 28x28 greyscale clothing in 10 classes, MNIST's file format.
-    #[serde(rename = "fashion-mnist")]
-    FashionMnist,
-    /// Any folder holding four IDX files under MNIST's names (KMNIST, EMNIST, ...), its
-    /// classes found from the labels.
-    #[serde(rename = "idx")]
-    Idx,
-    /// People's own images, one folder per class (see [`super::folder`]).
-    #[serde(rename = "folder")]
-    Folder,
-}
-
-impl std::fmt::Display for DatasetKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            DatasetKind::Mnist => "MNIST",
-            DatasetKind::FashionMnist => "Fashion-MNIST",
-            DatasetKind::Idx => "IDX data set",
-            DatasetKind::Folder => "Image folders",
-        })
-    }
-}
-
-/// Where Debian's `dataset-fashion-mnist` package installs the four files.
-pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
-
 /// Finds a folder holding the `needed` files of `dataset` (all four to train, the test set's
 /// two to evaluate): MNIST as [`locate`] does; Fashion-MNIST in `configured`, else where
 /// Debian's package puts it. Fashion-MNIST is never downloaded: the package is the supported way
 /// to get it. Other IDX sets and image folders are where `configured` says.
 pub fn locate_dataset(
+    dataset: DatasetKind,
+    configured: Option<&Path>,
+    needed: &[&'static str],
+) -> Result<DataLocation, DataError> {
+    Ok(locate_kind(dataset, configured, needed)?)
+}
+
+fn locate_kind(
     dataset: DatasetKind,
     configured: Option<&Path>,
     needed: &[&'static str],

@@ -5,11 +5,10 @@ use std::path::{Path, PathBuf};
 
 use burn::data::dataset::Dataset;
 
-use super::evaluate;
-use crate::Error;
+use super::{InferenceError, evaluate};
 use crate::config::TrainingConfig;
-use crate::data::dataset::ImageDataset;
-use crate::data::{idx, set, source};
+use crate::data::split::ImageSplit;
+use crate::data::{dataset, idx, source};
 use crate::device::BackendKind;
 use crate::report::{EvalReport, plots};
 use crate::run::{self, FinishedRun, ModelChoice};
@@ -24,7 +23,7 @@ const MISTAKES_SHOWN: usize = 32;
 
 #[derive(Debug, Clone, Default)]
 pub struct EvalOptions {
-    /// Where MNIST is, instead of the folder the run was trained from.
+    /// Where the data set is, instead of the folder the run was trained from.
     pub data_dir: Option<PathBuf>,
     pub device: Option<BackendKind>,
     /// Show a progress bar (on stderr, when it is a terminal).
@@ -45,11 +44,11 @@ pub struct EvalOutcome {
 pub fn run_test_set(
     config: &TrainingConfig,
     data_dir: Option<&Path>,
-) -> Result<ImageDataset, Error> {
+) -> Result<ImageSplit, InferenceError> {
     let data = &config.data;
     let dir = data_dir.or(data.dir.as_deref());
     let location = source::locate_dataset(data.dataset, dir, &idx::TEST_FILES)?;
-    let read = set::read(
+    let read = dataset::read(
         data.dataset,
         &location.dir,
         &data.read_options(config.seed),
@@ -61,7 +60,7 @@ pub fn run_test_set(
 /// Evaluates the run in `run_dir` on the test set (the part the run was tested on, if its config
 /// limits it) and writes `report.json`, `confusion.csv`, `confusion.png`, `mistakes.png` and
 /// `predictions.csv` to its `eval/` (`eval-best/` for the best model).
-pub fn eval_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalOutcome, Error> {
+pub fn eval_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalOutcome, InferenceError> {
     let run = FinishedRun::load_model(run_dir, options.device, options.model)?;
     let test = run_test_set(&run.config, options.data_dir.as_deref())?;
     let names = run.config.data.class_names();
@@ -72,7 +71,7 @@ pub fn eval_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalOutcome, Er
         &run.device,
         options.progress,
     )
-    .map_err(|e| Error::Evaluation(format!("test set: {e}")))?;
+    .map_err(|e| InferenceError::Evaluation(format!("test set: {e}")))?;
     let report = evaluation.report(&names);
 
     let out = run_dir.join(options.model.eval_dir());
@@ -95,7 +94,7 @@ pub fn eval_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalOutcome, Er
         .iter()
         .map(|m| test.get(m.index).map(|item| item.pixels))
         .collect::<Result<_, _>>()
-        .map_err(|e| Error::Evaluation(format!("test set: {e}")))?;
+        .map_err(|e| InferenceError::Evaluation(format!("test set: {e}")))?;
     let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
     plots::mistakes(&files[3], &mistakes, &images, &names)?;
     Ok(EvalOutcome {

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 
+use super::InferenceError;
 use super::export::load_safetensors;
-use crate::Error;
 use crate::config::TrainingConfig;
 use crate::device::BackendKind;
 use crate::run::{self, CONFIG_FILE, MODEL_FILE, RunError, RunLock};
@@ -24,7 +24,11 @@ pub struct Imported {
 /// Makes the run folder `out` from the safetensors file `weights` and the config at `config`:
 /// `config.json` and `model.bpk`, as a finished training would leave them (without a summary,
 /// since nothing was trained or tested here).
-pub fn import_weights(weights: &Path, config: &Path, out: &Path) -> Result<Imported, Error> {
+pub fn import_weights(
+    weights: &Path,
+    config: &Path,
+    out: &Path,
+) -> Result<Imported, InferenceError> {
     let mut config = TrainingConfig::load(config)?;
     let backend = config.device.unwrap_or_else(BackendKind::preferred);
     let device = backend.device()?;
@@ -42,7 +46,7 @@ pub fn import_weights(weights: &Path, config: &Path, out: &Path) -> Result<Impor
             problem += "; f7 has a unit per class: name the classes in the config's \
                         data.classes (a run's config.json has them)";
         }
-        Error::Import {
+        InferenceError::Import {
             file: weights.to_path_buf(),
             problem,
         }
@@ -51,7 +55,10 @@ pub fn import_weights(weights: &Path, config: &Path, out: &Path) -> Result<Impor
     let model_bytes = model
         .into_record()
         .into_bytes()
-        .map_err(|e| Error::Training(format!("cannot serialise the model: {e}")))?;
+        .map_err(|e| InferenceError::Import {
+            file: weights.to_path_buf(),
+            problem: format!("cannot serialise the model: {e}"),
+        })?;
 
     let _lock = RunLock::acquire(out)?;
     run::prepare(out, false)?;

@@ -8,20 +8,62 @@ pub mod export;
 pub mod import;
 pub mod predict;
 
+use std::path::PathBuf;
+
 use burn::data::dataloader::DataLoaderBuilder;
-use burn::data::dataset::Dataset;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use thiserror::Error;
+
+use crate::config::ConfigError;
 use crate::data::Class;
 use crate::data::batcher::{ImageBatcher, images_tensor};
-use crate::data::dataset::ImageDataset;
-use crate::data::set::class_name;
+use crate::data::classes::class_name;
+use crate::data::error::DataError;
+use crate::data::split::ImageSplit;
+use crate::device::NotCompiled;
 use crate::model::LeNet5;
 use crate::report::eval_report::csv_cell;
+use crate::report::plots::PlotError;
 use crate::report::{EvalReport, Mistake};
+use crate::run::RunError;
+use export::ExportError;
+
+/// What can stop `eval`, `export` or `import`, each in one line naming what is wrong.
+#[derive(Debug, Error)]
+pub enum InferenceError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Device(#[from] NotCompiled),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error("evaluation failed: {0}")]
+    Evaluation(String),
+    #[error("{}: {problem}", file.display())]
+    Import { file: PathBuf, problem: String },
+}
+
+impl InferenceError {
+    /// Whether the error is in what the user asked for rather than met while doing it.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            InferenceError::Config(_) | InferenceError::Device(_) => true,
+            InferenceError::Run(error) => error.is_usage(),
+            InferenceError::Data(error) => error.is_usage(),
+            _ => false,
+        }
+    }
+}
 
 /// Class probabilities of one image, one per class.
 pub type Probabilities = Vec<f32>;
@@ -104,7 +146,7 @@ impl Evaluation {
 /// progress bar on stderr when `progress` is set and stderr is a terminal.
 pub fn evaluate(
     model: &LeNet5,
-    dataset: ImageDataset,
+    dataset: ImageSplit,
     batch_size: usize,
     device: &Device,
     progress: bool,

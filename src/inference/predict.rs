@@ -10,10 +10,10 @@ use thiserror::Error;
 
 use super::{argmax, classify};
 use crate::data::Class;
+use crate::data::classes::class_name;
 use crate::data::image::{
     IMAGE_ENDINGS, ImageError, Prepared, Preprocess, has_image_ending, load_image,
 };
-use crate::data::set::class_name;
 use crate::model::LeNet5;
 
 /// Below this probability for its answer, the model is said to be unsure.
@@ -246,7 +246,7 @@ mod tests {
         p[2] = 0.1;
         p[8] = 0.7;
         p[3] = 0.2;
-        let names = crate::data::set::numbered(10);
+        let names = crate::data::classes::numbered(10);
         let prediction = prediction(Path::new("x.png"), p.clone(), &prepared(0), &names);
         assert_eq!((prediction.class, prediction.name.as_str()), (8, "8"));
         assert_eq!(prediction.probability, 0.7);

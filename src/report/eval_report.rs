@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::thousands;
+use super::text::thousands;
 use crate::data::Class;
 
 /// Above this many classes the table leaves the confusion matrix to the CSV and the picture:
@@ -177,7 +177,7 @@ mod tests {
     fn report() -> EvalReport {
         // digit 0: 3 images, 2 right, 1 taken for a 6; digit 6: 1 image, right.
         EvalReport::new(
-            &crate::data::set::numbered(10),
+            &crate::data::classes::numbered(10),
             &[0, 0, 0, 6],
             &[0, 6, 0, 6],
             0.25,

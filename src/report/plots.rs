@@ -13,8 +13,9 @@ use plotters::style::FontStyle;
 use thiserror::Error;
 
 use super::eval_report::short;
-use super::{EvalReport, Mistake, thousands};
-use crate::data::set::class_name;
+use super::eval_report::{EvalReport, Mistake};
+use super::text::thousands;
+use crate::data::classes::class_name;
 use crate::input::IMAGE_SIDE;
 use crate::run::history::EpochMetrics;
 use crate::run::{self, RunError};
@@ -193,6 +194,16 @@ where
         .position(legend)
         .draw()?;
     Ok(())
+}
+
+/// A run's history as it stands: `metrics.csv` and the plots of the epochs done so far, each
+/// written atomically.
+pub fn write_history(run_dir: &Path, history: &[EpochMetrics]) -> Result<(), PlotError> {
+    run::write_atomic(
+        &run_dir.join(run::METRICS_FILE),
+        crate::run::history::to_csv(history).as_bytes(),
+    )?;
+    self::history(&run_dir.join(run::PLOTS_DIR), history)
 }
 
 /// `plots/loss.png` (log scale when the loss spans a decade) and `plots/accuracy.png` (percent), train and valid per epoch.

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::RunError;
+use super::error::RunError;
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
 /// crash leaves either the old file or the new one, never half of one.

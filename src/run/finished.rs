@@ -8,13 +8,12 @@ use burn::store::ModuleRecord;
 
 use serde::{Deserialize, Serialize};
 
-use super::{BEST_MODEL_FILE, CONFIG_FILE, EVAL_DIR, MODEL_FILE, RunError, RunLock};
+use super::error::RunError;
+use super::layout::{BEST_EVAL_DIR, BEST_MODEL_FILE, CONFIG_FILE, EVAL_DIR, MODEL_FILE};
+use super::lock::RunLock;
 use crate::config::TrainingConfig;
 use crate::device::BackendKind;
 use crate::model::LeNet5;
-
-/// Where `lenet eval --model best` writes, beside `eval/` of the final model.
-pub const BEST_EVAL_DIR: &str = "eval-best";
 
 /// Which of a run's models to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]

@@ -50,6 +50,12 @@ pub fn best_epoch(history: &[EpochMetrics], metric: StopMetric, min_delta: f64) 
     best.map(|(epoch, _)| epoch)
 }
 
+/// The metric that picks a run's best epoch, and by how much an epoch must beat the best so
+/// far: early stopping's, or else the validation loss.
+pub fn best_rule(early_stopping: Option<EarlyStopping>) -> (StopMetric, f64) {
+    early_stopping.map_or((StopMetric::ValidLoss, 0.0), |e| (e.metric, e.min_delta))
+}
+
 /// The epoch at which `rule` ends a run with this `history`: its last epoch, once `patience`
 /// epochs have passed since the best; `None` while the run goes on (or was never validated).
 pub fn stopped_early(history: &[EpochMetrics], rule: &EarlyStopping) -> Option<usize> {

@@ -7,9 +7,13 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 
+use super::error::RunError;
+use super::folder::name;
 use super::history::{self, EpochMetrics};
+use super::layout::{CONFIG_FILE, METRICS_FILE, SUMMARY_FILE};
+use super::lock::RunLock;
 use super::status::{RunState, RunStatus, rfc3339};
-use super::{CONFIG_FILE, METRICS_FILE, RunError, RunLock, RunSummary, SUMMARY_FILE};
+use super::summary::RunSummary;
 use crate::config::TrainingConfig;
 
 /// One run at a glance.
@@ -85,7 +89,7 @@ pub fn find_run(artifacts: &Path, name: &str) -> Result<PathBuf, RunError> {
 
 /// Everything the folder `dir` says about its run.
 pub fn details(dir: &Path) -> RunDetails {
-    let name = super::name(dir);
+    let name = name(dir);
     let summary: Option<RunSummary> = fs::read(dir.join(SUMMARY_FILE))
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok());

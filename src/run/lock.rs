@@ -7,7 +7,8 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 
-use super::RunError;
+use super::error::RunError;
+use super::folder::create_dir;
 
 /// The lock file in a run folder. It stays when the lock is released: removing it would let a
 /// process that opened it just before lock a file that no longer has a name.
@@ -27,7 +28,7 @@ impl RunLock {
                 dir: dir.to_path_buf(),
             });
         }
-        super::create_dir(dir)?;
+        create_dir(dir)?;
         let path = dir.join(LOCK_FILE);
         let mut file = OpenOptions::new()
             .read(true)

@@ -7,9 +7,9 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::{RunError, write_atomic};
-
-pub const STATUS_FILE: &str = "status.json";
+use super::atomic::write_atomic;
+use super::error::RunError;
+use super::layout::STATUS_FILE;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -18,19 +18,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
-use super::MAX_UPLOAD_BYTES;
 use super::assets;
 use super::state::AppState;
-use crate::Error;
 use crate::config::TrainingConfig;
 use burn::data::dataset::Dataset;
 
 use crate::data::Class;
 use crate::data::image::{ImageError, decode_image};
+use crate::inference::InferenceError;
 use crate::inference::eval::{EvalOptions, PREDICTIONS_FILE, REPORT_FILE, eval_run};
 use crate::inference::predict::predict_prepared;
 use crate::report::EvalReport;
 use crate::run::{self, EVAL_DIR, MODEL_FILE, RunDetails, RunError, RunInfo};
+
+/// The largest image upload accepted, in bytes: a phone photo fits, a mistake does not.
+pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 
 /// How many of the most confident mistakes the run page shows.
 const MISTAKES_SHOWN: usize = 24;
@@ -88,10 +90,10 @@ impl From<RunError> for ApiError {
     }
 }
 
-impl From<Error> for ApiError {
-    fn from(error: Error) -> Self {
+impl From<InferenceError> for ApiError {
+    fn from(error: InferenceError) -> Self {
         match error {
-            Error::Run(error) => error.into(),
+            InferenceError::Run(error) => error.into(),
             error => Self::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
         }
     }

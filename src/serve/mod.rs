@@ -11,28 +11,16 @@ mod api;
 mod assets;
 mod state;
 
-use std::net::{IpAddr, SocketAddr};
+pub use api::MAX_UPLOAD_BYTES;
+pub use state::ServeOptions;
+
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::device::BackendKind;
 use state::AppState;
-
-/// The largest image upload accepted, in bytes: a phone photo fits, a mistake does not.
-pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
-
-#[derive(Debug, Clone)]
-pub struct ServeOptions {
-    pub artifacts: PathBuf,
-    pub host: IpAddr,
-    /// 0 lets the system pick a free port.
-    pub port: u16,
-    /// Where MNIST is, instead of the folder each run was trained from.
-    pub data_dir: Option<PathBuf>,
-    pub device: Option<BackendKind>,
-}
 
 #[derive(Debug, Error)]
 pub enum ServeError {
@@ -45,6 +33,13 @@ pub enum ServeError {
     },
     #[error("the server stopped: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl ServeError {
+    /// Whether the error is in what the user asked for rather than met while serving.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, ServeError::NoArtifacts { .. })
+    }
 }
 
 /// A server bound to its address, not yet serving: the caller can say where it is first.

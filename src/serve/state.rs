@@ -3,18 +3,28 @@
 //! or was trained again, after the server started is served as it is now.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use crate::Error;
 use crate::config::TrainingConfig;
-use crate::data::dataset::ImageDataset;
+use crate::data::split::ImageSplit;
 use crate::device::BackendKind;
+use crate::inference::InferenceError;
 use crate::inference::eval::run_test_set;
 use crate::run::{FinishedRun, MODEL_FILE, RunError};
 
-use super::ServeOptions;
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub artifacts: PathBuf,
+    pub host: IpAddr,
+    /// 0 lets the system pick a free port.
+    pub port: u16,
+    /// Where the data set is, for runs whose own data folder is gone.
+    pub data_dir: Option<PathBuf>,
+    pub device: Option<BackendKind>,
+}
 
 /// A loaded model, shared by the requests that use it; inference takes the lock briefly.
 pub type SharedRun = Arc<Mutex<FinishedRun>>;
@@ -25,7 +35,7 @@ pub struct AppState {
     pub device: Option<BackendKind>,
     models: Mutex<HashMap<PathBuf, (SystemTime, SharedRun)>>,
     /// By what decides a test set: the data set, its folder and the run's split settings.
-    test_sets: Mutex<HashMap<String, ImageDataset>>,
+    test_sets: Mutex<HashMap<String, ImageSplit>>,
     /// One evaluation at a time: two would compete for the same cores and the same files.
     pub evaluating: tokio::sync::Mutex<()>,
 }
@@ -75,7 +85,7 @@ impl AppState {
     }
 
     /// The test set a run was tested on, read once for all the runs that share it.
-    pub fn test_set(&self, run: &FinishedRun) -> Result<ImageDataset, Error> {
+    pub fn test_set(&self, run: &FinishedRun) -> Result<ImageSplit, InferenceError> {
         let data = &run.config.data;
         let data_dir = self.data_dir_for(&run.config);
         let key = serde_json::json!([data, data_dir, run.config.seed]).to_string();

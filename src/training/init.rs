@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 
-use crate::Error;
+use super::error::TrainingError;
 use crate::config::TrainingConfig;
-use crate::data::set;
+use crate::data::classes::brief;
 use crate::model::LeNet5;
 use crate::run::{CONFIG_FILE, FinishedRun, MODEL_FILE};
 
@@ -24,8 +24,12 @@ impl Source {
     /// Checks that the finished run in `dir` can give its weights to a run of `config` in
     /// `run_dir`: another run, with the same layers, and the same output layer unless
     /// `init_from_skip` names f7. Reads its weights now, before anything is written.
-    pub fn check(dir: &Path, config: &TrainingConfig, run_dir: &Path) -> Result<Self, Error> {
-        let problem = |message: String| Error::InitFrom {
+    pub fn check(
+        dir: &Path,
+        config: &TrainingConfig,
+        run_dir: &Path,
+    ) -> Result<Self, TrainingError> {
+        let problem = |message: String| TrainingError::InitFrom {
             dir: dir.to_path_buf(),
             message,
         };
@@ -82,8 +86,8 @@ impl Source {
             return Err(problem(format!(
                 "its output layer is for the classes ({}), this run's data has ({}): add \
                  \"init_from_skip\": [\"f7\"] to the config to start the output layer afresh",
-                set::brief(&their_classes, 5),
-                set::brief(&our_classes, 5)
+                brief(&their_classes, 5),
+                brief(&our_classes, 5)
             )));
         }
         let record = ModuleRecord::load(dir.join(MODEL_FILE))
@@ -102,8 +106,8 @@ impl Source {
         model: LeNet5,
         config: &TrainingConfig,
         device: &Device,
-    ) -> Result<LeNet5, Error> {
-        let problem = |message: String| Error::InitFrom {
+    ) -> Result<LeNet5, TrainingError> {
+        let problem = |message: String| TrainingError::InitFrom {
             dir: self.dir.clone(),
             message,
         };

@@ -16,7 +16,7 @@
 //!   decides as an uninterrupted one would (see [`crate::run::history::best_epoch`]).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use burn::data::dataloader::DataLoaderIterator;
@@ -29,10 +29,11 @@ use burn::train::{
 };
 
 use super::checkpoint::{CheckpointState, Checkpoints};
-use super::{Progress, ProgressHook};
+use super::options::{Progress, ProgressHook};
 use crate::config::EarlyStopping;
 use crate::data::loader::{EpochCursor, Position};
 use crate::model::LeNet5;
+use crate::report::plots;
 use crate::run::history::{self, EpochMetrics};
 use crate::run::{self, BEST_MODEL_FILE};
 
@@ -77,8 +78,9 @@ pub struct ResumableLoop {
     /// and stops only.
     pub checkpoint_every: Option<Duration>,
     pub config_name: String,
-    /// Starts as what the resumed checkpoint knew; filled in as the run goes.
-    pub outcome: Arc<Mutex<Outcome>>,
+    /// Starts as what the resumed checkpoint knew; filled in as the run goes, and read back
+    /// with [`ResumableLoop::outcome`] once Burn's launch returns.
+    pub outcome: Mutex<Outcome>,
     /// Told where the run is after every batch and epoch.
     pub on_progress: Option<ProgressHook>,
     /// The run's folder, where each epoch's metrics and plots are written as it ends.
@@ -183,6 +185,19 @@ impl SupervisedLearningStrategy<LeNet5> for ResumableLoop {
 }
 
 impl ResumableLoop {
+    /// How the run went, as far as it got.
+    pub fn outcome(&self) -> Outcome {
+        self.recorded().clone()
+    }
+
+    /// The outcome so far, for updating. A panic elsewhere leaves it as it was last written,
+    /// which is still the truth about the run.
+    fn recorded(&self) -> MutexGuard<'_, Outcome> {
+        self.outcome
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Trains and validates one epoch from wherever the run is in it, records it and
     /// checkpoints its end. Returns whether the run goes on.
     fn run_epoch(&self, s: &mut Session, epoch: usize) -> bool {
@@ -219,7 +234,7 @@ impl ResumableLoop {
             ..epoch_metrics(&s.store, epoch)
         };
         {
-            let mut outcome = self.outcome.lock().unwrap();
+            let mut outcome = self.recorded();
             outcome.history.push(metrics);
             outcome.completed_epochs = epoch;
         }
@@ -227,13 +242,13 @@ impl ResumableLoop {
             epoch: epoch + 1,
             batches_done: 0,
         };
-        let history = self.outcome.lock().unwrap().history.clone();
+        let history = self.recorded().history.clone();
         // The best model is on disk before the checkpoint that counts its epoch as done.
         let saved = self
             .keep_if_best(s, &history)
             .and_then(|()| self.checkpoint(s, next))
             .and_then(|()| {
-                super::write_history(&self.run_dir, &history)
+                plots::write_history(&self.run_dir, &history)
                     .map_err(|e| Stop::Write(e.to_string()))
             });
         if let Err(stop) = saved {
@@ -343,7 +358,7 @@ impl ResumableLoop {
 
     /// Writes the model as `model_best.bpk` when the epoch just recorded is the best so far.
     fn keep_if_best(&self, s: &Session, history: &[EpochMetrics]) -> Result<(), Stop> {
-        let (metric, min_delta) = super::best_metric(self.early_stopping);
+        let (metric, min_delta) = history::best_rule(self.early_stopping);
         let latest = history.last().map(|e| e.epoch);
         if latest.is_none() || history::best_epoch(history, metric, min_delta) != latest {
             return Ok(());
@@ -360,7 +375,7 @@ impl ResumableLoop {
         let Some(rule) = self.early_stopping else {
             return false;
         };
-        let mut outcome = self.outcome.lock().unwrap();
+        let mut outcome = self.recorded();
         outcome.stopped_early_at = history::stopped_early(&outcome.history, &rule);
         outcome.stopped_early_at.is_some()
     }
@@ -378,7 +393,7 @@ impl ResumableLoop {
 
     /// Saves a checkpoint that continues at `position`, unless the newest one already does.
     fn checkpoint(&self, s: &mut Session, position: Position) -> Result<(), Stop> {
-        let mut outcome = self.outcome.lock().unwrap();
+        let mut outcome = self.recorded();
         if outcome.checkpoint.as_ref().map(|(_, p)| *p) == Some(position) {
             return Ok(());
         }
@@ -400,7 +415,7 @@ impl ResumableLoop {
     }
 
     fn stop(&self, interrupter: &Interrupter, stop: Stop) {
-        let mut outcome = self.outcome.lock().unwrap();
+        let mut outcome = self.recorded();
         outcome.stop.get_or_insert(stop);
         interrupter.stop(Some("training stopped"));
     }
@@ -411,21 +426,14 @@ impl ResumableLoop {
             .interruption()
             .and_then(|i| i.reason)
             .unwrap_or_else(|| "a stop request".to_string());
-        self.outcome
-            .lock()
-            .unwrap()
-            .stop
-            .get_or_insert(Stop::Requested(reason));
+        self.recorded().stop.get_or_insert(Stop::Requested(reason));
     }
 
     /// Ends a run that was asked to stop: records why, and checkpoints where it stopped unless
     /// the stop came from a fault (whose state is not worth resuming from).
     fn stopped(&self, s: &mut Session, position: Position) {
         self.note_request(&s.interrupter);
-        let faulted = matches!(
-            self.outcome.lock().unwrap().stop,
-            Some(Stop::NonFinite { .. })
-        );
+        let faulted = matches!(self.recorded().stop, Some(Stop::NonFinite { .. }));
         if !faulted
             && s.interrupter.error().is_none()
             && let Err(stop) = self.checkpoint(s, position)

@@ -1,38 +1,11 @@
 //! A trained model in the formats other tools read: [`safetensors`] in PyTorch's layout (and
 //! back, for `lenet import`), and [`onnx`] for ONNX runtimes.
 
+pub mod error;
 pub mod onnx;
 mod onnx_proto;
 pub mod safetensors;
 
-use burn::store::SafetensorsStoreError;
-use thiserror::Error;
-
+pub use error::ExportError;
 pub use onnx::to_onnx;
 pub use safetensors::{from_safetensors, load_safetensors, to_safetensors};
-
-#[derive(Debug, Error)]
-pub enum ExportError {
-    #[error("safetensors: {0}")]
-    Format(String),
-    #[error("{0}")]
-    Mismatch(String),
-    #[error(
-        "safetensors in PyTorch's layout holds Conv2d and Linear layers; this model has {0}, \
-         which PyTorch has no layer for"
-    )]
-    NoPyTorchLayer(&'static str),
-}
-
-impl From<SafetensorsStoreError> for ExportError {
-    fn from(error: SafetensorsStoreError) -> Self {
-        // burn-store's messages can span lines; an error here is one line.
-        ExportError::Format(
-            error
-                .to_string()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" "),
-        )
-    }
-}

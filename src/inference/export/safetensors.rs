@@ -15,7 +15,7 @@ use burn::store::{
 use safetensors::SafeTensors;
 use serde_json::Value;
 
-use super::ExportError;
+use super::error::ExportError;
 use crate::model::{ActivationKind, LeNet5, LeNet5Config, PoolingKind, Subsampling, Variant};
 
 /// The part of `model` that PyTorch has no layer for, if any.
