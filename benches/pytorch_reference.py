@@ -50,7 +50,7 @@ def load(folder, split):
 
 
 class LeNet5(nn.Module):
-    """The design's modern LeNet-5: zero padding 2, ReLU, max pooling, 61,706 parameters."""
+    """The modern LeNet-5 of docs/design.md: zero padding 2, ReLU, max pooling, 61,706 parameters."""
 
     def __init__(self):
         super().__init__()

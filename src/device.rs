@@ -105,7 +105,8 @@ impl BackendKind {
             #[cfg(feature = "flex")]
             BackendKind::Flex => Device::flex(),
             #[cfg(feature = "ndarray")]
-            #[allow(deprecated)] // ndarray stays available because the design names it
+            // ndarray stays available: docs/design.md#backends says why.
+            #[allow(deprecated)]
             BackendKind::Ndarray => Device::ndarray(),
             #[cfg(feature = "wgpu")]
             BackendKind::Wgpu => Device::wgpu(DeviceKind::default()),

@@ -1,4 +1,5 @@
-//! `lenet`: train LeNet-5 on MNIST or another data set from a JSON config, then evaluate, use and export it.
+//! `lenet`: train LeNet-5 on MNIST or another data set from a JSON config, then evaluate, use
+//! and export it.
 //!
 //! A thin layer over the library: [`cli`] reads the command line, each command calls the
 //! library and prints what it returns, and every error ends the program with one line and the

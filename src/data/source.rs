@@ -116,7 +116,7 @@ fn locate_kind(
     }
 }
 
-/// A folder that holds the MNIST files asked for.
+/// A folder that holds the data set asked for (for IDX data sets, the files asked for).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataLocation {
     pub dir: PathBuf,

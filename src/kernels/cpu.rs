@@ -39,7 +39,7 @@ impl CpuF32 for burn::backend::Flex {
 }
 
 #[cfg(feature = "ndarray")]
-#[allow(deprecated)] // ndarray stays available because the design names it
+#[allow(deprecated)] // ndarray stays available: docs/design.md#backends says why
 impl CpuF32 for burn::backend::NdArray {
     fn dims(tensor: &FloatTensor<Self>) -> Vec<usize> {
         match tensor {

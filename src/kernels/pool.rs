@@ -35,7 +35,7 @@ pub fn max_pool(x: Tensor<4>, pool: &MaxPool2d) -> Tensor<4> {
 }
 
 #[cfg(any(feature = "flex", feature = "ndarray"))]
-#[allow(deprecated)] // ndarray stays available because the design names it
+#[allow(deprecated)] // ndarray stays available: docs/design.md#backends says why
 mod extension {
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;

@@ -31,7 +31,7 @@ pub fn by_burns_ops(x: Tensor<4>, coefficient: Tensor<1>, bias: Tensor<1>) -> Te
 }
 
 #[cfg(any(feature = "flex", feature = "ndarray"))]
-#[allow(deprecated)] // ndarray stays available because the design names it
+#[allow(deprecated)] // ndarray stays available: docs/design.md#backends says why
 mod extension {
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;

@@ -59,7 +59,7 @@ fn exp_negative(t: f32) -> f32 {
 }
 
 #[cfg(any(feature = "flex", feature = "ndarray"))]
-#[allow(deprecated)] // ndarray stays available because the design names it
+#[allow(deprecated)] // ndarray stays available: docs/design.md#backends says why
 mod extension {
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;

@@ -10,7 +10,7 @@ use super::lecun98;
 use super::{ActivationKind, LeNet5, Subsampling, Variant};
 use crate::input::IMAGE_SIDE;
 
-/// One row of the per-layer table: what a reader of the design expects to see.
+/// One row of the per-layer table, as `docs/design.md` draws it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LayerInfo {
     pub name: &'static str,

@@ -1,6 +1,6 @@
 //! LeNet-5 as a Burn module.
 //!
-//! The layers follow the design's table (LeCun et al. 1998 with the usual modern
+//! The layers follow the table of `docs/design.md` (LeCun et al. 1998 with the usual modern
 //! simplifications): the 28x28 digit is padded by 2 to the paper's 32x32, then
 //!
 //! | layer | kind                    | output   | parameters |
