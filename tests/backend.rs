@@ -45,7 +45,7 @@ fn a_tiny_run_trains_on_the_preferred_backend() {
         summary.device
     );
     assert_eq!(summary.test_images, 50);
-    // CubeCL's autotune results and compiled kernels land where the README says, so that the
+    // CubeCL's autotune results and compiled kernels land where docs/backends.md says, so that the
     // next run starts warm.
     #[cfg(any(feature = "wgpu", feature = "vulkan"))]
     {

@@ -4,7 +4,8 @@
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the
 //! test says so and passes, unless `LENET_REQUIRE_BROWSER` is set, as CI sets it. With
-//! `LENET_SCREENSHOTS=DIR` it saves the pages as PNGs there (the README's pictures).
+//! `LENET_SCREENSHOTS=DIR` it saves the pages as PNGs there (the pictures of the README and
+//! docs/serve.md).
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! `lenet export --format onnx` proven by a real runtime: ONNX Runtime (Python's `onnxruntime`)
 //! runs the exported file on the 10,000 MNIST test images and must give Burn's logits within
 //! 1e-5 and exactly `lenet eval`'s number of correct answers, for both networks; `onnx.checker`
-//! must pass the file; and the README's Python snippet must read a digit with it. Also
+//! must pass the file; and the Python snippet of docs/cli.md must read a digit with it. Also
 //! `lenet import`, the way back from PyTorch-layout weights.
 //!
 //! The Python side needs `onnx`, `onnxruntime`, `numpy` and `pillow`: `.ci/run` installs them in
@@ -176,14 +176,14 @@ fn the_1998_network_runs_in_onnx_runtime_as_in_burn() {
     check_in_onnx_runtime(&runs().2, "lecun98");
 }
 
-/// The README's snippet, which reads a 28x28 PNG and prints the digit, run as written.
+/// The snippet of docs/cli.md, which reads a 28x28 PNG and prints the digit, run as written.
 #[test]
-fn the_readmes_onnx_snippet_reads_a_digit() {
+fn the_docs_onnx_snippet_reads_a_digit() {
     let Some(python) = python("the docs' ONNX snippet") else {
         return;
     };
-    let readme = fs::read_to_string(project_file("README.md")).unwrap();
-    let export = &readme[readme.find("## Export").expect("an Export section")..];
+    let page = fs::read_to_string(project_file("docs/cli.md")).unwrap();
+    let export = &page[page.find("### Export").expect("an Export section")..];
     let snippet = export
         .split("```python\n")
         .nth(1)

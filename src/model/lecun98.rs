@@ -170,7 +170,7 @@ pub const RBF_SHARPNESS: f32 = 1.0 / 32.0;
 
 /// The squared Euclidean distance of each F6 output to each class prototype, `[batch, 10]`.
 /// The model's logits are these times -[`RBF_SHARPNESS`], trained with softmax cross-entropy
-/// (see README).
+/// (docs/design.md, the 1998 network, says why).
 pub fn rbf_distances(f6: Tensor<2>) -> Tensor<2> {
     let device = f6.device();
     let flat: Vec<f32> = prototypes().into_iter().flatten().collect();

@@ -1,4 +1,4 @@
-//! The HTTP routes: the embedded pages, and the JSON API they use (documented in the README).
+//! The HTTP routes: the embedded pages, and the JSON API they use (documented in docs/serve.md).
 //! Every failure is a status and `{"error": "<one line>"}`; nothing a request sends can make
 //! the server stop serving the next one.
 
