@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Some(Command::Resume(args)) => cli::train::resume_command(args),
         Some(Command::Eval(args)) => cli::inference::eval_command(args),
         Some(Command::Predict(args)) => cli::inference::predict_command(args),
+        Some(Command::Explain(args)) => cli::explain::explain_command(args),
         Some(Command::Summary(args)) => cli::inference::summary_command(args),
         Some(Command::Export(args)) => cli::inference::export_command(args),
         Some(Command::Import(args)) => cli::inference::import_command(args),

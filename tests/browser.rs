@@ -296,6 +296,10 @@ fn browser_shows_the_runs_and_reads_a_drawn_digit() {
             count.min(120)
         ),
     );
+    browser.wait_until(
+        "the learned filters",
+        "document.querySelectorAll('#filters canvas.kernel').length === 6 + 16 * 6",
+    );
     browser.screenshot("run.png");
 
     // Two runs compared: their curves overlaid, the config keys that differ.
@@ -309,15 +313,33 @@ fn browser_shows_the_runs_and_reads_a_drawn_digit() {
     );
     assert_eq!(overlaid, 2);
 
-    // Draw: real MNIST test digits, stroke by stroke; each read as itself.
+    // Draw: real MNIST test digits, stroke by stroke; each read as itself, with every layer's
+    // maps shown for it, and the maps change with the drawing.
     let test = ImageSplit::read_idx(&common::real_mnist_dir(), Part::Test, 10).unwrap();
     browser.open(&page("#/draw/smoke"));
     browser.wait_until("the canvas", "document.querySelector('#pad')");
+    let mut seen_maps = Vec::new();
     for index in [0, 1, 2, 3] {
         browser.click("#clear");
         browser.draw(test.image(index));
         let label = i64::from(test.label(index));
         assert_eq!(browser.answer(), label, "drawn test digit {index}");
+        browser.wait_until(
+            "every layer's maps",
+            "document.querySelector('#layers').dataset.state === 'done' && \
+             document.querySelectorAll('#layers canvas.map[data-layer=\"c1\"]').length === 6 && \
+             document.querySelectorAll('#layers canvas.map[data-layer=\"c3\"]').length === 16 && \
+             document.querySelectorAll('#layers canvas.units').length === 3 && \
+             document.querySelector('#saliency') !== null",
+        );
+        let maps = browser.script(
+            "return [...document.querySelectorAll('#layers canvas.map[data-layer=\"c1\"]')]
+               .map(c => c.toDataURL()).join();",
+        );
+        seen_maps.push(maps.as_str().unwrap().to_string());
+    }
+    for pair in seen_maps.windows(2) {
+        assert_ne!(pair[0], pair[1], "c1's maps change with the drawing");
     }
     browser.screenshot("draw.png");
 

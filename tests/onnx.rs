@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{lenet, project_file, real_mnist_dir};
+use common::{lenet, onnx_python, project_file, real_mnist_dir, train_both_networks};
 use lenet::data::batcher::images_tensor;
 use lenet::data::idx::Part;
 use lenet::data::split::ImageSplit;
@@ -27,60 +27,9 @@ fn runs() -> &'static (tempfile::TempDir, PathBuf, PathBuf) {
     static RUNS: OnceLock<(tempfile::TempDir, PathBuf, PathBuf)> = OnceLock::new();
     RUNS.get_or_init(|| {
         let root = tempfile::tempdir().unwrap();
-        let lecun98 = root.path().join("lecun98.json");
-        fs::write(
-            &lecun98,
-            r#"{"model": {"variant": "lecun98"}, "epochs": 1, "batch_size": 64,
-                "optimizer": {"type": "adam", "learning_rate": 0.002},
-                "data": {"validation_size": 1000, "train_limit": 6000}}"#,
-        )
-        .unwrap();
-        let train = |config: &str, name: &str| {
-            let run = root.path().join(name);
-            lenet()
-                .args(["--config", config, "--no-tui", "--artifact-dir"])
-                .arg(&run)
-                .arg("--data-dir")
-                .arg(real_mnist_dir())
-                .assert()
-                .success();
-            run
-        };
-        let modern = train(&project_file("configs/smoke.json"), "modern");
-        let paper = train(&lecun98.to_string_lossy(), "lecun98");
+        let (modern, paper) = train_both_networks(root.path());
         (root, modern, paper)
     })
-}
-
-/// The interpreter with onnx, onnxruntime, numpy and pillow; `None` (after saying why) when
-/// there is none and `LENET_REQUIRE_ONNX` is not set.
-fn python(what: &str) -> Option<String> {
-    match find_python() {
-        Ok(python) => Some(python),
-        Err(why) => {
-            common::skip_unless_required("LENET_REQUIRE_ONNX", what, &why);
-            None
-        }
-    }
-}
-
-fn find_python() -> Result<String, String> {
-    let python = std::env::var("LENET_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let check = Command::new(&python)
-        .args(["-c", "import onnx, onnxruntime, numpy, PIL"])
-        .output();
-    match check {
-        Ok(output) if output.status.success() => Ok(python),
-        Ok(output) => Err(format!(
-            "{python} lacks onnx, onnxruntime, numpy or pillow ({}); `pip install onnx \
-             onnxruntime numpy pillow`, or set LENET_PYTHON to an interpreter that has them",
-            String::from_utf8_lossy(&output.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        )),
-        Err(e) => Err(format!("cannot run {python}: {e}")),
-    }
 }
 
 /// Burn's logits for the 10,000 test images, as little-endian f32.
@@ -127,7 +76,7 @@ fn export_onnx(run: &Path, out: &Path) {
 }
 
 fn check_in_onnx_runtime(run: &Path, name: &str) {
-    let Some(python) = python(&format!("the ONNX Runtime check of {name}")) else {
+    let Some(python) = onnx_python(&format!("the ONNX Runtime check of {name}")) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -179,7 +128,7 @@ fn the_1998_network_runs_in_onnx_runtime_as_in_burn() {
 /// The snippet of docs/cli.md, which reads a 28x28 PNG and prints the digit, run as written.
 #[test]
 fn the_docs_onnx_snippet_reads_a_digit() {
-    let Some(python) = python("the docs' ONNX snippet") else {
+    let Some(python) = onnx_python("the docs' ONNX snippet") else {
         return;
     };
     let page = fs::read_to_string(project_file("docs/cli.md")).unwrap();

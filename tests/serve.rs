@@ -131,6 +131,57 @@ fn predict_answers_as_lenet_predict_does_for_raw_and_multipart_uploads() {
 }
 
 #[test]
+fn explain_and_filters_answer_as_lenet_explain_does() {
+    let server = Server::start(artifacts());
+    let run = artifacts().join("smoke");
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = png(test_set().image(3), 28);
+    let file = dir.path().join("3.png");
+    std::fs::write(&file, &bytes).unwrap();
+    let cli = |args: &[&str]| -> serde_json::Value {
+        let output = common::lenet()
+            .args(args)
+            .args(["--json", "--run"])
+            .arg(&run)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let expected = cli(&["explain", file.to_str().unwrap()])[0].clone();
+    let (content_type, form) = multipart("image", &bytes);
+    for (status, answer) in [
+        post(&server, "/api/runs/smoke/explain", "image/png", &bytes),
+        post(&server, "/api/runs/smoke/explain", &content_type, &form),
+    ] {
+        assert_eq!(status, 200, "{answer}");
+        for key in [
+            "class",
+            "name",
+            "probability",
+            "probabilities",
+            "input",
+            "layers",
+            "saliency",
+        ] {
+            assert_eq!(answer[key], expected[key], "{key}");
+        }
+        assert_eq!(answer["classes"].as_array().unwrap().len(), 10);
+    }
+    let (status, filters) = get(&server, "/api/runs/smoke/filters");
+    assert_eq!(status, 200, "{filters}");
+    assert_eq!(filters, cli(&["explain", "--filters"]));
+    assert_eq!(
+        filters["layers"][0]["shape"],
+        serde_json::json!([6, 1, 5, 5])
+    );
+    let (status, answer) = post(&server, "/api/runs/smoke/explain", "text/plain", b"hello");
+    assert_eq!(status, 415, "{answer}");
+    let (status, answer) = get(&server, "/api/runs/unfinished/filters");
+    assert_eq!(status, 409, "{answer}");
+}
+
+#[test]
 fn evaluation_and_its_images_are_lenet_evals() {
     let server = Server::start(artifacts());
     let (status, eval) = get(&server, "/api/runs/seed7/eval");

@@ -11,6 +11,7 @@ use lenet::data::error::DataError;
 use lenet::device::NotCompiled;
 use lenet::inference::InferenceError;
 use lenet::inference::export::ExportError;
+use lenet::report::plots::PlotError;
 use lenet::run::RunError;
 use lenet::serve::ServeError;
 use lenet::training::TrainingError;
@@ -32,6 +33,8 @@ pub enum Error {
     #[error(transparent)]
     Export(#[from] ExportError),
     #[error(transparent)]
+    Plot(#[from] PlotError),
+    #[error(transparent)]
     Training(#[from] TrainingError),
     #[error(transparent)]
     Serve(#[from] ServeError),
@@ -52,7 +55,7 @@ impl Error {
             Error::Data(error) => error.is_usage(),
             Error::Run(error) => error.is_usage(),
             Error::Inference(error) => error.is_usage(),
-            Error::Export(_) => false,
+            Error::Export(_) | Error::Plot(_) => false,
             Error::Training(error) => error.is_usage(),
             Error::Serve(error) => error.is_usage(),
             Error::Bench(error) => error.is_usage(),

@@ -1,7 +1,6 @@
 //! The commands that use a finished run: `lenet eval`, `lenet predict`, `lenet export`, and
 //! `lenet summary`, which describes a config's model.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -18,7 +17,9 @@ use lenet::report::layer_table;
 use lenet::run::{FinishedRun, write_atomic};
 
 use super::error::Error;
-use super::{EvalArgs, ExportArgs, ExportFormat, ImportArgs, PredictArgs, SummaryArgs, next_steps};
+use super::{
+    EvalArgs, ExportArgs, ExportFormat, ImportArgs, PredictArgs, SummaryArgs, next_steps, png_names,
+};
 
 pub fn eval_command(args: &EvalArgs) -> Result<ExitCode, Error> {
     let outcome = eval_run(
@@ -108,22 +109,9 @@ fn save_inputs<'a>(
     predictions: impl Iterator<Item = &'a Prediction>,
 ) -> Result<(), Error> {
     lenet::run::create_dir(dir)?;
-    let mut used = HashSet::new();
-    for prediction in predictions {
-        let stem = prediction
-            .file
-            .file_stem()
-            .map_or("image".into(), |s| s.to_string_lossy().into_owned());
-        let name = (1..)
-            .map(|n| {
-                if n == 1 {
-                    format!("{stem}.png")
-                } else {
-                    format!("{stem}-{n}.png")
-                }
-            })
-            .find(|name| used.insert(name.clone()))
-            .expect("some name is free");
+    let predictions: Vec<&Prediction> = predictions.collect();
+    let names = png_names(predictions.iter().map(|p| p.file.as_path()));
+    for (prediction, name) in predictions.into_iter().zip(names) {
         let mut png = Vec::new();
         image::codecs::png::PngEncoder::new(&mut png)
             .write_image(&prediction.input, 28, 28, image::ExtendedColorType::L8)

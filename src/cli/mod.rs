@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod error;
+pub mod explain;
 pub mod inference;
 pub mod serve;
 pub mod train;
@@ -53,6 +54,9 @@ pub enum Command {
     /// Classify images (PNG, JPEG, BMP, WebP, TIFF or GIF; drawings or photos, any size, colour
     /// or polarity) with a run's model, prepared as the run's data was
     Predict(PredictArgs),
+    /// Show what each layer of a run's model makes of images (feature maps, dense layers,
+    /// saliency) as figures or JSON, or the learned filters with --filters
+    Explain(ExplainArgs),
     /// Print the model's layers: kind, output shape and parameters
     Summary(SummaryArgs),
     /// Write a run's model as safetensors in PyTorch's layout and names, or as an ONNX graph
@@ -184,6 +188,31 @@ pub struct PredictArgs {
     pub model: ModelArg,
     /// Images of single digits, folders of them, or patterns such as 'digits/*.png'
     #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A run directory written by training, e.g. artifacts/lenet
+    #[arg(long, value_name = "DIR")]
+    pub run: PathBuf,
+    #[arg(long, value_name = "NAME", value_parser = device,
+        help = device_help("Backend to run the model on [default: the run's, if compiled in]"))]
+    pub device: Option<BackendKind>,
+    /// Write a figure per image into DIR, as <name>.png (with --filters: DIR/filters.png)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print every layer's values as JSON instead of a summary
+    #[arg(long)]
+    pub json: bool,
+    /// Show the learned filters (C1's and C3's kernels; the 1998 network's connection table
+    /// and RBF prototypes) instead of images
+    #[arg(long, conflicts_with = "images")]
+    pub filters: bool,
+    #[command(flatten)]
+    pub model: ModelArg,
+    /// Images (as for predict: files, folders, patterns), prepared as predict prepares them
+    #[arg(value_name = "IMAGE", required_unless_present = "filters")]
     pub images: Vec<PathBuf>,
 }
 
@@ -353,6 +382,26 @@ pub fn next_steps(run_dir: &std::path::Path) -> String {
         invocation(),
         run_dir.display()
     )
+}
+
+/// A PNG name for each of `files`, after its stem (`digit.jpg` -> `digit.png`), numbered where
+/// two files share a stem (`digit-2.png`).
+pub fn png_names<'a>(files: impl Iterator<Item = &'a std::path::Path>) -> Vec<String> {
+    let mut used = std::collections::HashSet::new();
+    files
+        .map(|file| {
+            let stem = file
+                .file_stem()
+                .map_or("image".into(), |s| s.to_string_lossy().into_owned());
+            (1..)
+                .map(|n| match n {
+                    1 => format!("{stem}.png"),
+                    n => format!("{stem}-{n}.png"),
+                })
+                .find(|name| used.insert(name.clone()))
+                .expect("some name is free")
+        })
+        .collect()
 }
 
 /// A clap error as one line: its message without the usage and the hint that follow.

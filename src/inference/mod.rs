@@ -4,6 +4,7 @@
 //! for other frameworks and runtimes) and [`import`] (weights trained elsewhere, as a run).
 
 pub mod eval;
+pub mod explain;
 pub mod export;
 pub mod import;
 pub mod predict;

@@ -145,11 +145,23 @@ pub fn predict_files(
     device: &Device,
     reading: Reading,
 ) -> Vec<Result<Prediction, InputError>> {
+    each_readable(inputs, reading.preprocess, |images| {
+        predict_prepared(model, images, device, reading.classes)
+    })
+}
+
+/// `answer` for every file of `inputs` that reads (see [`expand_inputs`]), all at once and in
+/// order, prepared as `preprocess` says; each file that cannot be read is an error in its place.
+pub fn each_readable<T>(
+    inputs: &[PathBuf],
+    preprocess: Preprocess,
+    answer: impl FnOnce(&[(&Path, &Prepared)]) -> Vec<T>,
+) -> Vec<Result<T, InputError>> {
     let prepared: Vec<Result<(PathBuf, Prepared), InputError>> = expand_inputs(inputs)
         .into_iter()
         .map(|file| {
             let file = file?;
-            let image = load_image(&file, reading.preprocess)?;
+            let image = load_image(&file, preprocess)?;
             Ok((file, image))
         })
         .collect();
@@ -157,10 +169,10 @@ pub fn predict_files(
         .iter()
         .filter_map(|p| p.as_ref().ok().map(|(f, d)| (f.as_path(), d)))
         .collect();
-    let mut predictions = predict_prepared(model, &readable, device, reading.classes).into_iter();
+    let mut answers = answer(&readable).into_iter();
     prepared
         .into_iter()
-        .map(|p| p.map(|_| predictions.next().expect("one answer per readable image")))
+        .map(|p| p.map(|_| answers.next().expect("one answer per readable image")))
         .collect()
 }
 

@@ -20,6 +20,26 @@ pub struct LayerInfo {
     pub parameters: usize,
 }
 
+/// Values of one layer's output for one image (or of a set of weights), flat in the shape's
+/// row-major order: what `lenet explain` shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerValues {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+impl LayerValues {
+    /// The smallest and largest value, the range one colour scale covers.
+    pub fn range(&self) -> (f32, f32) {
+        self.values
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(low, high), &v| {
+                (low.min(v), high.max(v))
+            })
+    }
+}
+
 impl LeNet5 {
     /// Every layer with its kind, output shape and trainable parameter count, in the order
     /// data flows.
@@ -97,8 +117,8 @@ impl LeNet5 {
     pub fn layer_shapes(&self, device: &Device) -> Vec<(&'static str, Vec<usize>)> {
         let mut shapes = Vec::new();
         let image = Tensor::zeros([1, 1, IMAGE_SIDE, IMAGE_SIDE], device);
-        self.forward_observed(image, |layer, dims| {
-            shapes.push((layer, dims[1..].to_vec()))
+        self.forward_observed(image, |layer, output| {
+            shapes.push((layer, output.dims()[1..].to_vec()))
         });
         shapes
     }

@@ -4,6 +4,7 @@
 //! computes nothing else.
 
 pub mod eval_report;
+pub mod explain;
 pub mod plots;
 pub mod text;
 

@@ -20,7 +20,7 @@ use crate::input::IMAGE_SIDE;
 use crate::run::history::EpochMetrics;
 use crate::run::{self, RunError};
 
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 
 #[derive(Debug, Error)]
 pub enum PlotError {
@@ -47,11 +47,11 @@ fn register_font() {
     });
 }
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
-type DrawResult = Result<(), Box<dyn std::error::Error>>;
+pub(super) type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+pub(super) type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Draws `size` pixels with `draw` and writes them to `path` as a PNG.
-fn render(
+pub(super) fn render(
     path: &Path,
     size: (u32, u32),
     draw: impl FnOnce(&Area) -> DrawResult,

@@ -24,12 +24,13 @@ use crate::config::TrainingConfig;
 use burn::data::dataset::Dataset;
 
 use crate::data::Class;
-use crate::data::image::{ImageError, decode_image};
+use crate::data::image::{ImageError, Prepared, decode_image};
 use crate::inference::InferenceError;
 use crate::inference::eval::{EvalOptions, PREDICTIONS_FILE, REPORT_FILE, eval_run};
+use crate::inference::explain::{Explanation, explain_prepared, filters};
 use crate::inference::predict::predict_prepared;
 use crate::report::EvalReport;
-use crate::run::{self, EVAL_DIR, MODEL_FILE, RunDetails, RunError, RunInfo};
+use crate::run::{self, EVAL_DIR, FinishedRun, MODEL_FILE, RunDetails, RunError, RunInfo};
 
 /// The largest image upload accepted, in bytes: a phone photo fits, a mistake does not.
 pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
@@ -43,6 +44,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(|| async { assets::page() }))
         .route("/app.js", get(|| async { assets::script() }))
+        .route("/layers.js", get(|| async { assets::layers_script() }))
         .route("/style.css", get(|| async { assets::style() }))
         .route("/api/runs", get(runs))
         .route("/api/runs/{name}", get(run_details))
@@ -50,6 +52,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/runs/{name}/eval/cell", get(cell))
         .route("/api/runs/{name}/test-images/{index}", get(test_image))
         .route("/api/runs/{name}/predict", post(predict))
+        .route("/api/runs/{name}/explain", post(explain))
+        .route("/api/runs/{name}/filters", get(run_filters))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
         .with_state(state)
@@ -350,7 +354,86 @@ async fn predict(
     name: Result<UrlPath<String>, PathRejection>,
     request: Request,
 ) -> Result<Json<PredictAnswer>, ApiError> {
+    answer_upload(state, name, request, |run, image, classes| {
+        let prediction = predict_prepared(&run.model, &[image], &run.device, &classes)
+            .pop()
+            .expect("one answer for one image");
+        PredictAnswer {
+            input: prediction.input.clone(),
+            prediction,
+            classes,
+        }
+    })
+    .await
+}
+
+/// `lenet explain --json`'s object for an image sent as `predict` takes it, with every class's
+/// name.
+#[derive(Serialize)]
+struct ExplainAnswer {
+    #[serde(flatten)]
+    explanation: Explanation,
+    /// Every class's name, in the order of `probabilities`.
+    classes: Vec<String>,
+}
+
+/// Every layer's output for an uploaded image, as `lenet explain --json` gives it.
+async fn explain(
+    State(state): State<Arc<AppState>>,
+    name: Result<UrlPath<String>, PathRejection>,
+    request: Request,
+) -> Result<Json<ExplainAnswer>, ApiError> {
+    answer_upload(state, name, request, |run, image, classes| {
+        let explanation = explain_prepared(&run.model, &[image], &run.device, &classes)
+            .pop()
+            .expect("one explanation for one image");
+        ExplainAnswer {
+            explanation,
+            classes,
+        }
+    })
+    .await
+}
+
+/// `answer` for an uploaded image (see [`uploaded_image`]), prepared as the named run's data
+/// was, given the run and its class names.
+async fn answer_upload<T: Send + 'static>(
+    state: Arc<AppState>,
+    name: Result<UrlPath<String>, PathRejection>,
+    request: Request,
+    answer: impl FnOnce(&FinishedRun, (&Path, &Prepared), Vec<String>) -> T + Send + 'static,
+) -> Result<Json<T>, ApiError> {
     let dir = run::find_run(&state.artifacts, &run_name(name)?)?;
+    let bytes = uploaded_image(&state, request).await?;
+    blocking(move || {
+        let shared = state.model(&dir)?;
+        let name = Path::new("upload");
+        let finished = shared.lock().unwrap();
+        let data = &finished.config.data;
+        let prepared = decode_image(&bytes, name, data.preprocess)?;
+        let classes = data.class_names();
+        Ok(Json(answer(&finished, (name, &prepared), classes)))
+    })
+    .await
+}
+
+/// The run's learned filters, as `lenet explain --filters --json` gives them.
+async fn run_filters(
+    State(state): State<Arc<AppState>>,
+    name: Result<UrlPath<String>, PathRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let dir = run::find_run(&state.artifacts, &run_name(name)?)?;
+    blocking(move || {
+        let shared = state.model(&dir)?;
+        let layers = filters(&shared.lock().unwrap().model);
+        Ok(Json(serde_json::json!({ "layers": layers })))
+    })
+    .await
+}
+
+/// The image of an upload: the raw body (`Content-Type: image/...` or
+/// `application/octet-stream`) or the multipart field `image`.
+async fn uploaded_image(state: &Arc<AppState>, request: Request) -> Result<Bytes, ApiError> {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -359,7 +442,7 @@ async fn predict(
         .to_ascii_lowercase();
     let bytes = if content_type.starts_with("multipart/form-data") {
         image_field(
-            Multipart::from_request(request, &state)
+            Multipart::from_request(request, state)
                 .await
                 .map_err(|e| ApiError::new(e.status(), e.body_text()))?,
         )
@@ -367,7 +450,7 @@ async fn predict(
     } else if content_type.starts_with("image/")
         || content_type.starts_with("application/octet-stream")
     {
-        Bytes::from_request(request, &state)
+        Bytes::from_request(request, state)
             .await
             .map_err(|e| ApiError::new(e.status(), e.body_text()))?
     } else {
@@ -382,28 +465,7 @@ async fn predict(
     if bytes.is_empty() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "the image is empty"));
     }
-    blocking(move || {
-        let shared = state.model(&dir)?;
-        let name = Path::new("upload");
-        let finished = shared.lock().unwrap();
-        let data = &finished.config.data;
-        let prepared = decode_image(&bytes, name, data.preprocess)?;
-        let classes = data.class_names();
-        let prediction = predict_prepared(
-            &finished.model,
-            &[(name, &prepared)],
-            &finished.device,
-            &classes,
-        )
-        .pop()
-        .expect("one answer for one image");
-        Ok(Json(PredictAnswer {
-            input: prediction.input.clone(),
-            prediction,
-            classes,
-        }))
-    })
-    .await
+    Ok(bytes)
 }
 
 /// The bytes of the multipart field `image`.

@@ -6,6 +6,7 @@ use axum::response::IntoResponse;
 
 const PAGE: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/app.js");
+const LAYERS_SCRIPT: &str = include_str!("assets/layers.js");
 const STYLE: &str = include_str!("assets/style.css");
 
 pub fn page() -> impl IntoResponse {
@@ -13,9 +14,17 @@ pub fn page() -> impl IntoResponse {
 }
 
 pub fn script() -> impl IntoResponse {
+    javascript(SCRIPT)
+}
+
+pub fn layers_script() -> impl IntoResponse {
+    javascript(LAYERS_SCRIPT)
+}
+
+fn javascript(text: &'static str) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        SCRIPT,
+        text,
     )
 }
 

@@ -28,6 +28,37 @@ pub fn skip_unless_required(required: &str, what: &str, why: &str) {
     eprintln!("skipped {what}: {why} (set {required} to make this a failure)");
 }
 
+/// The interpreter with onnx, onnxruntime, numpy and pillow; `None` (after saying why) when
+/// there is none and `LENET_REQUIRE_ONNX` is not set.
+pub fn onnx_python(what: &str) -> Option<String> {
+    match find_python() {
+        Ok(python) => Some(python),
+        Err(why) => {
+            skip_unless_required("LENET_REQUIRE_ONNX", what, &why);
+            None
+        }
+    }
+}
+
+fn find_python() -> Result<String, String> {
+    let python = std::env::var("LENET_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let check = std::process::Command::new(&python)
+        .args(["-c", "import onnx, onnxruntime, numpy, PIL"])
+        .output();
+    match check {
+        Ok(output) if output.status.success() => Ok(python),
+        Ok(output) => Err(format!(
+            "{python} lacks onnx, onnxruntime, numpy or pillow ({}); `pip install onnx \
+             onnxruntime numpy pillow`, or set LENET_PYTHON to an interpreter that has them",
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        )),
+        Err(e) => Err(format!("cannot run {python}: {e}")),
+    }
+}
+
 /// The `lenet` binary as a process, independent of the user's environment: no `MNIST_DIR`, no
 /// mirror, and a cache folder that does not exist, so no test reads or fills the user's cache.
 pub fn lenet_process() -> std::process::Command {
@@ -66,6 +97,33 @@ pub fn train_smoke(run: &Path, args: &[&str]) {
         .args(args)
         .assert()
         .success();
+}
+
+/// A small run of each network in `root`: `modern` (configs/smoke.json) and `lecun98` (the
+/// 1998 network, one epoch of 6,000 images), both on real MNIST; returns their folders.
+pub fn train_both_networks(root: &Path) -> (PathBuf, PathBuf) {
+    let lecun98 = root.join("lecun98.json");
+    fs::write(
+        &lecun98,
+        r#"{"model": {"variant": "lecun98"}, "epochs": 1, "batch_size": 64,
+            "optimizer": {"type": "adam", "learning_rate": 0.002},
+            "data": {"validation_size": 1000, "train_limit": 6000}}"#,
+    )
+    .unwrap();
+    let train = |config: &str, name: &str| {
+        let run = root.join(name);
+        lenet()
+            .args(["--config", config, "--no-tui", "--artifact-dir"])
+            .arg(&run)
+            .arg("--data-dir")
+            .arg(real_mnist_dir())
+            .assert()
+            .success();
+        run
+    };
+    let modern = train(&project_file("configs/smoke.json"), "modern");
+    let lecun98 = train(&lecun98.to_string_lossy(), "lecun98");
+    (modern, lecun98)
 }
 
 /// The `summary.json` of a finished run.

@@ -1,7 +1,8 @@
 // lenet serve: one page, four views chosen by the address's #fragment:
 //   #/                the runs        #/run/NAME   one run
 //   #/compare/A,B     runs compared   #/draw/NAME  draw for a run's model
-// Everything comes from the JSON API under /api (see the README).
+// Everything comes from the JSON API under /api (docs/serve.md, "The API"); layers.js draws
+// what the model sees.
 "use strict";
 
 const main = document.getElementById("main");
@@ -166,7 +167,9 @@ async function runView(name) {
   const charts = el("div");
   const evaluation = el("div", { id: "evaluation" });
   const config = el("pre", { id: "config" });
-  main.replaceChildren(head, charts, el("h2", {}, "Evaluation on the test set"), evaluation, el("h2", {}, "Config"), config);
+  const filtersBox = el("div", { id: "filters" });
+  main.replaceChildren(head, charts, el("h2", {}, "Evaluation on the test set"), evaluation,
+    el("h2", {}, "Learned filters"), filtersBox, el("h2", {}, "Config"), config);
   let evaluated = false;
   const refresh = async () => {
     const run = await api("/api/runs/" + encodeURIComponent(name));
@@ -183,8 +186,10 @@ async function runView(name) {
       evaluated = true;
       evaluation.replaceChildren(el("p", { class: "muted" }, "Evaluating on the test set (as `lenet eval` does)…"));
       showEvaluation(name, evaluation).catch((e) => evaluation.replaceChildren(el("p", { class: "error" }, e.message)));
+      showFilters(name, filtersBox).catch((e) => filtersBox.replaceChildren(el("p", { class: "error" }, e.message)));
     } else if (run.state !== "finished") {
       evaluation.replaceChildren(el("p", { class: "muted" }, `The run is ${run.state}; its evaluation comes when it has finished.`));
+      filtersBox.replaceChildren(el("p", { class: "muted" }, "Its filters come when it has finished."));
     }
     return run.state;
   };
@@ -300,6 +305,8 @@ async function drawView(name) {
   const bars = el("div", { class: "bars", id: "bars" });
   const warnings = el("div", { class: "warnings", id: "warnings" });
   const upload = el("input", { type: "file", id: "upload", accept: "image/*" });
+  const saliency = el("div", { id: "saliency-box" });
+  const layers = el("div", { id: "layers" });
   const context = pad.getContext("2d");
   const clear = () => {
     context.fillStyle = "#fff";
@@ -309,6 +316,8 @@ async function drawView(name) {
     bars.replaceChildren();
     warnings.replaceChildren();
     seen.getContext("2d").clearRect(0, 0, 28, 28);
+    saliency.replaceChildren();
+    layers.replaceChildren(el("p", { class: "muted" }, "Draw, and every layer's maps appear here."));
   };
   main.replaceChildren(
     el("h1", {}, "Draw"),
@@ -316,7 +325,10 @@ async function drawView(name) {
     el("div", { class: "row" },
       pad,
       el("div", {}, el("p", { class: "muted" }, "The model says"), answer, warnings, el("p", { class: "muted" }, "What it saw (28x28)"), seen),
-      el("div", {}, el("p", { class: "muted" }, "Probability of each class"), bars)));
+      el("div", {}, el("p", { class: "muted" }, "Probability of each class"), bars),
+      el("div", {}, el("p", { class: "muted" }, "Saliency: what moved the answer"), saliency)),
+    el("h2", {}, "Inside the model, layer by layer"),
+    layers);
   clear();
 
   let pending = null;
@@ -337,11 +349,16 @@ async function drawView(name) {
   const predict = async (body) => {
     const id = ++sent;
     answer.dataset.state = "busy";
+    layers.dataset.state = "busy";
     try {
       const result = await api(`/api/runs/${encodeURIComponent(current)}/predict`, {
         method: "POST", headers: { "Content-Type": body.type || "image/png" }, body,
       });
       if (id === sent) show(result);
+      const explained = await api(`/api/runs/${encodeURIComponent(current)}/explain`, {
+        method: "POST", headers: { "Content-Type": body.type || "image/png" }, body,
+      });
+      if (id === sent) showLayers(explained);
     } catch (error) {
       if (id === sent) {
         answer.textContent = "?";
@@ -349,6 +366,11 @@ async function drawView(name) {
         warnings.replaceChildren(el("p", {}, error.message));
       }
     }
+  };
+  const showLayers = (result) => {
+    saliency.replaceChildren(saliencyCanvas(result.input, result.saliency));
+    layers.replaceChildren(...result.layers.map(layerView));
+    layers.dataset.state = "done";
   };
   const predictDrawing = () => pad.toBlob((blob) => predict(blob), "image/png");
   // While drawing, at most a few predictions a second; one more when the stroke ends.
@@ -401,13 +423,18 @@ async function drawView(name) {
     // The form's own Content-Type (multipart, with its boundary) goes with it.
     const id = ++sent;
     answer.dataset.state = "busy";
+    layers.dataset.state = "busy";
     fetch(`/api/runs/${encodeURIComponent(current)}/predict`, { method: "POST", body: form })
       .then(async (response) => {
         const body = await response.json();
         if (!response.ok) throw new Error(body.error);
         return body;
       })
-      .then((result) => id === sent && show(result))
+      .then((result) => {
+        if (id === sent) show(result);
+        return api(`/api/runs/${encodeURIComponent(current)}/explain`, { method: "POST", body: form });
+      })
+      .then((explained) => id === sent && showLayers(explained))
       .catch((error) => {
         answer.textContent = "?";
         answer.dataset.state = "error";

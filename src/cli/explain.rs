@@ -1,0 +1,106 @@
+//! `lenet explain`: what each layer of a run's model makes of images, as figures, JSON or a
+//! summary; or its learned filters.
+
+use std::process::ExitCode;
+
+use lenet::inference::explain::{Explanation, explain_files, filters};
+use lenet::inference::predict::Reading;
+use lenet::model::layers::LayerValues;
+use lenet::report::explain::{ExplainedImage, explained_image};
+use lenet::run::{FinishedRun, create_dir};
+
+use super::error::Error;
+use super::{ExplainArgs, png_names};
+
+pub fn explain_command(args: &ExplainArgs) -> Result<ExitCode, Error> {
+    let run = FinishedRun::load_model(&args.run, args.device, args.model.choice)?;
+    if args.filters {
+        let layers = filters(&run.model);
+        if args.json {
+            let json = serde_json::json!({ "layers": layers });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).expect("json serialises")
+            );
+        } else {
+            print_layers(&layers, "");
+        }
+        if let Some(dir) = &args.out {
+            create_dir(dir)?;
+            let path = dir.join("filters.png");
+            lenet::report::explain::filters(&path, &layers)?;
+            eprintln!("Wrote {}", path.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let classes = run.config.data.class_names();
+    let reading = Reading {
+        preprocess: run.config.data.preprocess,
+        classes: &classes,
+    };
+    let results = explain_files(&run.model, &args.images, &run.device, reading);
+    let explained: Vec<&Explanation> = results.iter().flatten().collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&explained).expect("json serialises")
+        );
+    }
+    if let Some(dir) = &args.out {
+        create_dir(dir)?;
+        let names = png_names(explained.iter().map(|e| e.file.as_path()));
+        for (explanation, name) in explained.iter().zip(names) {
+            let path = dir.join(name);
+            let title = explanation.file.file_name().map_or_else(
+                || explanation.file.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            explained_image(
+                &path,
+                &ExplainedImage {
+                    title: &title,
+                    input: &explanation.input,
+                    saliency: &explanation.saliency,
+                    layers: &explanation.layers,
+                    probabilities: &explanation.probabilities,
+                    classes: &classes,
+                    answer: explanation.class as usize,
+                },
+            )?;
+            eprintln!("Wrote {}", path.display());
+        }
+    }
+    for result in &results {
+        match result {
+            Ok(explanation) if !args.json => {
+                println!(
+                    "{}: {} ({:.1}%)",
+                    explanation.file.display(),
+                    explanation.name,
+                    explanation.probability * 100.0
+                );
+                print_layers(&explanation.layers, "  ");
+            }
+            Ok(_) => {}
+            Err(error) => eprintln!("error: {error}"),
+        }
+    }
+    Ok(if results.iter().any(Result::is_err) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// A line per layer: its name, shape and range of values.
+fn print_layers(layers: &[LayerValues], indent: &str) {
+    for layer in layers {
+        let shape: Vec<String> = layer.shape.iter().map(usize::to_string).collect();
+        let (low, high) = layer.range();
+        println!(
+            "{indent}{:<14} {:<10} values {low:>9.4} to {high:>9.4}",
+            layer.name,
+            shape.join("x")
+        );
+    }
+}
