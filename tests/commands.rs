@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use common::{lenet, real_mnist_dir, summary_of, train_smoke};
 use image::{DynamicImage, GrayImage, Luma, RgbImage};
 use lenet::data::idx::Part;
-use lenet::data::image::Preprocess;
+use lenet::data::image::{Decoding, MAX_PIXELS, Preprocess};
 use lenet::data::split::ImageSplit;
 use lenet::inference::classify;
 use lenet::inference::export::from_safetensors;
@@ -18,6 +18,12 @@ use lenet::report::EvalReport;
 use lenet::run::FinishedRun;
 use lenet::run::RunSummary;
 use predicates::prelude::*;
+
+/// Images read as the default config reads them.
+const DIGITS: Decoding = Decoding {
+    preprocess: Preprocess::Digit,
+    max_pixels: MAX_PIXELS,
+};
 
 /// The run every test here uses, trained on first use.
 fn trained_run() -> &'static Path {
@@ -548,7 +554,7 @@ fn predict_reads_mnist_digits_saved_as_png_as_the_model_reads_them() {
         .enumerate()
         .map(|(i, digit)| {
             let png = common::photos::picture("clean", digit, i);
-            lenet::data::image::decode_image(&png, Path::new("digit.png"), Preprocess::Digit)
+            lenet::data::image::decode_image(&png, Path::new("digit.png"), DIGITS)
                 .unwrap()
                 .pixels
         })
@@ -574,7 +580,7 @@ fn photo_like_digits_are_read_as_the_model_reads_the_digits() {
             .enumerate()
             .map(|(i, digit)| {
                 let picture = common::photos::picture(kind, digit, i);
-                lenet::data::image::decode_image(&picture, Path::new(kind), Preprocess::Digit)
+                lenet::data::image::decode_image(&picture, Path::new(kind), DIGITS)
                     .map(|d| d.pixels)
                     .unwrap_or_else(|e| panic!("{kind} {i}: {e}"))
             })

@@ -290,16 +290,13 @@ fn the_filters_are_the_models_weights() {
             assert_eq!(names, ["c1", "c3"]);
         }
         let model = FinishedRun::load(run, None).unwrap().model;
-        let weights: Vec<f64> = model
-            .c1
-            .weight
-            .val()
-            .into_data()
-            .iter::<f32>()
-            .map(f64::from)
-            .collect();
+        let weights: Vec<f32> = model.c1.weight.val().into_data().iter::<f32>().collect();
         assert_eq!(layers[0]["shape"], serde_json::json!([6, 1, 5, 5]));
-        assert_eq!(floats(&layers[0]["values"]), weights);
+        let given: Vec<f32> = floats(&layers[0]["values"])
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        assert_eq!(given, weights, "each weight, to the bit");
         assert_eq!(layers[1]["shape"], serde_json::json!([16, 6, 5, 5]));
         if lecun98 {
             let table = floats(&layers[2]["values"]);

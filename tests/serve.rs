@@ -103,7 +103,7 @@ fn predict_answers_as_lenet_predict_does_for_raw_and_multipart_uploads() {
         std::fs::write(&file, &bytes).unwrap();
         let classes = run.config.data.class_names();
         let reading = Reading {
-            preprocess: run.config.data.preprocess,
+            decoding: run.config.data.decoding(),
             classes: &classes,
         };
         let expected = predict_files(&run.model, &[file], &run.device, reading)

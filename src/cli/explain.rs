@@ -3,6 +3,9 @@
 
 use std::process::ExitCode;
 
+use serde::Serialize;
+
+use lenet::data::image::Decoding;
 use lenet::inference::explain::{Explanation, explain_files, filters};
 use lenet::inference::predict::Reading;
 use lenet::model::layers::LayerValues;
@@ -15,35 +18,50 @@ use super::{ExplainArgs, png_names};
 pub fn explain_command(args: &ExplainArgs) -> Result<ExitCode, Error> {
     let run = FinishedRun::load_model(&args.run, args.device, args.model.choice)?;
     if args.filters {
-        let layers = filters(&run.model);
+        let filters = filters(&run.model);
         if args.json {
-            let json = serde_json::json!({ "layers": layers });
             println!(
                 "{}",
-                serde_json::to_string_pretty(&json).expect("json serialises")
+                serde_json::to_string_pretty(&filters).expect("json serialises")
             );
         } else {
-            print_layers(&layers, "");
+            print_layers(&filters.layers, "");
         }
         if let Some(dir) = &args.out {
             create_dir(dir)?;
             let path = dir.join("filters.png");
-            lenet::report::explain::filters(&path, &layers)?;
+            lenet::report::explain::filters(&path, &filters.layers)?;
             eprintln!("Wrote {}", path.display());
         }
         return Ok(ExitCode::SUCCESS);
     }
     let classes = run.config.data.class_names();
     let reading = Reading {
-        preprocess: run.config.data.preprocess,
+        decoding: Decoding {
+            max_pixels: args
+                .max_image_pixels
+                .unwrap_or(run.config.data.max_image_pixels),
+            ..run.config.data.decoding()
+        },
         classes: &classes,
     };
     let results = explain_files(&run.model, &args.images, &run.device, reading);
     let explained: Vec<&Explanation> = results.iter().flatten().collect();
     if args.json {
+        // As `lenet predict --json`: a file that could not be read has its error in its place.
+        let entries: Vec<Entry> = results
+            .iter()
+            .map(|r| match r {
+                Ok(explanation) => Entry::Explained(explanation),
+                Err(e) => Entry::Failed {
+                    file: e.input(),
+                    error: e.to_string(),
+                },
+            })
+            .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&explained).expect("json serialises")
+            serde_json::to_string_pretty(&entries).expect("json serialises")
         );
     }
     if let Some(dir) = &args.out {
@@ -65,6 +83,7 @@ pub fn explain_command(args: &ExplainArgs) -> Result<ExitCode, Error> {
                     probabilities: &explanation.probabilities,
                     classes: &classes,
                     answer: explanation.class as usize,
+                    output: explanation.output,
                 },
             )?;
             eprintln!("Wrote {}", path.display());
@@ -79,6 +98,9 @@ pub fn explain_command(args: &ExplainArgs) -> Result<ExitCode, Error> {
                     explanation.name,
                     explanation.probability * 100.0
                 );
+                for warning in &explanation.warnings {
+                    println!("  warning: {warning}");
+                }
                 print_layers(&explanation.layers, "  ");
             }
             Ok(_) => {}
@@ -90,6 +112,15 @@ pub fn explain_command(args: &ExplainArgs) -> Result<ExitCode, Error> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One input of `--json`: what the model made of it, or why it could not be read. (Serialised
+/// as it is rather than through `serde_json::Value`, which would print each f32 as an f64.)
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Entry<'a> {
+    Explained(&'a Explanation),
+    Failed { file: String, error: String },
 }
 
 /// A line per layer: its name, shape and range of values.

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use image::ImageEncoder;
 
 use lenet::config::TrainingConfig;
+use lenet::data::image::Decoding;
 use lenet::data::{DatasetKind, dataset, source};
 use lenet::device::BackendKind;
 use lenet::inference::eval::{EvalOptions, eval_run};
@@ -51,7 +52,12 @@ pub fn predict_command(args: &PredictArgs) -> Result<ExitCode, Error> {
     let run = FinishedRun::load_model(&args.run, args.device, args.model.choice)?;
     let classes = run.config.data.class_names();
     let reading = Reading {
-        preprocess: run.config.data.preprocess,
+        decoding: Decoding {
+            max_pixels: args
+                .max_image_pixels
+                .unwrap_or(run.config.data.max_image_pixels),
+            ..run.config.data.decoding()
+        },
         classes: &classes,
     };
     let results = predict_files(&run.model, &args.images, &run.device, reading);

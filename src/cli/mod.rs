@@ -184,6 +184,10 @@ pub struct PredictArgs {
     /// Write the 28x28 image the model saw for each input into DIR, as <name>.png
     #[arg(long, value_name = "DIR")]
     pub save_input: Option<PathBuf>,
+    /// Refuse images of more pixels than N, from their header, before decoding them
+    /// [default: the run's data.max_image_pixels, 50,000,000 unless set]
+    #[arg(long, value_name = "N", value_parser = whole_number(1u64))]
+    pub max_image_pixels: Option<u64>,
     #[command(flatten)]
     pub model: ModelArg,
     /// Images of single digits, folders of them, or patterns such as 'digits/*.png'
@@ -205,6 +209,10 @@ pub struct ExplainArgs {
     /// Print every layer's values as JSON instead of a summary
     #[arg(long)]
     pub json: bool,
+    /// Refuse images of more pixels than N, from their header, before decoding them
+    /// [default: the run's data.max_image_pixels, 50,000,000 unless set]
+    #[arg(long, value_name = "N", value_parser = whole_number(1u64))]
+    pub max_image_pixels: Option<u64>,
     /// Show the learned filters (C1's and C3's kernels; the 1998 network's connection table
     /// and RBF prototypes) instead of images
     #[arg(long, conflicts_with = "images")]
@@ -311,6 +319,23 @@ pub struct ServeArgs {
     #[arg(long, value_name = "NAME", value_parser = device,
         help = device_help("Backend to run the models on [default: each run's, if compiled in]"))]
     pub device: Option<BackendKind>,
+    /// Refuse uploaded images of more pixels than N, from their header, before decoding them
+    /// [default: each run's data.max_image_pixels, 50,000,000 unless set]
+    #[arg(long, value_name = "N", value_parser = whole_number(1u64))]
+    pub max_image_pixels: Option<u64>,
+    /// Require this token on every API request (Authorization: Bearer TOKEN, or ?token=TOKEN,
+    /// which the printed address carries)
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "LENET_SERVE_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Also answer requests addressed to this host name (the server answers only its own
+    /// address, and localhost on a loopback address); repeat for several
+    #[arg(long, value_name = "NAME")]
+    pub allow_host: Vec<String>,
 }
 
 #[derive(Debug, Args)]

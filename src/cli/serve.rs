@@ -17,7 +17,21 @@ pub fn serve_command(args: &ServeArgs) -> Result<ExitCode, Error> {
         port: args.port,
         data_dir: args.data_dir.clone(),
         device: args.device,
+        max_image_pixels: args.max_image_pixels,
+        token: args.token.clone().filter(|t| !t.is_empty()),
+        allowed_hosts: args.allow_host.clone(),
     })?;
+    if server.is_public() {
+        eprintln!(
+            "warning: listening on {} lets anyone who can reach this machine use the server{}",
+            args.host,
+            if args.token.is_some() {
+                ""
+            } else {
+                "; --token TOKEN makes every request need it"
+            }
+        );
+    }
     let runs = list_runs(&args.artifacts)?.len();
     println!(
         "Serving {runs} run{} from {} at {} (Ctrl-C stops)",

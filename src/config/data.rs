@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ConfigError, check};
 use crate::data::augment::Augmentation;
 use crate::data::classes::{check_names, numbered};
-use crate::data::image::Preprocess;
+use crate::data::image::{Decoding, MAX_PIXELS, Preprocess};
 use crate::data::{DatasetKind, ReadOptions, SplitSize, Unreadable};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +32,9 @@ pub struct DataSection {
     pub preprocess: Preprocess,
     /// An image file of a folder data set that cannot be read: stop, or leave it out.
     pub unreadable_images: Unreadable,
+    /// The largest image file decoded (folders, `predict`, `serve`), in pixels; larger ones are
+    /// refused from their header, before decoding.
+    pub max_image_pixels: u64,
     /// The class names, in label order. Found from the data (folder names, `classes.txt`, the
     /// labels) and recorded in the run's config; set it to name an IDX set's classes.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,6 +52,7 @@ impl Default for DataSection {
             test_limit: None,
             preprocess: Preprocess::Digit,
             unreadable_images: Unreadable::Fail,
+            max_image_pixels: MAX_PIXELS,
             classes: None,
         }
     }
@@ -59,10 +63,19 @@ impl DataSection {
     pub fn read_options(&self, seed: u64) -> ReadOptions {
         ReadOptions {
             preprocess: self.preprocess,
+            max_pixels: self.max_image_pixels,
             unreadable: self.unreadable_images,
             test_size: self.test_size,
             seed,
             classes: self.classes.clone(),
+        }
+    }
+
+    /// How this data set's image files are read, and any image given to the run's model.
+    pub fn decoding(&self) -> Decoding {
+        Decoding {
+            preprocess: self.preprocess,
+            max_pixels: self.max_image_pixels,
         }
     }
 
@@ -93,6 +106,11 @@ impl DataSection {
                 )
             })?;
         }
+        check(
+            self.max_image_pixels >= 1,
+            "data.max_image_pixels",
+            "must be at least 1",
+        )?;
         check(
             self.test_size != SplitSize::Count(0),
             "data.test_size",

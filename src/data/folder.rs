@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::error::FolderError;
-use super::image::{IMAGE_ENDINGS, ImageError, has_image_ending, load_image};
+use super::image::{Decoding, IMAGE_ENDINGS, ImageError, has_image_ending, load_image};
 use super::split::{DataSet, ImageSplit, seeded_split};
 use super::{Class, MAX_CLASSES, ReadOptions, TEST_DIR, TRAIN_DIR, Unreadable};
 use crate::input::IMAGE_PIXELS;
@@ -261,6 +261,10 @@ fn prepare(
     bar.set_message(root.display().to_string());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let next = AtomicUsize::new(0);
+    let decoding = Decoding {
+        preprocess: options.preprocess,
+        max_pixels: options.max_pixels,
+    };
     let chunks: Vec<Vec<(usize, Decoded)>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
@@ -271,7 +275,7 @@ fn prepare(
                         let Some((path, _)) = entries.get(i) else {
                             return done;
                         };
-                        done.push((i, load_image(path, options.preprocess).map(|p| p.pixels)));
+                        done.push((i, load_image(path, decoding).map(|p| p.pixels)));
                         bar.inc(1);
                     }
                 })

@@ -82,6 +82,8 @@ impl std::fmt::Display for DatasetKind {
 pub struct ReadOptions {
     /// How image files are brought to 28x28 (folder data sets).
     pub preprocess: Preprocess,
+    /// The largest image file decoded, in pixels.
+    pub max_pixels: u64,
     pub unreadable: Unreadable,
     /// The test set's share of train/ when a folder data set has no test/ folder.
     pub test_size: SplitSize,

@@ -10,7 +10,7 @@ use burn::tensor::activation::softmax;
 use serde::Serialize;
 
 use super::argmax;
-use super::predict::{InputError, Reading, each_readable};
+use super::predict::{InputError, Reading, doubts, each_readable};
 use crate::data::Class;
 use crate::data::batcher::images_tensor;
 use crate::data::classes::class_name;
@@ -29,6 +29,12 @@ pub struct Explanation {
     pub probability: f32,
     /// The probability of every class, in class order.
     pub probabilities: Vec<f32>,
+    /// Why the answer may be wrong, as `lenet predict` says it.
+    pub warnings: Vec<String>,
+    /// What the output layer `f7` holds: `logits`, or for the 1998 network's RBF units
+    /// `distances` to each class's prototype (the answer is the nearest; its logit is minus the
+    /// distance over 32).
+    pub output: &'static str,
     /// The 28x28 image the model saw, each pixel in 0..1 (light ink on black), row-major.
     pub input: Vec<f32>,
     /// Every layer's output for this image, in the order data flows: c1, s2, c3, s4, c5, f6
@@ -46,10 +52,14 @@ pub fn explain_files(
     device: &Device,
     reading: Reading,
 ) -> Vec<Result<Explanation, InputError>> {
-    each_readable(inputs, reading.preprocess, |images| {
+    each_readable(inputs, reading.decoding, |images| {
         explain_prepared(model, images, device, reading.classes)
     })
 }
+
+/// Images explained in one forward and backward pass: enough to use the cores, few enough that
+/// a folder of thousands costs no more memory than this many.
+const CHUNK: usize = 64;
 
 /// The model's layers for images already in its input form, each named by a file, the answers
 /// called by `classes`.
@@ -59,9 +69,18 @@ pub fn explain_prepared(
     device: &Device,
     classes: &[String],
 ) -> Vec<Explanation> {
-    if images.is_empty() {
-        return Vec::new();
-    }
+    images
+        .chunks(CHUNK)
+        .flat_map(|chunk| explain_chunk(model, chunk, device, classes))
+        .collect()
+}
+
+fn explain_chunk(
+    model: &LeNet5,
+    images: &[(&Path, &Prepared)],
+    device: &Device,
+    classes: &[String],
+) -> Vec<Explanation> {
     let pixels: Vec<&[u8]> = images
         .iter()
         .map(|(_, image)| image.pixels.as_slice())
@@ -96,6 +115,12 @@ pub fn explain_prepared(
                 name: class_name(classes, answers[i]),
                 probability: probabilities[i][answers[i] as usize],
                 probabilities: probabilities[i].to_vec(),
+                warnings: doubts(probabilities[i], classes, images[i].1),
+                output: if model.f7.is_some() {
+                    "logits"
+                } else {
+                    "distances"
+                },
                 input: pixels[i].iter().map(|&p| p as f32 / 255.0).collect(),
                 layers,
                 saliency: saliency[i * IMAGE_PIXELS..(i + 1) * IMAGE_PIXELS].to_vec(),
@@ -140,7 +165,7 @@ fn saliency(
 /// applies them (for the 1998 network, zero where Table I connects nothing), and for the 1998
 /// network its C3 connection table `[16, 6]` (1 where a C3 map sees an S2 map) and its RBF
 /// prototypes `[10, 12, 7]` (the paper's 7x12 bitmaps, +1 ink and -1 paper).
-pub fn filters(model: &LeNet5) -> Vec<LayerValues> {
+pub fn filters(model: &LeNet5) -> Filters {
     let weights = |name: &str, tensor: Tensor<4>| LayerValues {
         name: name.to_string(),
         shape: tensor.dims().to_vec(),
@@ -173,5 +198,11 @@ pub fn filters(model: &LeNet5) -> Vec<LayerValues> {
             values: lecun98::prototypes().into_iter().flatten().collect(),
         });
     }
-    layers
+    Filters { layers }
+}
+
+/// A model's learned filters, as `lenet explain --filters --json` and the API give them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Filters {
+    pub layers: Vec<LayerValues>,
 }

@@ -12,7 +12,7 @@ use super::{argmax, classify};
 use crate::data::Class;
 use crate::data::classes::class_name;
 use crate::data::image::{
-    IMAGE_ENDINGS, ImageError, Prepared, Preprocess, has_image_ending, load_image,
+    Decoding, IMAGE_ENDINGS, ImageError, Prepared, has_image_ending, load_image,
 };
 use crate::model::LeNet5;
 
@@ -77,7 +77,7 @@ pub struct Candidate {
 /// How a run's model reads images and names its answers.
 #[derive(Debug, Clone, Copy)]
 pub struct Reading<'a> {
-    pub preprocess: Preprocess,
+    pub decoding: Decoding,
     pub classes: &'a [String],
 }
 
@@ -145,23 +145,23 @@ pub fn predict_files(
     device: &Device,
     reading: Reading,
 ) -> Vec<Result<Prediction, InputError>> {
-    each_readable(inputs, reading.preprocess, |images| {
+    each_readable(inputs, reading.decoding, |images| {
         predict_prepared(model, images, device, reading.classes)
     })
 }
 
 /// `answer` for every file of `inputs` that reads (see [`expand_inputs`]), all at once and in
-/// order, prepared as `preprocess` says; each file that cannot be read is an error in its place.
+/// order, prepared as `decoding` says; each file that cannot be read is an error in its place.
 pub fn each_readable<T>(
     inputs: &[PathBuf],
-    preprocess: Preprocess,
+    decoding: Decoding,
     answer: impl FnOnce(&[(&Path, &Prepared)]) -> Vec<T>,
 ) -> Vec<Result<T, InputError>> {
     let prepared: Vec<Result<(PathBuf, Prepared), InputError>> = expand_inputs(inputs)
         .into_iter()
         .map(|file| {
             let file = file?;
-            let image = load_image(&file, preprocess)?;
+            let image = load_image(&file, decoding)?;
             Ok((file, image))
         })
         .collect();
@@ -212,23 +212,7 @@ fn prediction(
     let answer = argmax(&probabilities);
     let name = class_name(classes, answer);
     let probability = probabilities[answer as usize];
-    let mut warnings = Vec::new();
-    if probability < UNSURE {
-        let second = ranked.get(1).map_or(String::new(), |c| {
-            format!(", then {} ({:.0}%)", c.name, c.probability * 100.0)
-        });
-        warnings.push(format!(
-            "the model is unsure: {name} ({:.0}%){second}",
-            probability * 100.0
-        ));
-    }
-    if image.other_marks > 0 {
-        warnings.push(format!(
-            "the image holds {} other mark{} besides the largest; only that one was read",
-            image.other_marks,
-            if image.other_marks == 1 { "" } else { "s" }
-        ));
-    }
+    let warnings = doubts(&probabilities, classes, image);
     Prediction {
         file: file.to_path_buf(),
         class: answer,
@@ -239,6 +223,38 @@ fn prediction(
         warnings,
         input: image.pixels.clone(),
     }
+}
+
+/// Why an answer may be wrong: the model gave it less than [`UNSURE`], or the picture holds
+/// other marks besides the one read.
+pub fn doubts(probabilities: &[f32], classes: &[String], image: &Prepared) -> Vec<String> {
+    let mut ranked: Vec<usize> = (0..probabilities.len()).collect();
+    ranked.sort_by(|&a, &b| probabilities[b].total_cmp(&probabilities[a]));
+    let mut warnings = Vec::new();
+    if let Some(&answer) = ranked.first()
+        && probabilities[answer] < UNSURE
+    {
+        let second = ranked.get(1).map_or(String::new(), |&c| {
+            format!(
+                ", then {} ({:.0}%)",
+                class_name(classes, c as Class),
+                probabilities[c] * 100.0
+            )
+        });
+        warnings.push(format!(
+            "the model is unsure: {} ({:.0}%){second}",
+            class_name(classes, answer as Class),
+            probabilities[answer] * 100.0
+        ));
+    }
+    if image.other_marks > 0 {
+        warnings.push(format!(
+            "the image holds {} other mark{} besides the largest; only that one was read",
+            image.other_marks,
+            if image.other_marks == 1 { "" } else { "s" }
+        ));
+    }
+    warnings
 }
 
 #[cfg(test)]

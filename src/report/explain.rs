@@ -2,8 +2,9 @@
 //! input with its saliency, each convolution's and subsampling's maps as a labelled grid, the
 //! dense layers as bars, the probabilities), and the learned filters.
 //!
-//! Every layer has one colour scale of its own, from its smallest to its largest value, named
-//! beside it: red for positive values, blue for negative ones, white for zero.
+//! Every layer has one colour scale of its own, its range of values named beside it: red for
+//! positive values, blue for negative ones, white for zero, each as deep as the value is large
+//! against the layer's largest magnitude.
 
 use std::path::Path;
 
@@ -28,6 +29,8 @@ pub struct ExplainedImage<'a> {
     pub probabilities: &'a [f32],
     pub classes: &'a [String],
     pub answer: usize,
+    /// What the last layer holds: `logits`, or `distances` to the 1998 network's prototypes.
+    pub output: &'a str,
 }
 
 const WIDTH: i32 = 1240;
@@ -69,8 +72,8 @@ pub fn explained_image(path: &Path, image: &ExplainedImage) -> Result<(), PlotEr
             IMAGE_SIDE,
             scale,
             |v| {
-                let ink = (255.0 * (1.0 - v.clamp(0.0, 1.0))) as u8;
-                RGBColor(ink, ink, ink)
+                let light = (255.0 * v.clamp(0.0, 1.0)) as u8;
+                RGBColor(light, light, light)
             },
         )?;
         let x = MARGIN + (IMAGE_SIDE * scale) as i32 + 40;
@@ -86,8 +89,16 @@ pub fn explained_image(path: &Path, image: &ExplainedImage) -> Result<(), PlotEr
         let mut y = top + 230;
         for layer in rows {
             // The output's bars are the classes: named under them while the names fit.
-            let names = (layer.name == "f7" && layer.values.len() <= 30).then_some(image.classes);
-            draw_layer(area, y, layer, names)?;
+            let output = layer.name == "f7";
+            let names = (output && layer.values.len() <= 30).then_some(image.classes);
+            let meaning = match image.output {
+                "distances" if output => {
+                    Some("distances to each class's prototype: the nearest is the answer")
+                }
+                "logits" if output => Some("logits: the largest is the answer"),
+                _ => None,
+            };
+            draw_layer(area, y, layer, names, meaning)?;
             y += row_height(layer);
         }
         Ok(())
@@ -229,7 +240,13 @@ fn map_scale(side: usize) -> usize {
     }
 }
 
-fn draw_layer(area: &Area, y: i32, layer: &LayerValues, names: Option<&[String]>) -> DrawResult {
+fn draw_layer(
+    area: &Area,
+    y: i32,
+    layer: &LayerValues,
+    names: Option<&[String]>,
+    meaning: Option<&str>,
+) -> DrawResult {
     let (low, high) = layer.range();
     let shape = layer
         .shape
@@ -266,11 +283,12 @@ fn draw_layer(area: &Area, y: i32, layer: &LayerValues, names: Option<&[String]>
             }
         }
         _ => {
+            let what = meaning.map_or_else(|| format!("{shape} units"), str::to_string);
             label(
                 area,
                 MARGIN,
                 y,
-                &format!("{}: {shape} units, {}", layer.name, range_text(low, high)),
+                &format!("{}: {what}, {}", layer.name, range_text(low, high)),
             )?;
             let width = bars(area, MARGIN, y + 26, &layer.values, low, high)?;
             for (i, name) in names.unwrap_or_default().iter().enumerate() {

@@ -1,6 +1,7 @@
 //! The HTTP routes: the embedded pages, and the JSON API they use (documented in docs/serve.md).
-//! Every failure is a status and `{"error": "<one line>"}`; nothing a request sends can make
-//! the server stop serving the next one.
+//! Every failure is a status and `{"error": "<one line>"}` ([`super::error`]); nothing a request
+//! sends can make the server stop serving the next one. Requests pass [`super::guard`] first;
+//! uploads are read by [`super::upload`]; computations wait for a core in [`super::work`].
 
 use std::io::Cursor;
 use std::path::Path;
@@ -8,32 +9,29 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{
-    DefaultBodyLimit, FromRequest, Multipart, Path as UrlPath, Query, Request, State,
-};
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use super::assets;
+use super::error::ApiError;
+use super::guard::guard;
 use super::state::AppState;
+use super::upload::{MAX_UPLOAD_BYTES, uploaded_image};
+use super::work::{blocking, compute};
 use crate::config::TrainingConfig;
 use burn::data::dataset::Dataset;
 
 use crate::data::Class;
-use crate::data::image::{ImageError, Prepared, decode_image};
-use crate::inference::InferenceError;
+use crate::data::image::{Decoding, Prepared, decode_image};
 use crate::inference::eval::{EvalOptions, PREDICTIONS_FILE, REPORT_FILE, eval_run};
-use crate::inference::explain::{Explanation, explain_prepared, filters};
+use crate::inference::explain::{Explanation, Filters, explain_prepared, filters};
 use crate::inference::predict::predict_prepared;
 use crate::report::EvalReport;
-use crate::run::{self, EVAL_DIR, FinishedRun, MODEL_FILE, RunDetails, RunError, RunInfo};
-
-/// The largest image upload accepted, in bytes: a phone photo fits, a mistake does not.
-pub const MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
+use crate::run::{self, EVAL_DIR, FinishedRun, MODEL_FILE, RunDetails, RunInfo};
 
 /// How many of the most confident mistakes the run page shows.
 const MISTAKES_SHOWN: usize = 24;
@@ -55,76 +53,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/runs/{name}/explain", post(explain))
         .route("/api/runs/{name}/filters", get(run_filters))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
 
-/// A failed request: its status and one line saying what is wrong.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let line = self.message.lines().next().unwrap_or_default().to_string();
-        (self.status, Json(serde_json::json!({ "error": line }))).into_response()
-    }
-}
-
-impl From<RunError> for ApiError {
-    fn from(error: RunError) -> Self {
-        let status = match &error {
-            RunError::BadRunName { .. } => StatusCode::BAD_REQUEST,
-            RunError::NoSuchRun { .. } => StatusCode::NOT_FOUND,
-            RunError::Unfinished { .. } | RunError::StillTraining { .. } => StatusCode::CONFLICT,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        Self::new(status, error.to_string())
-    }
-}
-
-impl From<InferenceError> for ApiError {
-    fn from(error: InferenceError) -> Self {
-        match error {
-            InferenceError::Run(error) => error.into(),
-            error => Self::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
-        }
-    }
-}
-
-impl From<ImageError> for ApiError {
-    fn from(error: ImageError) -> Self {
-        let status = match &error {
-            ImageError::UnknownFormat { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ImageError::Blank { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ImageError::Decode { .. } => StatusCode::BAD_REQUEST,
-            ImageError::Read { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        Self::new(status, error.to_string())
-    }
-}
-
-/// Runs blocking work (loading models, inference, evaluation) off the server's threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the request failed: {e}"),
-        )
-    })?
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} {}: not a method this route answers (docs/serve.md lists them)",
+            request.method(),
+            request.uri().path()
+        ),
+    )
 }
 
 async fn not_found(request: Request) -> ApiError {
@@ -225,6 +168,11 @@ async fn evaluated(
     name: String,
 ) -> Result<(EvalReport, Vec<Answer>), ApiError> {
     let dir = run::find_run(&state.artifacts, &name)?;
+    let _admitted = state
+        .evaluations
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::busy("evaluating other runs", 10))?;
     let _one_at_a_time = state.evaluating.lock().await;
     let state = state.clone();
     blocking(move || {
@@ -307,13 +255,10 @@ async fn test_image(
             format!("{index:?}: a test image index is a whole number"),
         )
     })?;
-    blocking(move || {
+    compute(&state.clone(), move || {
         let dir = run::find_run(&state.artifacts, &name)?;
-        let shared = state.model(&dir)?;
-        let split = {
-            let finished = shared.lock().unwrap();
-            state.test_set(&finished)?
-        };
+        let run = state.model(&dir)?;
+        let split = state.test_set(&run)?;
         let image = split.get(index).map_err(|_| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -405,12 +350,15 @@ async fn answer_upload<T: Send + 'static>(
 ) -> Result<Json<T>, ApiError> {
     let dir = run::find_run(&state.artifacts, &run_name(name)?)?;
     let bytes = uploaded_image(&state, request).await?;
-    blocking(move || {
-        let shared = state.model(&dir)?;
+    compute(&state.clone(), move || {
+        let finished = state.model(&dir)?;
         let name = Path::new("upload");
-        let finished = shared.lock().unwrap();
         let data = &finished.config.data;
-        let prepared = decode_image(&bytes, name, data.preprocess)?;
+        let decoding = Decoding {
+            max_pixels: state.max_image_pixels.unwrap_or(data.max_image_pixels),
+            ..data.decoding()
+        };
+        let prepared = decode_image(&bytes, name, decoding)?;
         let classes = data.class_names();
         Ok(Json(answer(&finished, (name, &prepared), classes)))
     })
@@ -421,65 +369,10 @@ async fn answer_upload<T: Send + 'static>(
 async fn run_filters(
     State(state): State<Arc<AppState>>,
     name: Result<UrlPath<String>, PathRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Filters>, ApiError> {
     let dir = run::find_run(&state.artifacts, &run_name(name)?)?;
-    blocking(move || {
-        let shared = state.model(&dir)?;
-        let layers = filters(&shared.lock().unwrap().model);
-        Ok(Json(serde_json::json!({ "layers": layers })))
+    compute(&state.clone(), move || {
+        Ok(Json(filters(&state.model(&dir)?.model)))
     })
     .await
-}
-
-/// The image of an upload: the raw body (`Content-Type: image/...` or
-/// `application/octet-stream`) or the multipart field `image`.
-async fn uploaded_image(state: &Arc<AppState>, request: Request) -> Result<Bytes, ApiError> {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let bytes = if content_type.starts_with("multipart/form-data") {
-        image_field(
-            Multipart::from_request(request, state)
-                .await
-                .map_err(|e| ApiError::new(e.status(), e.body_text()))?,
-        )
-        .await?
-    } else if content_type.starts_with("image/")
-        || content_type.starts_with("application/octet-stream")
-    {
-        Bytes::from_request(request, state)
-            .await
-            .map_err(|e| ApiError::new(e.status(), e.body_text()))?
-    } else {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "send an image as the body with Content-Type image/..., or as the multipart \
-                 field \"image\" (got Content-Type {content_type:?})"
-            ),
-        ));
-    };
-    if bytes.is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "the image is empty"));
-    }
-    Ok(bytes)
-}
-
-/// The bytes of the multipart field `image`.
-async fn image_field(mut multipart: Multipart) -> Result<Bytes, ApiError> {
-    let field_error = |e: axum::extract::multipart::MultipartError| {
-        ApiError::new(e.status(), format!("the multipart body: {}", e.body_text()))
-    };
-    while let Some(field) = multipart.next_field().await.map_err(field_error)? {
-        if field.name() == Some("image") {
-            return field.bytes().await.map_err(field_error);
-        }
-    }
-    Err(ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "the multipart body has no field named \"image\"",
-    ))
 }

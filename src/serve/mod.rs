@@ -9,15 +9,21 @@
 
 mod api;
 mod assets;
+mod error;
+mod guard;
 mod state;
+mod upload;
+mod work;
 
-pub use api::MAX_UPLOAD_BYTES;
 pub use state::ServeOptions;
+pub use upload::MAX_UPLOAD_BYTES;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use thiserror::Error;
 
 use state::AppState;
@@ -42,6 +48,13 @@ impl ServeError {
     }
 }
 
+/// How long a client may take to send a request's head (and, on a connection kept open, the
+/// next one's): a slow or idle client holds nothing for longer.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections served at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 256;
+
 /// A server bound to its address, not yet serving: the caller can say where it is first.
 pub struct Server {
     runtime: tokio::runtime::Runtime,
@@ -64,31 +77,66 @@ impl Server {
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(addr))
             .map_err(|source| ServeError::Bind { addr, source })?;
+        let bound = listener.local_addr()?;
         Ok(Self {
             runtime,
             listener,
-            state: Arc::new(AppState::new(options)),
+            state: Arc::new(AppState::new(options, bound)),
         })
     }
 
-    /// The address to open in a browser.
+    /// The address to open in a browser, with the token when there is one.
     pub fn url(&self) -> String {
-        match self.listener.local_addr() {
-            Ok(addr) => format!("http://{addr}/"),
-            Err(_) => "(unknown address)".to_string(),
+        let bound = self.state.bound;
+        match &self.state.token {
+            Some(token) => format!("http://{bound}/?token={token}"),
+            None => format!("http://{bound}/"),
         }
     }
 
-    /// Serves until Ctrl-C.
+    /// Whether machines other than this one can reach the server.
+    pub fn is_public(&self) -> bool {
+        !self.state.bound.ip().is_loopback()
+    }
+
+    /// Serves until Ctrl-C. Each connection is served by hyper with a deadline for every
+    /// request's head ([`HEADER_TIMEOUT`]); bodies have theirs where they are read.
     pub fn run(self) -> Result<(), ServeError> {
         let app = api::router(self.state);
+        let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         self.runtime.block_on(async move {
-            axum::serve(self.listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await
-        })?;
-        Ok(())
+            let stop = tokio::signal::ctrl_c();
+            tokio::pin!(stop);
+            loop {
+                let permit = connections
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the connection semaphore is never closed");
+                let (stream, _) = tokio::select! {
+                    accepted = self.listener.accept() => match accepted {
+                        Ok(accepted) => accepted,
+                        // A connection that failed before it was accepted (reset, out of
+                        // descriptors for a moment) is that connection's problem alone.
+                        Err(_) => continue,
+                    },
+                    _ = &mut stop => return Ok(()),
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                tokio::spawn(async move {
+                    let mut builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    builder
+                        .http1()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_TIMEOUT);
+                    // A client that goes away mid-request ends its own connection, no other.
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                    drop(permit);
+                });
+            }
+        })
     }
 }

@@ -1,11 +1,13 @@
 //! What the server keeps between requests: each run's model, loaded once and shared, and each
-//! test set read once. A model is loaded again when its file changes, so a run that finished,
-//! or was trained again, after the server started is served as it is now.
+//! test set read once; and what bounds its work. A model is loaded again when its file changes,
+//! so a run that finished, or was trained again, after the server started is served as it is
+//! now. Models are shared without a lock (answering takes `&self`), and the maps are read
+//! through poisoning: a request that failed half-way leaves nothing the next one cannot use.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use crate::config::TrainingConfig;
@@ -24,31 +26,65 @@ pub struct ServeOptions {
     /// Where the data set is, for runs whose own data folder is gone.
     pub data_dir: Option<PathBuf>,
     pub device: Option<BackendKind>,
+    /// The largest upload decoded, in pixels, instead of each run's `data.max_image_pixels`.
+    pub max_image_pixels: Option<u64>,
+    /// Every API request must carry this token (`Authorization: Bearer` or `?token=`).
+    pub token: Option<String>,
+    /// Host names requests may be addressed to besides the address bound.
+    pub allowed_hosts: Vec<String>,
 }
 
-/// A loaded model, shared by the requests that use it; inference takes the lock briefly.
-pub type SharedRun = Arc<Mutex<FinishedRun>>;
+/// A loaded model, shared by the requests that use it.
+pub type SharedRun = Arc<FinishedRun>;
+
+/// Requests that compute (predictions, explanations, evaluations) running or waiting at once;
+/// past this many, a request is answered 503 at once rather than queued without end.
+pub const MAX_IN_FLIGHT: usize = 64;
+
+/// Evaluations of a whole test set running or waiting at once.
+pub const MAX_EVALUATIONS: usize = 4;
 
 pub struct AppState {
+    /// The address the server listens on.
+    pub bound: SocketAddr,
     pub artifacts: PathBuf,
     pub data_dir: Option<PathBuf>,
     pub device: Option<BackendKind>,
+    pub max_image_pixels: Option<u64>,
+    pub token: Option<String>,
+    pub allowed_hosts: Vec<String>,
     models: Mutex<HashMap<PathBuf, (SystemTime, SharedRun)>>,
     /// By what decides a test set: the data set, its folder and the run's split settings.
     test_sets: Mutex<HashMap<String, ImageSplit>>,
     /// One evaluation at a time: two would compete for the same cores and the same files.
     pub evaluating: tokio::sync::Mutex<()>,
+    /// Evaluations running or waiting (see [`MAX_EVALUATIONS`]).
+    pub evaluations: Arc<tokio::sync::Semaphore>,
+    /// Requests that compute, running or waiting (see [`MAX_IN_FLIGHT`]).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// Computations running at once: one per core, so that each gets a core and the rest wait
+    /// their turn rather than slowing everyone down.
+    pub compute: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
-    pub fn new(options: &ServeOptions) -> Self {
+    pub fn new(options: &ServeOptions, bound: SocketAddr) -> Self {
         Self {
+            bound,
             artifacts: options.artifacts.clone(),
             data_dir: options.data_dir.clone(),
             device: options.device,
+            max_image_pixels: options.max_image_pixels,
+            token: options.token.clone(),
+            allowed_hosts: options.allowed_hosts.clone(),
             models: Mutex::default(),
             test_sets: Mutex::default(),
             evaluating: tokio::sync::Mutex::new(()),
+            evaluations: Arc::new(tokio::sync::Semaphore::new(MAX_EVALUATIONS)),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+            compute: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )),
         }
     }
 
@@ -58,18 +94,15 @@ impl AppState {
             .and_then(|m| m.modified())
             .ok();
         if let Some(modified) = modified
-            && let Some((loaded, run)) = self.models.lock().unwrap().get(dir)
+            && let Some((loaded, run)) = unpoisoned(&self.models).get(dir)
             && *loaded == modified
         {
             return Ok(run.clone());
         }
         // Loading reports a missing model (unfinished or still training) as such.
-        let run = Arc::new(Mutex::new(FinishedRun::load(dir, self.device)?));
+        let run = Arc::new(FinishedRun::load(dir, self.device)?);
         if let Some(modified) = modified {
-            self.models
-                .lock()
-                .unwrap()
-                .insert(dir.to_path_buf(), (modified, run.clone()));
+            unpoisoned(&self.models).insert(dir.to_path_buf(), (modified, run.clone()));
         }
         Ok(run)
     }
@@ -89,11 +122,19 @@ impl AppState {
         let data = &run.config.data;
         let data_dir = self.data_dir_for(&run.config);
         let key = serde_json::json!([data, data_dir, run.config.seed]).to_string();
-        if let Some(test) = self.test_sets.lock().unwrap().get(&key) {
+        if let Some(test) = unpoisoned(&self.test_sets).get(&key) {
             return Ok(test.clone());
         }
         let test = run_test_set(&run.config, data_dir.as_deref())?;
-        self.test_sets.lock().unwrap().insert(key, test.clone());
+        unpoisoned(&self.test_sets).insert(key, test.clone());
         Ok(test)
     }
+}
+
+/// The map behind `mutex`, even if a request panicked while holding it: each entry is whole
+/// (inserted in one step), so what it holds is still right.
+fn unpoisoned<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

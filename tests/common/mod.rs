@@ -59,6 +59,28 @@ fn find_python() -> Result<String, String> {
     }
 }
 
+/// The `lenet` binary as a process that may use at most `bytes` of address space: what it asks
+/// for beyond that fails, as on a machine without the memory.
+#[cfg(unix)]
+pub fn lenet_limited(bytes: u64) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = lenet_process();
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
 /// The `lenet` binary as a process, independent of the user's environment: no `MNIST_DIR`, no
 /// mirror, and a cache folder that does not exist, so no test reads or fills the user's cache.
 pub fn lenet_process() -> std::process::Command {

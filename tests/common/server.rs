@@ -20,11 +20,22 @@ pub struct Server {
 
 impl Server {
     pub fn start(artifacts: &Path) -> Self {
-        let mut child = lenet_process()
+        Self::start_with(artifacts, &[], lenet_process())
+    }
+
+    /// `lenet serve` with `extra` arguments, started by `command` (the binary, maybe with
+    /// limits set on it).
+    pub fn start_with(
+        artifacts: &Path,
+        extra: &[&str],
+        mut command: std::process::Command,
+    ) -> Self {
+        let mut child = command
             .args(["serve", "--port", "0", "--artifacts"])
             .arg(artifacts)
             .arg("--data-dir")
             .arg(real_mnist_dir())
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .expect("lenet serve starts");
@@ -36,6 +47,9 @@ impl Server {
             .split_whitespace()
             .find(|w| w.starts_with("http://"))
             .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .split("/?")
+            .next()
+            .unwrap()
             .trim_end_matches('/')
             .to_string();
         Self { child, url }

@@ -18,7 +18,9 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, GrayImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Luma};
+use image::{
+    DynamicImage, GrayImage, ImageBuffer, ImageDecoder, ImageFormat, ImageReader, Limits, Luma,
+};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -57,6 +59,27 @@ pub fn has_image_ending(path: &Path) -> bool {
         .is_some_and(|e| IMAGE_ENDINGS.contains(&e.as_str()))
 }
 
+/// The largest image decoded by default, in pixels: a phone's photo (48 megapixels) fits.
+pub const MAX_PIXELS: u64 = 50_000_000;
+
+/// The most memory one decode may take, whatever the pixel limit: a 50-megapixel photo with
+/// 16 bits per channel and alpha needs 400 MB.
+const MAX_DECODE_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Pictures larger than this many pixels are first shrunk, by whole-pixel averaging, to fit
+/// [`SHRUNK_SIDE`]: preparing works at 512 pixels a side anyway ([`ink`]), and the full size
+/// would only cost memory and time.
+const SHRINK_ABOVE: u64 = 4_000_000;
+const SHRUNK_SIDE: u32 = 2048;
+
+/// How image files are read: how they are brought to 28x28, and the largest decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoding {
+    pub preprocess: Preprocess,
+    /// Images of more pixels than this are refused from their header, before decoding.
+    pub max_pixels: u64,
+}
+
 /// How an image is brought to the model's 28x28 greyscale input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -82,6 +105,34 @@ pub enum ImageError {
     Decode { path: PathBuf, message: String },
     #[error("{}: nothing to read: the image is blank", path.display())]
     Blank { path: PathBuf },
+    #[error(
+        "{}: {width}x{height} pixels ({}), more than the limit of {}; raise it with \
+         --max-image-pixels (data.max_image_pixels in a config)",
+        path.display(),
+        megapixels(*width as u64 * *height as u64),
+        megapixels(*limit)
+    )]
+    TooLarge {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+        limit: u64,
+    },
+    #[error(
+        "{}: decoding needs more than {} MB of memory, the most one image may take",
+        path.display(),
+        MAX_DECODE_BYTES >> 20
+    )]
+    TooMuchMemory { path: PathBuf },
+}
+
+/// Pixels for people: `12.3 megapixels`, or the count when under one.
+fn megapixels(pixels: u64) -> String {
+    if pixels >= 1_000_000 {
+        format!("{:.1} megapixels", pixels as f64 / 1e6)
+    } else {
+        format!("{pixels} pixels")
+    }
 }
 
 impl ImageError {
@@ -91,7 +142,9 @@ impl ImageError {
             ImageError::Read { path, .. }
             | ImageError::UnknownFormat { path }
             | ImageError::Decode { path, .. }
-            | ImageError::Blank { path } => path,
+            | ImageError::Blank { path }
+            | ImageError::TooLarge { path, .. }
+            | ImageError::TooMuchMemory { path } => path,
         }
     }
 }
@@ -106,7 +159,7 @@ pub struct Prepared {
 }
 
 /// Reads an image file and brings it to the model's input form.
-pub fn load_image(path: &Path, how: Preprocess) -> Result<Prepared, ImageError> {
+pub fn load_image(path: &Path, how: Decoding) -> Result<Prepared, ImageError> {
     let bytes = std::fs::read(path).map_err(|source| ImageError::Read {
         path: path.to_path_buf(),
         source,
@@ -115,9 +168,9 @@ pub fn load_image(path: &Path, how: Preprocess) -> Result<Prepared, ImageError> 
 }
 
 /// Brings an image file's `bytes` to the model's input form; `name` names it in errors.
-pub fn decode_image(bytes: &[u8], name: &Path, how: Preprocess) -> Result<Prepared, ImageError> {
-    let image = decode(bytes, name)?;
-    let prepared = match how {
+pub fn decode_image(bytes: &[u8], name: &Path, how: Decoding) -> Result<Prepared, ImageError> {
+    let image = shrunk(decode(bytes, name, how.max_pixels)?);
+    let prepared = match how.preprocess {
         Preprocess::Digit => mnist_style(&image),
         Preprocess::Resize => Some(resized(&image)),
     };
@@ -153,29 +206,67 @@ pub fn resized(image: &DynamicImage) -> Prepared {
 }
 
 /// Decodes an image by its content (a text file called .png is not a PNG), turned upright as
-/// its EXIF orientation says, as phones store pictures taken sideways.
-pub fn decode(bytes: &[u8], name: &Path) -> Result<DynamicImage, ImageError> {
-    let decode_error = |message: String| ImageError::Decode {
-        path: name.to_path_buf(),
-        message,
+/// its EXIF orientation says, as phones store pictures taken sideways. Its size is read from
+/// its header first: an image of more than `max_pixels` is refused before anything is
+/// decoded, and no decode may take more than [`MAX_DECODE_BYTES`]. Of an animation or a
+/// multi-page file, the first frame is read.
+pub fn decode(bytes: &[u8], name: &Path, max_pixels: u64) -> Result<DynamicImage, ImageError> {
+    let decode_error = |error: image::ImageError| match error {
+        image::ImageError::Limits(_) => ImageError::TooMuchMemory {
+            path: name.to_path_buf(),
+        },
+        error => ImageError::Decode {
+            path: name.to_path_buf(),
+            message: error.to_string(),
+        },
     };
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| decode_error(e.to_string()))?;
-    if !reader.format().is_some_and(|f| FORMATS.contains(&f)) {
+    let reader = || {
+        ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| decode_error(e.into()))
+    };
+    let mut probe = reader()?;
+    if !probe.format().is_some_and(|f| FORMATS.contains(&f)) {
         return Err(ImageError::UnknownFormat {
             path: name.to_path_buf(),
         });
     }
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| decode_error(e.to_string()))?;
-    let orientation = decoder
-        .orientation()
-        .map_err(|e| decode_error(e.to_string()))?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(e.to_string()))?;
+    // The header alone, read without limits (PNG's decoder would refuse a large image by its
+    // memory, before its size could be named).
+    probe.no_limits();
+    let (width, height) = probe.into_dimensions().map_err(decode_error)?;
+    if width as u64 * height as u64 > max_pixels {
+        return Err(ImageError::TooLarge {
+            path: name.to_path_buf(),
+            width,
+            height,
+            limit: max_pixels,
+        });
+    }
+    let mut reader = reader()?;
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(decode_error)?;
+    if decoder.total_bytes() > MAX_DECODE_BYTES {
+        return Err(ImageError::TooMuchMemory {
+            path: name.to_path_buf(),
+        });
+    }
+    let orientation = decoder.orientation().map_err(decode_error)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
     image.apply_orientation(orientation);
     Ok(image)
+}
+
+/// `image` as it is, or shrunk to [`SHRUNK_SIDE`] a side if it holds more than
+/// [`SHRINK_ABOVE`] pixels, so that a large photo costs no more memory and time to prepare
+/// than a moderate one.
+fn shrunk(image: DynamicImage) -> DynamicImage {
+    if (image.width() as u64) * (image.height() as u64) <= SHRINK_ABOVE {
+        return image;
+    }
+    image.thumbnail(SHRUNK_SIDE, SHRUNK_SIDE)
 }
 
 /// Brings any image of a digit to the model's input form; `None` if it holds no ink at all.

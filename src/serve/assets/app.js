@@ -21,8 +21,12 @@ const el = (tag, attrs = {}, ...children) => {
   return node;
 };
 
+// A server started with --token prints its address with ?token=; every API request carries it.
+const token = new URLSearchParams(location.search).get("token");
+const withToken = (path) => (token ? `${path}${path.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}` : path);
+
 async function api(path, options) {
-  const response = await fetch(path, options);
+  const response = await fetch(withToken(path), options);
   const body = await response.json().catch(() => ({ error: response.statusText }));
   if (!response.ok) throw new Error(body.error || response.statusText);
   return body;
@@ -200,7 +204,7 @@ async function runView(name) {
 
 const testImage = (name, answer, names) =>
   el("figure", { "data-index": answer.index },
-    el("img", { src: `/api/runs/${encodeURIComponent(name)}/test-images/${answer.index}`, alt: `test image ${answer.index}` }),
+    el("img", { src: withToken(`/api/runs/${encodeURIComponent(name)}/test-images/${answer.index}`), alt: `test image ${answer.index}` }),
     `${names[answer.label]} → ${names[answer.predicted]} (${percent(answer.probability, 0)})`);
 
 async function showEvaluation(name, target) {
@@ -308,7 +312,13 @@ async function drawView(name) {
   const saliency = el("div", { id: "saliency-box" });
   const layers = el("div", { id: "layers" });
   const context = pad.getContext("2d");
+  let pending = null;
+  let sent = 0;
   const clear = () => {
+    // An answer still on its way is for the drawing just cleared: it is dropped when it comes.
+    sent += 1;
+    clearTimeout(pending);
+    pending = null;
     context.fillStyle = "#fff";
     context.fillRect(0, 0, pad.width, pad.height);
     answer.textContent = "";
@@ -331,8 +341,8 @@ async function drawView(name) {
     layers);
   clear();
 
-  let pending = null;
-  let sent = 0;
+  // One request per look: `lenet explain`'s answer has the answer, every probability, the
+  // warnings, the input the model saw, every layer and the saliency.
   const show = (result) => {
     answer.textContent = result.name;
     answer.dataset.state = "done";
@@ -343,22 +353,22 @@ async function drawView(name) {
         el("div", { style: `width:${Math.max(1, 240 * p)}px` }), el("em", {}, percent(p, 1)))));
     warnings.replaceChildren(...result.warnings.map((w) => el("p", {}, w)));
     const image = seen.getContext("2d").createImageData(28, 28);
-    result.input.forEach((v, i) => image.data.set([v, v, v, 255], 4 * i));
+    result.input.forEach((v, i) => image.data.set([255 * v, 255 * v, 255 * v, 255], 4 * i));
     seen.getContext("2d").putImageData(image, 0, 0);
+    saliency.replaceChildren(saliencyCanvas(result.input, result.saliency));
+    layers.replaceChildren(...result.layers.map((layer) => layerView(layer, result)));
+    layers.dataset.state = "done";
   };
-  const predict = async (body) => {
+  // Sends `body` (the drawing, or an uploaded file as a form) to be explained; only the newest
+  // request's answer is shown.
+  const look = async (body) => {
     const id = ++sent;
     answer.dataset.state = "busy";
     layers.dataset.state = "busy";
+    const headers = body instanceof FormData ? {} : { "Content-Type": body.type || "image/png" };
     try {
-      const result = await api(`/api/runs/${encodeURIComponent(current)}/predict`, {
-        method: "POST", headers: { "Content-Type": body.type || "image/png" }, body,
-      });
+      const result = await api(`/api/runs/${encodeURIComponent(current)}/explain`, { method: "POST", headers, body });
       if (id === sent) show(result);
-      const explained = await api(`/api/runs/${encodeURIComponent(current)}/explain`, {
-        method: "POST", headers: { "Content-Type": body.type || "image/png" }, body,
-      });
-      if (id === sent) showLayers(explained);
     } catch (error) {
       if (id === sent) {
         answer.textContent = "?";
@@ -367,12 +377,7 @@ async function drawView(name) {
       }
     }
   };
-  const showLayers = (result) => {
-    saliency.replaceChildren(saliencyCanvas(result.input, result.saliency));
-    layers.replaceChildren(...result.layers.map(layerView));
-    layers.dataset.state = "done";
-  };
-  const predictDrawing = () => pad.toBlob((blob) => predict(blob), "image/png");
+  const predictDrawing = () => pad.toBlob((blob) => look(blob), "image/png");
   // While drawing, at most a few predictions a second; one more when the stroke ends.
   const soon = () => {
     if (!pending) pending = setTimeout(() => { pending = null; predictDrawing(); }, 200);
@@ -418,28 +423,10 @@ async function drawView(name) {
   upload.addEventListener("change", () => {
     const file = upload.files[0];
     if (!file) return;
+    // The form's own Content-Type (multipart, with its boundary) goes with it.
     const form = new FormData();
     form.append("image", file);
-    // The form's own Content-Type (multipart, with its boundary) goes with it.
-    const id = ++sent;
-    answer.dataset.state = "busy";
-    layers.dataset.state = "busy";
-    fetch(`/api/runs/${encodeURIComponent(current)}/predict`, { method: "POST", body: form })
-      .then(async (response) => {
-        const body = await response.json();
-        if (!response.ok) throw new Error(body.error);
-        return body;
-      })
-      .then((result) => {
-        if (id === sent) show(result);
-        return api(`/api/runs/${encodeURIComponent(current)}/explain`, { method: "POST", body: form });
-      })
-      .then((explained) => id === sent && showLayers(explained))
-      .catch((error) => {
-        answer.textContent = "?";
-        answer.dataset.state = "error";
-        warnings.replaceChildren(el("p", {}, error.message));
-      });
+    look(form);
   });
 }
 

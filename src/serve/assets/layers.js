@@ -42,13 +42,16 @@ function barsCanvas(values, largest, attrs) {
   return canvas;
 }
 
-// One layer of `lenet explain`'s answer: its maps (hover one for its channel and range), or its
-// units as bars.
-function layerView(layer) {
+// One layer of `lenet explain`'s answer (`result`): its maps (hover one for its channel and
+// range), or its units as bars; the output's bars are named by their classes.
+function layerView(layer, result) {
   const [lo, hi] = range(layer.values);
   const largest = Math.max(Math.abs(lo), Math.abs(hi));
   const [maps, h, w] = layer.shape;
-  const title = el("p", { class: "muted" }, `${layer.name} · ${layer.shape.join("x")} · ${fixed(lo)} to ${fixed(hi)}`);
+  const meaning = layer.name !== "f7" ? layer.shape.join("x")
+    : result.output === "distances" ? "distances to each class's prototype: the nearest is the answer"
+    : "logits: the largest is the answer";
+  const title = el("p", { class: "muted" }, `${layer.name} · ${meaning} · ${fixed(lo)} to ${fixed(hi)}`);
   if (layer.shape.length === 3 && h * w > 1) {
     const scale = h >= 28 ? 3 : h >= 14 ? 4 : h >= 10 ? 5 : 8;
     const canvases = [];
@@ -62,8 +65,22 @@ function layerView(layer) {
     }
     return el("div", { class: "layer", "data-layer": layer.name }, title, el("div", { class: "maps" }, canvases));
   }
-  return el("div", { class: "layer", "data-layer": layer.name }, title,
-    barsCanvas(layer.values, largest, { class: "units", "data-layer": layer.name, title: `${layer.name}: ${layer.values.length} units, ${fixed(lo)} to ${fixed(hi)}` }));
+  const bars = barsCanvas(layer.values, largest, { class: "units", "data-layer": layer.name, title: `${layer.name}: ${layer.values.length} units, ${fixed(lo)} to ${fixed(hi)}` });
+  const named = layer.name === "f7" && layer.values.length <= 30;
+  const width = bars.width / layer.values.length;
+  const names = named ? el("div", { class: "unit-names" }, result.classes.map((c) => el("span", { style: `width:${width}px` }, c))) : null;
+  return el("div", { class: "layer", "data-layer": layer.name }, title, bars, names);
+}
+
+// Values that are one thing or the other (a connection, a prototype's ink) as black on white.
+function inkCanvas(values, columns, scale, attrs) {
+  const rows = values.length / columns;
+  const canvas = el("canvas", { width: columns, height: rows, style: `width:${columns * scale}px;height:${rows * scale}px`, ...attrs });
+  const context = canvas.getContext("2d");
+  const image = context.createImageData(columns, rows);
+  values.forEach((v, i) => image.data.set(v > 0 ? [40, 40, 40, 255] : [255, 255, 255, 255], 4 * i));
+  context.putImageData(image, 0, 0);
+  return canvas;
 }
 
 // The input as black ink on white with the saliency over it in red: the deeper the red, the more
@@ -113,12 +130,12 @@ async function showFilters(name, target) {
     if (layer.name === "c3_table") {
       return el("div", { class: "layer", "data-layer": layer.name },
         el("p", { class: "muted" }, "c3's connection table (Table I): a column per C3 map, a row per S2 map it reads"),
-        valuesCanvas(transpose(layer.values, 16, 6), 16, 14, 1, { class: "table" }));
+        inkCanvas(transpose(layer.values, 16, 6), 16, 14, { class: "table" }));
     }
     const [classes, rows, columns] = layer.shape;
     const bitmaps = [];
     for (let c = 0; c < classes; c++) {
-      bitmaps.push(valuesCanvas(layer.values.slice(c * rows * columns, (c + 1) * rows * columns).map((v) => -v), columns, 6, 1, { class: "prototype", title: `the prototype of ${c}` }));
+      bitmaps.push(inkCanvas(layer.values.slice(c * rows * columns, (c + 1) * rows * columns), columns, 6, { class: "prototype", title: `the prototype of ${c}` }));
     }
     return el("div", { class: "layer", "data-layer": layer.name },
       el("p", { class: "muted" }, "f7's RBF prototypes: the paper's 7x12 bitmaps, one per digit"), el("div", { class: "maps" }, bitmaps));
