@@ -4,9 +4,13 @@
 //! files, and classified by a run's model.
 //!
 //!     cargo bench --bench photos -- --run artifacts/lenet [--count 1000] [--save DIR]
+//!         [--answers FILE]
 //!
-//! Prints, per kind, the accuracy and how often the answer equals the model's on the raw test
-//! digit. `--save DIR` writes the first pictures of each kind there, to look at.
+//! Prints, per kind, the accuracy, how often the answer equals the model's on the raw test
+//! digit, and the time to decode and prepare one picture. `--save DIR` writes the first
+//! pictures of each kind there, to look at; `--answers FILE` writes every picture's answer and a
+//! hash of the 28x28 image it was prepared into (`kind,index,answer,hash`), to compare two
+//! versions of the preparation picture by picture.
 
 #[path = "../tests/common/photos.rs"]
 mod photos;
@@ -15,15 +19,22 @@ use std::path::{Path, PathBuf};
 
 use burn::data::dataset::Dataset;
 use lenet::data::idx::Part;
-use lenet::data::image::{Preprocess, decode_image};
+use lenet::data::image::{Decoding, MAX_PIXELS, Preprocess, decode_image};
 use lenet::data::split::ImageSplit;
 use lenet::inference::{argmax, classify};
 use lenet::run::FinishedRun;
+
+/// Images read as the default config reads them.
+const DIGITS: Decoding = Decoding {
+    preprocess: Preprocess::Digit,
+    max_pixels: MAX_PIXELS,
+};
 
 struct Settings {
     run: PathBuf,
     count: usize,
     save: Option<PathBuf>,
+    answers: Option<PathBuf>,
 }
 
 fn settings() -> Settings {
@@ -31,6 +42,7 @@ fn settings() -> Settings {
         run: PathBuf::from("artifacts/lenet"),
         count: 1000,
         save: None,
+        answers: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -39,6 +51,7 @@ fn settings() -> Settings {
             "--run" => settings.run = value().into(),
             "--count" => settings.count = value().parse().expect("--count N"),
             "--save" => settings.save = Some(value().into()),
+            "--answers" => settings.answers = Some(value().into()),
             // cargo bench passes --bench to every bench target.
             "--bench" => {}
             other => panic!("unknown argument {other}"),
@@ -73,41 +86,65 @@ fn main() {
         settings.run.display(),
         right(&raw_answers) * 100.0
     );
-    println!("{:<10} {:>9} {:>17}", "kind", "accuracy", "same as on raw");
+    println!(
+        "{:<10} {:>9} {:>17} {:>12}",
+        "kind", "accuracy", "same as on raw", "prepare ms"
+    );
     let mut all = Vec::new();
+    let mut record = String::new();
     for kind in photos::KINDS {
-        let answers = read_kind(&run, kind, &items, settings.save.as_deref());
+        let (answers, prepared, seconds) = read_kind(&run, kind, &items, settings.save.as_deref());
         let same = answers
             .iter()
             .zip(&raw_answers)
             .filter(|(a, b)| a == b)
             .count();
         println!(
-            "{kind:<10} {:>8.2}% {:>16.2}%",
+            "{kind:<10} {:>8.2}% {:>16.2}% {:>12.3}",
             right(&answers) * 100.0,
-            same as f64 / count as f64 * 100.0
+            same as f64 / count as f64 * 100.0,
+            seconds * 1e3 / count as f64
         );
+        for (index, (answer, pixels)) in answers.iter().zip(&prepared).enumerate() {
+            record += &format!("{kind},{index},{answer},{:016x}\n", fnv(pixels));
+        }
         if kind != "clean" {
             all.extend(answers);
         }
+    }
+    if let Some(path) = &settings.answers {
+        std::fs::write(path, record).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
     let photo_kinds = photos::KINDS.len() - 1;
     let all_right = all.chunks(count).map(right).sum::<f64>() / photo_kinds as f64;
     println!("{:<10} {:>8.2}%", "all photos", all_right * 100.0);
 }
 
-/// The model's answers on the pictures of one kind, read as `lenet predict` reads files.
+/// FNV-1a, a hash of a prepared image for telling two preparations of it apart.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The model's answers on the pictures of one kind, read as `lenet predict` reads files; the
+/// 28x28 images they were prepared into; the seconds decoding and preparing took in all.
 fn read_kind(
     run: &FinishedRun,
     kind: &str,
     items: &[lenet::data::split::ImageItem],
     save: Option<&Path>,
-) -> Vec<u16> {
-    let prepared: Vec<Vec<u8>> = items
+) -> (Vec<u16>, Vec<Vec<u8>>, f64) {
+    let pictures: Vec<Vec<u8>> = items
         .iter()
         .enumerate()
-        .map(|(index, item)| {
-            let bytes = photos::picture(kind, &item.pixels, index);
+        .map(|(index, item)| photos::picture(kind, &item.pixels, index))
+        .collect();
+    let started = std::time::Instant::now();
+    let prepared: Vec<Vec<u8>> = pictures
+        .iter()
+        .enumerate()
+        .map(|(index, bytes)| {
             if let Some(dir) = save.filter(|_| index < 8) {
                 std::fs::create_dir_all(dir).unwrap();
                 let ending = if bytes.starts_with(&[0xff, 0xd8]) {
@@ -115,16 +152,18 @@ fn read_kind(
                 } else {
                     "png"
                 };
-                std::fs::write(dir.join(format!("{kind}-{index}.{ending}")), &bytes).unwrap();
+                std::fs::write(dir.join(format!("{kind}-{index}.{ending}")), bytes).unwrap();
             }
-            decode_image(&bytes, Path::new(kind), Preprocess::Digit)
+            decode_image(bytes, Path::new(kind), DIGITS)
                 .map(|d| d.pixels)
                 .unwrap_or_else(|_| vec![0; 784])
         })
         .collect();
+    let seconds = started.elapsed().as_secs_f64();
     let images: Vec<&[u8]> = prepared.iter().map(Vec::as_slice).collect();
-    classify(&run.model, &images, &run.device)
+    let answers = classify(&run.model, &images, &run.device)
         .iter()
         .map(|p| argmax(p))
-        .collect()
+        .collect();
+    (answers, prepared, seconds)
 }

@@ -68,31 +68,52 @@ fn greyscale(image: &DynamicImage) -> ImageBuffer<Luma<f32>, Vec<f32>> {
     imageops::resize(&grey, size(width), size(height), FilterType::Triangle)
 }
 
-fn median(mut values: Vec<f32>) -> f32 {
+/// The element at position `len / 2` of `values` sorted (the upper median), found by radix
+/// selection on the floats' bits: the same element a sort by `f32::total_cmp` puts there, in
+/// a few passes over counts instead of a quickselect's comparisons (the preparation takes
+/// several medians of a whole picture).
+fn median(values: Vec<f32>) -> f32 {
     if values.is_empty() {
         return 0.0;
     }
-    let middle = values.len() / 2;
-    *values.select_nth_unstable_by(middle, f32::total_cmp).1
+    // Bits that sort as the floats do under total_cmp: negatives flipped whole, positives with
+    // the sign bit set.
+    let key = |v: f32| {
+        let bits = v.to_bits();
+        if bits >> 31 == 1 { !bits } else { bits | 1 << 31 }
+    };
+    let mut rank = values.len() / 2;
+    let keys: Vec<u32> = values.into_iter().map(key).collect();
+    // Digit by digit from the top: count the keys that share the digits found so far, and keep
+    // the digit under which the wanted rank falls.
+    let (mut prefix, mut known) = (0u32, 0u32);
+    let mut counts = [0usize; 1 << 11];
+    for (shift, width) in [(21, 11), (10, 11), (0, 10)] {
+        let mask = (1u32 << width) - 1;
+        counts.fill(0);
+        for &k in &keys {
+            if k & known == prefix {
+                counts[((k >> shift) & mask) as usize] += 1;
+            }
+        }
+        let mut digit = 0;
+        while rank >= counts[digit] {
+            rank -= counts[digit];
+            digit += 1;
+        }
+        prefix |= (digit as u32) << shift;
+        known |= mask << shift;
+    }
+    let bits = prefix;
+    f32::from_bits(if bits >> 31 == 1 { bits & !(1 << 31) } else { !bits })
 }
 
 /// The background under `values` (ink bright) and the paper's noise: a quadratic surface in x
 /// and y, fitted by least squares to the pixels that are not ink, found by refitting without
-/// the pixels well above the last fit. A nearly flat surface becomes the paper's median.
+/// the pixels well above the last fit until they no longer change (at most four fits). A nearly
+/// flat surface becomes the paper's median.
 fn fit_background(values: &[f32], width: usize, height: usize) -> (Vec<f32>, f32) {
-    let terms = |i: usize| {
-        let x = 2.0 * (i % width) as f64 / width.max(2) as f64 - 1.0;
-        let y = 2.0 * (i / width) as f64 / height.max(2) as f64 - 1.0;
-        [1.0, x, y, x * x, y * y, x * y]
-    };
-    let surface = |coefficients: &[f64; 6]| -> Vec<f32> {
-        (0..values.len())
-            .map(|i| {
-                let t = terms(i);
-                (0..6).map(|k| coefficients[k] * t[k]).sum::<f64>() as f32
-            })
-            .collect()
-    };
+    let axes = Axes::new(width, height);
     // Start from the pixels near the picture's typical level: most of the picture is paper,
     // and a large or bold digit would otherwise pull the first surface up under itself.
     let middle = median(values.to_vec());
@@ -102,10 +123,10 @@ fn fit_background(values: &[f32], width: usize, height: usize) -> (Vec<f32>, f32
     let mut background = vec![middle; values.len()];
     let mut noise = 0.0;
     for _ in 0..4 {
-        let Some(coefficients) = least_squares(values, &paper, terms) else {
+        let Some(coefficients) = least_squares(values, &paper, &axes) else {
             break;
         };
-        background = surface(&coefficients);
+        background = axes.surface(&coefficients);
         let residuals: Vec<f32> = (0..values.len())
             .filter(|&i| paper[i])
             .map(|i| values[i] - background[i])
@@ -113,8 +134,14 @@ fn fit_background(values: &[f32], width: usize, height: usize) -> (Vec<f32>, f32
         let centre = median(residuals.clone());
         noise = 1.4826 * median(residuals.iter().map(|r| (r - centre).abs()).collect());
         let limit = (3.0 * noise).max(0.02);
-        for (i, is_paper) in paper.iter_mut().enumerate() {
-            *is_paper = values[i] - background[i] < limit;
+        let refitted: Vec<bool> = (0..values.len())
+            .map(|i| values[i] - background[i] < limit)
+            .collect();
+        // The same pixels would give the same fit again: the fit has settled.
+        let settled = refitted == paper;
+        paper = refitted;
+        if settled {
+            break;
         }
     }
     let (low, high) = background
@@ -130,22 +157,85 @@ fn fit_background(values: &[f32], width: usize, height: usize) -> (Vec<f32>, f32
     (background, noise)
 }
 
-/// The six coefficients minimising the squared error of `terms` against `values` over the
-/// pixels marked in `use_pixel`, by the normal equations; `None` if they are singular.
-fn least_squares(
-    values: &[f32],
-    use_pixel: &[bool],
-    terms: impl Fn(usize) -> [f64; 6],
-) -> Option<[f64; 6]> {
-    let mut normal = [[0.0f64; 7]; 6];
-    for i in (0..values.len()).filter(|&i| use_pixel[i]) {
-        let t = terms(i);
-        for r in 0..6 {
-            for c in 0..6 {
-                normal[r][c] += t[r] * t[c];
-            }
-            normal[r][6] += t[r] * values[i] as f64;
+/// The picture's coordinates scaled to -1..1, each column's x and each row's y, for the
+/// quadratic surface `c0 + c1 x + c2 y + c3 x^2 + c4 y^2 + c5 xy`.
+struct Axes {
+    xs: Vec<f64>,
+    ys: Vec<f64>,
+}
+
+impl Axes {
+    fn new(width: usize, height: usize) -> Self {
+        let scaled = |n: usize, size: usize| 2.0 * n as f64 / size.max(2) as f64 - 1.0;
+        Self {
+            xs: (0..width).map(|x| scaled(x, width)).collect(),
+            ys: (0..height).map(|y| scaled(y, height)).collect(),
         }
+    }
+
+    /// The surface of `c` at every pixel, row by row: per row it is a quadratic in x alone.
+    fn surface(&self, c: &[f64; 6]) -> Vec<f32> {
+        let mut surface = Vec::with_capacity(self.xs.len() * self.ys.len());
+        for &y in &self.ys {
+            let (constant, linear) = (c[0] + c[2] * y + c[4] * y * y, c[1] + c[5] * y);
+            surface.extend(
+                self.xs
+                    .iter()
+                    .map(|&x| (constant + linear * x + c[3] * x * x) as f32),
+            );
+        }
+        surface
+    }
+}
+
+/// The six coefficients minimising the squared error of the surface against `values` over the
+/// pixels marked in `use_pixel`, by the normal equations; `None` if they are singular. The
+/// normal equations hold sums of x^i y^j (i + j up to 4) and of v x^i y^j (up to 2), summed per
+/// row over x first, then over the rows: a handful of sums per pixel instead of 42 products.
+fn least_squares(values: &[f32], use_pixel: &[bool], axes: &Axes) -> Option<[f64; 6]> {
+    let width = axes.xs.len();
+    // moments[i][j] = sum of x^i y^j; weighted[i][j] = sum of v x^i y^j.
+    let mut moments = [[0.0f64; 5]; 5];
+    let mut weighted = [[0.0f64; 3]; 3];
+    for (row, &y) in axes.ys.iter().enumerate() {
+        let (mut xm, mut vm) = ([0.0f64; 5], [0.0f64; 3]);
+        for (column, &x) in axes.xs.iter().enumerate() {
+            let p = row * width + column;
+            if !use_pixel[p] {
+                continue;
+            }
+            let v = values[p] as f64;
+            let (x2, x3) = (x * x, x * x * x);
+            xm[0] += 1.0;
+            xm[1] += x;
+            xm[2] += x2;
+            xm[3] += x3;
+            xm[4] += x2 * x2;
+            vm[0] += v;
+            vm[1] += v * x;
+            vm[2] += v * x2;
+        }
+        let mut yj = 1.0;
+        for j in 0..5 {
+            for i in 0..5 - j {
+                moments[i][j] += xm[i] * yj;
+            }
+            if j < 3 {
+                for i in 0..3 - j {
+                    weighted[i][j] += vm[i] * yj;
+                }
+            }
+            yj *= y;
+        }
+    }
+    // Each term of the surface as its powers of x and y.
+    const POWERS: [(usize, usize); 6] = [(0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (1, 1)];
+    let mut normal = [[0.0f64; 7]; 6];
+    for (r, &(ri, rj)) in POWERS.iter().enumerate() {
+        for (c, &(ci, cj)) in POWERS.iter().enumerate() {
+            normal[r][c] = moments[ri + ci][rj + cj];
+        }
+        normal[r][6] = weighted[ri][rj];
     }
     // Gaussian elimination with partial pivoting on the 6x7 augmented matrix.
     for column in 0..6 {
@@ -172,6 +262,23 @@ fn least_squares(
 mod tests {
     use super::*;
     use image::GrayImage;
+
+    #[test]
+    fn the_median_is_the_element_a_sort_puts_in_the_middle() {
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.3
+        };
+        for len in [1, 2, 3, 10, 101, 5000] {
+            let mut values: Vec<f32> = (0..len).map(|_| next()).collect();
+            values.extend([0.0, -0.0, 1.0, -1.0, 0.5, 0.5]);
+            let mut sorted = values.clone();
+            sorted.sort_by(f32::total_cmp);
+            let expected = sorted[sorted.len() / 2];
+            assert_eq!(median(values).to_bits(), expected.to_bits(), "{len}");
+        }
+    }
 
     #[test]
     fn a_flat_background_keeps_the_pixels_exactly() {

@@ -88,17 +88,35 @@ pub fn find_digit(map: &InkMap) -> Option<Digit> {
 /// The strongest ink, averaged over 3x3 pixels so that a single noisy pixel does not count.
 fn peak(map: &InkMap) -> f32 {
     let (w, h) = (map.width, map.height);
+    let ink = &map.ink;
     let mut best = 0.0f32;
     for y in 0..h {
         for x in 0..w {
-            let (mut sum, mut count) = (0.0, 0.0);
-            for yy in y.saturating_sub(1)..(y + 2).min(h) {
-                for xx in x.saturating_sub(1)..(x + 2).min(w) {
-                    sum += map.ink[yy * w + xx];
-                    count += 1.0;
+            let average = if x > 0 && y > 0 && x + 1 < w && y + 1 < h {
+                // Inside the picture, the whole window, summed in the order the edge case sums.
+                let (up, here, down) = ((y - 1) * w + x, y * w + x, (y + 1) * w + x);
+                let sum = 0.0
+                    + ink[up - 1]
+                    + ink[up]
+                    + ink[up + 1]
+                    + ink[here - 1]
+                    + ink[here]
+                    + ink[here + 1]
+                    + ink[down - 1]
+                    + ink[down]
+                    + ink[down + 1];
+                sum / 9.0
+            } else {
+                let (mut sum, mut count) = (0.0, 0.0);
+                for yy in y.saturating_sub(1)..(y + 2).min(h) {
+                    for xx in x.saturating_sub(1)..(x + 2).min(w) {
+                        sum += ink[yy * w + xx];
+                        count += 1.0;
+                    }
                 }
-            }
-            best = best.max(sum / count);
+                sum / count
+            };
+            best = best.max(average);
         }
     }
     best
