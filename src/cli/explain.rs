@@ -69,10 +69,7 @@ pub fn explain_command(args: &ExplainArgs) -> Result<ExitCode, Error> {
         let names = png_names(explained.iter().map(|e| e.file.as_path()));
         for (explanation, name) in explained.iter().zip(names) {
             let path = dir.join(name);
-            let title = explanation.file.file_name().map_or_else(
-                || explanation.file.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            );
+            let title = explanation.file.display().to_string();
             explained_image(
                 &path,
                 &ExplainedImage {
