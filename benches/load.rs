@@ -78,10 +78,12 @@ fn drawn_digit() -> Vec<u8> {
 
 fn main() {
     let settings = settings();
-    let run = settings
-        .run
-        .canonicalize()
-        .unwrap_or_else(|e| panic!("{}: {e} (pass --run with a finished run)", settings.run.display()));
+    let run = settings.run.canonicalize().unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (pass --run with a finished run)",
+            settings.run.display()
+        )
+    });
     let name = run.file_name().unwrap().to_string_lossy().into_owned();
     let artifacts = run.parent().unwrap();
     let png = Arc::new(drawn_digit());

@@ -80,7 +80,11 @@ fn median(values: Vec<f32>) -> f32 {
     // the sign bit set.
     let key = |v: f32| {
         let bits = v.to_bits();
-        if bits >> 31 == 1 { !bits } else { bits | 1 << 31 }
+        if bits >> 31 == 1 {
+            !bits
+        } else {
+            bits | 1 << 31
+        }
     };
     let mut rank = values.len() / 2;
     let keys: Vec<u32> = values.into_iter().map(key).collect();
@@ -105,7 +109,11 @@ fn median(values: Vec<f32>) -> f32 {
         known |= mask << shift;
     }
     let bits = prefix;
-    f32::from_bits(if bits >> 31 == 1 { bits & !(1 << 31) } else { !bits })
+    f32::from_bits(if bits >> 31 == 1 {
+        bits & !(1 << 31)
+    } else {
+        !bits
+    })
 }
 
 /// The background under `values` (ink bright) and the paper's noise: a quadratic surface in x
@@ -267,7 +275,9 @@ mod tests {
     fn the_median_is_the_element_a_sort_puts_in_the_middle() {
         let mut seed = 7u64;
         let mut next = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.3
         };
         for len in [1, 2, 3, 10, 101, 5000] {
