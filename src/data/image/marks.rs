@@ -89,35 +89,46 @@ pub fn find_digit(map: &InkMap) -> Option<Digit> {
 fn peak(map: &InkMap) -> f32 {
     let (w, h) = (map.width, map.height);
     let ink = &map.ink;
-    let mut best = 0.0f32;
-    for y in 0..h {
-        for x in 0..w {
-            let average = if x > 0 && y > 0 && x + 1 < w && y + 1 < h {
-                // Inside the picture, the whole window, summed in the order the edge case sums.
-                let (up, here, down) = ((y - 1) * w + x, y * w + x, (y + 1) * w + x);
-                let sum = 0.0
-                    + ink[up - 1]
-                    + ink[up]
-                    + ink[up + 1]
-                    + ink[here - 1]
-                    + ink[here]
-                    + ink[here + 1]
-                    + ink[down - 1]
-                    + ink[down]
-                    + ink[down + 1];
-                sum / 9.0
-            } else {
-                let (mut sum, mut count) = (0.0, 0.0);
-                for yy in y.saturating_sub(1)..(y + 2).min(h) {
-                    for xx in x.saturating_sub(1)..(x + 2).min(w) {
-                        sum += ink[yy * w + xx];
-                        count += 1.0;
-                    }
-                }
-                sum / count
-            };
-            best = best.max(average);
+    // The window's average at (x, y), summed row by row, left to right.
+    let window = |x: usize, y: usize| {
+        let (mut sum, mut count) = (0.0, 0.0);
+        for yy in y.saturating_sub(1)..(y + 2).min(h) {
+            for xx in x.saturating_sub(1)..(x + 2).min(w) {
+                sum += ink[yy * w + xx];
+                count += 1.0;
+            }
         }
+        sum / count
+    };
+    let mut best = 0.0f32;
+    let mut averages = vec![0.0f32; w];
+    for y in 0..h {
+        if y == 0 || y + 1 == h || w < 3 {
+            (0..w).for_each(|x| best = best.max(window(x, y)));
+            continue;
+        }
+        // Inside the picture, whole windows, summed in the same order, a row at a time so the
+        // sums run side by side.
+        let (up, here, down) = (
+            &ink[(y - 1) * w..y * w],
+            &ink[y * w..(y + 1) * w],
+            &ink[(y + 1) * w..(y + 2) * w],
+        );
+        for x in 1..w - 1 {
+            averages[x] = (0.0
+                + up[x - 1]
+                + up[x]
+                + up[x + 1]
+                + here[x - 1]
+                + here[x]
+                + here[x + 1]
+                + down[x - 1]
+                + down[x]
+                + down[x + 1])
+                / 9.0;
+        }
+        best = averages[1..w - 1].iter().fold(best, |b, &a| b.max(a));
+        best = best.max(window(0, y)).max(window(w - 1, y));
     }
     best
 }
