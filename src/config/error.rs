@@ -32,7 +32,7 @@ impl ConfigError {
     }
 
     /// Attaches the config file's name to a value error found after loading.
-    pub(super) fn in_file(self, path: &Path) -> Self {
+    pub fn in_file(self, path: &Path) -> Self {
         match self {
             ConfigError::Value { key, message } => ConfigError::Key {
                 path: path.to_path_buf(),
@@ -83,4 +83,19 @@ pub(super) fn in_words(key: &str, message: &str) -> String {
     .fold(message.to_string(), |message, (rust, words)| {
         message.replace(rust, &format!("expected {words}"))
     })
+}
+
+/// `text` with its control characters (a newline, a tab) written as escapes, so that a message
+/// quoting what a file holds stays one line.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }

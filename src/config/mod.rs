@@ -131,14 +131,18 @@ impl TrainingConfig {
         let config: Self = serde_path_to_error::deserialize(&mut json).map_err(|err| {
             let key = err.path().to_string();
             let inner = err.into_inner();
-            if inner.is_syntax() || inner.is_eof() {
+            let is_syntax = inner.is_syntax() || inner.is_eof();
+            // serde's messages quote keys and values as written, escapes undone: a key
+            // holding a newline (found by fuzzing) would break the error's one line.
+            let inner = error::printable(&inner.to_string());
+            if is_syntax {
                 ConfigError::Syntax {
                     path: path.to_path_buf(),
-                    message: inner.to_string(),
+                    message: inner,
                 }
             } else {
-                let key = join_key(&key, &inner.to_string());
-                let message = error::in_words(&key, &strip_subkey(&inner.to_string()));
+                let key = join_key(&error::printable(&key), &inner);
+                let message = error::in_words(&key, &strip_subkey(&inner));
                 ConfigError::Key {
                     path: path.to_path_buf(),
                     key,

@@ -215,9 +215,15 @@ pub fn decode(bytes: &[u8], name: &Path, max_pixels: u64) -> Result<DynamicImage
         image::ImageError::Limits(_) => ImageError::TooMuchMemory {
             path: name.to_path_buf(),
         },
+        // Some decoders' messages run over lines (found by fuzzing: a truncated JPEG); an error
+        // here is one line.
         error => ImageError::Decode {
             path: name.to_path_buf(),
-            message: error.to_string(),
+            message: error
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
         },
     };
     let reader = || {
