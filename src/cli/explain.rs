@@ -1,6 +1,7 @@
 //! `lenet explain`: what each layer of a run's model makes of images, as figures, JSON or a
 //! summary; or its learned filters.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use serde::Serialize;
@@ -18,21 +19,7 @@ use super::{ExplainArgs, png_names};
 pub fn explain_command(args: &ExplainArgs) -> Result<ExitCode, Error> {
     let run = FinishedRun::load_model(&args.run, args.device, args.model.choice)?;
     if args.filters {
-        let filters = filters(&run.model);
-        if args.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&filters).expect("json serialises")
-            );
-        } else {
-            print_layers(&filters.layers, "");
-        }
-        if let Some(dir) = &args.out {
-            create_dir(dir)?;
-            let path = dir.join("filters.png");
-            lenet::report::explain::filters(&path, &filters.layers)?;
-            eprintln!("Wrote {}", path.display());
-        }
+        show_filters(args, &run)?;
         return Ok(ExitCode::SUCCESS);
     }
     let classes = run.config.data.class_names();
@@ -46,7 +33,6 @@ pub fn explain_command(args: &ExplainArgs) -> Result<ExitCode, Error> {
         classes: &classes,
     };
     let results = explain_files(&run.model, &args.images, &run.device, reading);
-    let explained: Vec<&Explanation> = results.iter().flatten().collect();
     if args.json {
         // As `lenet predict --json`: a file that could not be read has its error in its place.
         let entries: Vec<Entry> = results
@@ -65,41 +51,12 @@ pub fn explain_command(args: &ExplainArgs) -> Result<ExitCode, Error> {
         );
     }
     if let Some(dir) = &args.out {
-        create_dir(dir)?;
-        let names = png_names(explained.iter().map(|e| e.file.as_path()));
-        for (explanation, name) in explained.iter().zip(names) {
-            let path = dir.join(name);
-            let title = explanation.file.display().to_string();
-            explained_image(
-                &path,
-                &ExplainedImage {
-                    title: &title,
-                    input: &explanation.input,
-                    saliency: &explanation.saliency,
-                    layers: &explanation.layers,
-                    probabilities: &explanation.probabilities,
-                    classes: &classes,
-                    answer: explanation.class as usize,
-                    output: explanation.output,
-                },
-            )?;
-            eprintln!("Wrote {}", path.display());
-        }
+        let explained: Vec<&Explanation> = results.iter().flatten().collect();
+        write_figures(dir, &explained, &classes)?;
     }
     for result in &results {
         match result {
-            Ok(explanation) if !args.json => {
-                println!(
-                    "{}: {} ({:.1}%)",
-                    explanation.file.display(),
-                    explanation.name,
-                    explanation.probability * 100.0
-                );
-                for warning in &explanation.warnings {
-                    println!("  warning: {warning}");
-                }
-                print_layers(&explanation.layers, "  ");
-            }
+            Ok(explanation) if !args.json => print_explanation(explanation),
             Ok(_) => {}
             Err(error) => eprintln!("error: {error}"),
         }
@@ -109,6 +66,65 @@ pub fn explain_command(args: &ExplainArgs) -> Result<ExitCode, Error> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--filters`: the learned filters as JSON or a line per layer, and drawn with `--out`.
+fn show_filters(args: &ExplainArgs, run: &FinishedRun) -> Result<(), Error> {
+    let filters = filters(&run.model);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&filters).expect("json serialises")
+        );
+    } else {
+        print_layers(&filters.layers, "");
+    }
+    if let Some(dir) = &args.out {
+        create_dir(dir)?;
+        let path = dir.join("filters.png");
+        lenet::report::explain::filters(&path, &filters.layers)?;
+        eprintln!("Wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// A figure per explained image in `dir`, named after its file.
+fn write_figures(dir: &Path, explained: &[&Explanation], classes: &[String]) -> Result<(), Error> {
+    create_dir(dir)?;
+    let names = png_names(explained.iter().map(|e| e.file.as_path()));
+    for (explanation, name) in explained.iter().zip(names) {
+        let path = dir.join(name);
+        let title = explanation.file.display().to_string();
+        explained_image(
+            &path,
+            &ExplainedImage {
+                title: &title,
+                input: &explanation.input,
+                saliency: &explanation.saliency,
+                layers: &explanation.layers,
+                probabilities: &explanation.probabilities,
+                classes,
+                answer: explanation.class as usize,
+                output: explanation.output,
+            },
+        )?;
+        eprintln!("Wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// The answer, its warnings and a line per layer.
+fn print_explanation(explanation: &Explanation) {
+    println!(
+        "{}: {} ({:.1}%)",
+        explanation.file.display(),
+        explanation.name,
+        explanation.probability * 100.0
+    );
+    for warning in &explanation.warnings {
+        println!("  warning: {warning}");
+    }
+    print_layers(&explanation.layers, "  ");
 }
 
 /// One input of `--json`: what the model made of it, or why it could not be read. (Serialised

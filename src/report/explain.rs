@@ -108,18 +108,7 @@ pub fn explained_image(path: &Path, image: &ExplainedImage) -> Result<(), PlotEr
 /// The learned filters, written to `path` as a PNG: C1's kernels, C3's (a column per C3 map, a
 /// row per S2 map it reads), and for the 1998 network its connection table and RBF prototypes.
 pub fn filters(path: &Path, filters: &[LayerValues]) -> Result<(), PlotError> {
-    let kernel_scale = 9;
-    let kernel = (5 * kernel_scale + 6) as i32;
-    let c3_height = 24 + 6 * kernel + 20;
-    let extra: i32 = filters
-        .iter()
-        .map(|f| match f.name.as_str() {
-            "c3_table" => 24 + 6 * 22 + 24,
-            "f7_prototypes" => 24 + 12 * 6 + 40,
-            _ => 0,
-        })
-        .sum();
-    let height = 56 + (24 + kernel + 20) + c3_height + extra;
+    let height = 56 + filters.iter().map(filter_height).sum::<i32>();
     render(path, (WIDTH as u32, height as u32), |area| {
         area.draw(&Text::new(
             "Learned filters",
@@ -128,98 +117,109 @@ pub fn filters(path: &Path, filters: &[LayerValues]) -> Result<(), PlotError> {
         ))?;
         let mut y = 56;
         for filter in filters {
-            let (low, high) = filter.range();
             match filter.name.as_str() {
-                "c1" | "c3" => {
-                    let [maps, inputs, kh, kw] = filter.shape[..] else {
-                        continue;
-                    };
-                    label(
-                        area,
-                        MARGIN,
-                        y,
-                        &format!(
-                            "{}: {maps} kernels of {kh}x{kw} over {inputs} input map{} \
-                             (a column per {} map{}), {}",
-                            filter.name,
-                            if inputs == 1 { "" } else { "s" },
-                            filter.name,
-                            if inputs == 1 {
-                                ""
-                            } else {
-                                ", a row per input map"
-                            },
-                            range_text(low, high)
-                        ),
-                    )?;
-                    for map in 0..maps {
-                        for input in 0..inputs {
-                            let start = (map * inputs + input) * kh * kw;
-                            let x = MARGIN + map as i32 * kernel;
-                            let top = y + 22 + input as i32 * kernel;
-                            pixels(
-                                area,
-                                x,
-                                top,
-                                &filter.values[start..start + kh * kw],
-                                kw,
-                                kernel_scale,
-                                |v| signed(v, low, high),
-                            )?;
-                        }
-                    }
-                    y += 24 + inputs as i32 * kernel + 20;
-                }
-                "c3_table" => {
-                    label(
-                        area,
-                        MARGIN,
-                        y,
-                        "c3's connection table (Table I): a column per C3 map, a row per S2 map \
-                         it reads",
-                    )?;
-                    for (i, &v) in filter.values.iter().enumerate() {
-                        let (row, col) = ((i % 6) as i32, (i / 6) as i32);
-                        let x = MARGIN + col * 22;
-                        let top = y + 24 + row * 22;
-                        let fill = if v > 0.5 { RGBColor(60, 60, 60) } else { WHITE };
-                        area.draw(&Rectangle::new(
-                            [(x, top), (x + 18, top + 18)],
-                            fill.filled(),
-                        ))?;
-                        area.draw(&Rectangle::new(
-                            [(x, top), (x + 18, top + 18)],
-                            BLACK.mix(0.3),
-                        ))?;
-                    }
-                    y += 24 + 6 * 22 + 24;
-                }
-                "f7_prototypes" => {
-                    label(
-                        area,
-                        MARGIN,
-                        y,
-                        "f7's RBF prototypes: the paper's 7x12 bitmaps, one per digit",
-                    )?;
-                    for class in 0..10 {
-                        let start = class * 84;
-                        pixels(
-                            area,
-                            MARGIN + class as i32 * 60,
-                            y + 24,
-                            &filter.values[start..start + 84],
-                            7,
-                            6,
-                            |v| if v > 0.0 { BLACK } else { WHITE },
-                        )?;
-                    }
-                    y += 24 + 12 * 6 + 40;
-                }
+                "c1" | "c3" => kernels(area, y, filter)?,
+                "c3_table" => connection_table(area, y, filter)?,
+                "f7_prototypes" => prototypes(area, y, filter)?,
                 _ => {}
             }
+            y += filter_height(filter);
         }
         Ok(())
     })
+}
+
+/// Pixels per weight of a drawn kernel, and the room a 5x5 kernel takes with its gap.
+const KERNEL_SCALE: usize = 9;
+const KERNEL_STEP: i32 = (5 * KERNEL_SCALE + 6) as i32;
+
+/// How tall a set of filters is drawn.
+fn filter_height(filter: &LayerValues) -> i32 {
+    match (filter.name.as_str(), &filter.shape[..]) {
+        ("c1" | "c3", [_, inputs, ..]) => 24 + *inputs as i32 * KERNEL_STEP + 20,
+        ("c3_table", _) => 24 + 6 * 22 + 24,
+        ("f7_prototypes", _) => 24 + 12 * 6 + 40,
+        _ => 0,
+    }
+}
+
+/// A convolution's kernels `[maps, inputs, kh, kw]`: a column per map, a row per input map.
+fn kernels(area: &Area, y: i32, filter: &LayerValues) -> DrawResult {
+    let [maps, inputs, kh, kw] = filter.shape[..] else {
+        return Ok(());
+    };
+    let (low, high) = filter.range();
+    let many = inputs > 1;
+    label(
+        area,
+        MARGIN,
+        y,
+        &format!(
+            "{0}: {maps} kernels of {kh}x{kw} over {inputs} input map{1} (a column per {0} \
+             map{2}), {3}",
+            filter.name,
+            if many { "s" } else { "" },
+            if many { ", a row per input map" } else { "" },
+            range_text(low, high)
+        ),
+    )?;
+    for map in 0..maps {
+        for input in 0..inputs {
+            let start = (map * inputs + input) * kh * kw;
+            pixels(
+                area,
+                MARGIN + map as i32 * KERNEL_STEP,
+                y + 22 + input as i32 * KERNEL_STEP,
+                &filter.values[start..start + kh * kw],
+                kw,
+                KERNEL_SCALE,
+                |v| signed(v, low, high),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// C3's connection table `[16, 6]`: a column per C3 map, a dark square where it reads an S2
+/// map.
+fn connection_table(area: &Area, y: i32, filter: &LayerValues) -> DrawResult {
+    label(
+        area,
+        MARGIN,
+        y,
+        "c3's connection table (Table I): a column per C3 map, a row per S2 map it reads",
+    )?;
+    for (i, &v) in filter.values.iter().enumerate() {
+        let (row, col) = ((i % 6) as i32, (i / 6) as i32);
+        let (x, top) = (MARGIN + col * 22, y + 24 + row * 22);
+        let fill = if v > 0.5 { RGBColor(60, 60, 60) } else { WHITE };
+        let square = [(x, top), (x + 18, top + 18)];
+        area.draw(&Rectangle::new(square, fill.filled()))?;
+        area.draw(&Rectangle::new(square, BLACK.mix(0.3)))?;
+    }
+    Ok(())
+}
+
+/// The RBF prototypes `[10, 12, 7]`, black where the bitmap is +1.
+fn prototypes(area: &Area, y: i32, filter: &LayerValues) -> DrawResult {
+    label(
+        area,
+        MARGIN,
+        y,
+        "f7's RBF prototypes: the paper's 7x12 bitmaps, one per digit",
+    )?;
+    for (class, bitmap) in filter.values.chunks_exact(84).enumerate() {
+        pixels(
+            area,
+            MARGIN + class as i32 * 60,
+            y + 24,
+            bitmap,
+            7,
+            6,
+            |v| if v > 0.0 { BLACK } else { WHITE },
+        )?;
+    }
+    Ok(())
 }
 
 /// How tall a layer's row is: a grid of maps, or a row of bars.

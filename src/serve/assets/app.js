@@ -359,10 +359,11 @@ async function drawView(name) {
     layers.replaceChildren(...result.layers.map((layer) => layerView(layer, result)));
     layers.dataset.state = "done";
   };
-  // Sends `body` (the drawing, or an uploaded file as a form) to be explained; only the newest
-  // request's answer is shown.
-  const look = async (body) => {
-    const id = ++sent;
+  // Sends `body` (the drawing, or an uploaded file as a form) to be explained; only the answer
+  // to the newest request (`id`, numbered when it was asked for) is shown.
+  const look = async (body, id = ++sent) => {
+    // A newer request was made (or the pad cleared) while this picture was being made.
+    if (id !== sent) return;
     answer.dataset.state = "busy";
     layers.dataset.state = "busy";
     const headers = body instanceof FormData ? {} : { "Content-Type": body.type || "image/png" };
@@ -377,7 +378,11 @@ async function drawView(name) {
       }
     }
   };
-  const predictDrawing = () => pad.toBlob((blob) => look(blob), "image/png");
+  // Numbered now, not when the picture is ready: a Clear or an upload in between makes it old.
+  const predictDrawing = () => {
+    const id = ++sent;
+    pad.toBlob((blob) => look(blob, id), "image/png");
+  };
   // While drawing, at most a few predictions a second; one more when the stroke ends.
   const soon = () => {
     if (!pending) pending = setTimeout(() => { pending = null; predictDrawing(); }, 200);
