@@ -8,9 +8,11 @@
 mod common;
 
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -68,13 +70,46 @@ fn train_args(run: &Path) -> Vec<String> {
     ]
 }
 
-fn start(run: &Path) -> Child {
-    lenet()
-        .args(train_args(run))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+/// A training run in a child process, and the seconds its first epoch took, read from the
+/// epoch line it prints.
+struct Started {
+    child: Child,
+    first_epoch: Receiver<Duration>,
+}
+
+fn start(run: &Path) -> Started {
+    start_with(train_args(run), Stdio::piped())
+}
+
+fn start_with(args: Vec<String>, stderr: Stdio) -> Started {
+    let mut child = lenet()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
         .spawn()
-        .unwrap()
+        .unwrap();
+    let (sender, first_epoch) = mpsc::channel();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    // Reads to the end, so that the child never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if let Some(seconds) = epoch_seconds(&line, 1) {
+                let _ = sender.send(seconds);
+            }
+        }
+    });
+    Started { child, first_epoch }
+}
+
+/// The time at the end of the line `epoch <epoch>/N ... 0.3 s`.
+fn epoch_seconds(line: &str, epoch: usize) -> Option<Duration> {
+    let rest = line.strip_prefix("epoch ")?.trim_start();
+    let (number, _) = rest.split_once('/')?;
+    if number.parse::<usize>().ok()? != epoch {
+        return None;
+    }
+    let seconds: f64 = line.strip_suffix(" s")?.rsplit(' ').next()?.parse().ok()?;
+    Some(Duration::from_secs_f64(seconds))
 }
 
 /// The weights of a finished run, by name, as raw bytes.
@@ -118,22 +153,30 @@ fn state_files(run: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
-/// Waits for the first checkpoint (the end of epoch 1), then a little more, so that the stop
-/// lands in the middle of epoch 2.
-fn wait_for_first_checkpoint(child: &mut Child, run: &Path) {
-    let started = Instant::now();
+/// Waits for the first checkpoint (the end of epoch 1), then a third of an epoch more, so that
+/// the stop lands in the middle of epoch 2 however fast or loaded the machine is: a fixed wait
+/// let a quick machine finish epoch 2 first.
+fn wait_for_first_checkpoint(started: &mut Started, run: &Path) {
+    let child = &mut started.child;
+    let begun = Instant::now();
+    let too_long = Duration::from_secs(300);
+    let epoch = loop {
+        match started.first_epoch.recv_timeout(Duration::from_millis(20)) {
+            Ok(epoch) => break epoch,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => panic!("the run ended before its first epoch"),
+        }
+        assert!(begun.elapsed() < too_long, "no epoch line");
+    };
     while state_files(run).is_empty() {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the run ended before its first checkpoint"
         );
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "no checkpoint"
-        );
-        sleep(Duration::from_millis(20));
+        assert!(begun.elapsed() < too_long, "no checkpoint");
+        sleep(Duration::from_millis(5));
     }
-    sleep(Duration::from_millis(300));
+    sleep(epoch / 3);
     assert!(
         child.try_wait().unwrap().is_none(),
         "the run finished before it could be stopped"
@@ -171,8 +214,9 @@ fn assert_same_as_uninterrupted_except_resumed(run: &Path) {
 #[test]
 fn a_run_killed_mid_epoch_resumes_to_identical_weights() {
     let run = setup().root.join("killed");
-    let mut child = start(&run);
-    wait_for_first_checkpoint(&mut child, &run);
+    let mut started = start(&run);
+    wait_for_first_checkpoint(&mut started, &run);
+    let mut child = started.child;
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
     assert!(!run.join("summary.json").exists());
@@ -186,8 +230,9 @@ fn a_run_killed_mid_epoch_resumes_to_identical_weights() {
 #[test]
 fn ctrl_c_checkpoints_at_a_batch_and_resumes_to_identical_weights() {
     let run = setup().root.join("interrupted");
-    let mut child = start(&run);
-    wait_for_first_checkpoint(&mut child, &run);
+    let mut started = start(&run);
+    wait_for_first_checkpoint(&mut started, &run);
+    let child = started.child;
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let output = child.wait_with_output().unwrap();
@@ -219,8 +264,9 @@ fn ctrl_c_checkpoints_at_a_batch_and_resumes_to_identical_weights() {
 #[test]
 fn a_damaged_newest_checkpoint_is_reported_and_the_previous_one_used() {
     let run = setup().root.join("damaged");
-    let mut child = start(&run);
-    wait_for_first_checkpoint(&mut child, &run);
+    let mut started = start(&run);
+    wait_for_first_checkpoint(&mut started, &run);
+    let mut child = started.child;
     // SAFETY: as above.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     assert_eq!(child.wait().unwrap().code(), Some(130));
@@ -251,8 +297,9 @@ fn a_damaged_newest_checkpoint_is_reported_and_the_previous_one_used() {
 #[test]
 fn resuming_with_a_different_config_is_refused() {
     let run = setup().root.join("changed");
-    let mut child = start(&run);
-    wait_for_first_checkpoint(&mut child, &run);
+    let mut started = start(&run);
+    wait_for_first_checkpoint(&mut started, &run);
+    let mut child = started.child;
     child.kill().unwrap();
     child.wait().unwrap();
 
@@ -444,13 +491,9 @@ fn kills_while_checkpoints_are_written_lose_nothing() {
     .unwrap();
     let mut args = train_args(&run);
     args[1] = config.to_string_lossy().into_owned();
-    let mut child = lenet()
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_first_checkpoint(&mut child, &run);
+    let mut started = start_with(args, Stdio::null());
+    wait_for_first_checkpoint(&mut started, &run);
+    let mut child = started.child;
     for delay_ms in [130, 370, 90] {
         sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap();
@@ -512,8 +555,13 @@ fn time_based_checkpoints_come_mid_epoch() {
 #[test]
 fn a_second_process_cannot_train_in_a_busy_run_folder() {
     let run = setup().root.join("busy");
-    let mut child = start(&run);
-    wait_for_first_checkpoint(&mut child, &run);
+    let mut started = start(&run);
+    wait_for_first_checkpoint(&mut started, &run);
+    let mut child = started.child;
+    // Paused while the others try, so that it cannot finish first on a fast machine; a
+    // paused process still holds its lock.
+    // SAFETY: sending signals to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGSTOP) };
     for extra in [&["--resume"][..], &["--overwrite"][..]] {
         let output = lenet().args(train_args(&run)).args(extra).output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -531,6 +579,8 @@ fn a_second_process_cannot_train_in_a_busy_run_folder() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
     assert!(
         child.wait().unwrap().success(),
         "the first run finishes undisturbed"
