@@ -349,7 +349,7 @@ async fn answer_upload<T: Send + 'static>(
     answer: impl FnOnce(&FinishedRun, (&Path, &Prepared), Vec<String>) -> T + Send + 'static,
 ) -> Result<Json<T>, ApiError> {
     let dir = run::find_run(&state.artifacts, &run_name(name)?)?;
-    let bytes = uploaded_image(&state, request).await?;
+    let upload = uploaded_image(&state, request).await?;
     compute(&state.clone(), move || {
         let finished = state.model(&dir)?;
         let name = Path::new("upload");
@@ -358,7 +358,7 @@ async fn answer_upload<T: Send + 'static>(
             max_pixels: state.max_image_pixels.unwrap_or(data.max_image_pixels),
             ..data.decoding()
         };
-        let prepared = decode_image(&bytes, name, decoding)?;
+        let prepared = decode_image(&upload.bytes, name, decoding)?;
         let classes = data.class_names();
         Ok(Json(answer(&finished, (name, &prepared), classes)))
     })

@@ -124,8 +124,12 @@ impl Server {
                 };
                 let service = hyper_util::service::TowerToHyperService::new(app.clone());
                 tokio::spawn(async move {
+                    // HTTP/1 only: the auto builder first waits for bytes to tell the
+                    // versions apart, with no deadline, so a client that connects and sends
+                    // nothing would hold its connection for ever.
                     let mut builder =
-                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                            .http1_only();
                     builder
                         .http1()
                         .timer(TokioTimer::new())

@@ -41,6 +41,10 @@ pub type SharedRun = Arc<FinishedRun>;
 /// past this many, a request is answered 503 at once rather than queued without end.
 pub const MAX_IN_FLIGHT: usize = 64;
 
+/// The bytes of all uploads held at once, being received or waiting for their answer: sixteen
+/// of the largest (16 MiB each); past it an upload is answered 503.
+pub const UPLOAD_BUDGET_BYTES: usize = 256 << 20;
+
 /// Evaluations of a whole test set running or waiting at once.
 pub const MAX_EVALUATIONS: usize = 4;
 
@@ -62,6 +66,8 @@ pub struct AppState {
     pub evaluations: Arc<tokio::sync::Semaphore>,
     /// Requests that compute, running or waiting (see [`MAX_IN_FLIGHT`]).
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// Bytes of the uploads held at once (see [`UPLOAD_BUDGET_BYTES`]).
+    pub upload_budget: Arc<tokio::sync::Semaphore>,
     /// Computations running at once: one per core, so that each gets a core and the rest wait
     /// their turn rather than slowing everyone down.
     pub compute: Arc<tokio::sync::Semaphore>,
@@ -82,6 +88,7 @@ impl AppState {
             evaluating: tokio::sync::Mutex::new(()),
             evaluations: Arc::new(tokio::sync::Semaphore::new(MAX_EVALUATIONS)),
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+            upload_budget: Arc::new(tokio::sync::Semaphore::new(UPLOAD_BUDGET_BYTES)),
             compute: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),
