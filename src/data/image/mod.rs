@@ -468,6 +468,27 @@ mod tests {
         assert_eq!(on_paper[5 * 28 + 5], 54, "opaque red is its luma");
     }
 
+    /// An animated GIF: its first frame is what is read, whatever follows.
+    #[test]
+    fn of_an_animation_the_first_frame_is_read() {
+        let gif = |frames: &[DynamicImage]| {
+            let mut bytes = Vec::new();
+            image::codecs::gif::GifEncoder::new(&mut bytes)
+                .encode_frames(frames.iter().map(|f| image::Frame::new(f.to_rgba8())))
+                .unwrap();
+            decode(&bytes, Path::new("animated.gif"), 1_000_000).unwrap()
+        };
+        let first = bar_image(40, 40, true);
+        let blank = DynamicImage::ImageLuma8(GrayImage::new(40, 40));
+        let animated = gif(&[first.clone(), bar_image(40, 40, false), blank]);
+        assert_eq!((animated.width(), animated.height()), (40, 40));
+        assert_eq!(animated.to_rgba8(), gif(&[first]).to_rgba8());
+        assert!(
+            animated.to_luma8().get_pixel(0, 0).0[0] > 200,
+            "the light first frame"
+        );
+    }
+
     #[test]
     fn a_blank_image_has_no_digit() {
         let blank = DynamicImage::ImageLuma8(GrayImage::from_pixel(40, 40, Luma([200])));
