@@ -385,11 +385,15 @@ fn what_cannot_be_explained_is_said_in_one_line() {
             "/nowhere/run",
         ),
     ];
-    for (args, code, expected) in cases {
-        let output = lenet().args(args).output().unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
-        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
-    }
+    common::every_case(
+        cases,
+        |(args, _, _)| format!("{args:?}"),
+        |(args, code, expected)| {
+            let output = lenet().args(args).output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(code), "{stderr}");
+            assert!(stderr.contains(expected), "{stderr}");
+            assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        },
+    );
 }

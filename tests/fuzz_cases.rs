@@ -4,6 +4,7 @@
 
 #[path = "fuzz/checks.rs"]
 mod checks;
+mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,16 +28,18 @@ fn cases(kind: &str) -> Vec<PathBuf> {
 
 #[test]
 fn every_kept_image_is_read_or_refused_in_one_line() {
-    for file in cases("image") {
-        println!("{}", file.display());
-        checks::check_image(&fs::read(&file).unwrap());
-    }
+    common::every_case(
+        cases("image"),
+        |file| file.display().to_string(),
+        |file| checks::check_image(&fs::read(&file).unwrap()),
+    );
 }
 
 #[test]
 fn every_kept_config_is_read_or_refused_in_one_line() {
-    for file in cases("config") {
-        println!("{}", file.display());
-        checks::check_config(&fs::read(&file).unwrap());
-    }
+    common::every_case(
+        cases("config"),
+        |file| file.display().to_string(),
+        |file| checks::check_config(&fs::read(&file).unwrap()),
+    );
 }

@@ -376,28 +376,32 @@ fn every_bad_request_gets_a_4xx_with_one_line_and_the_server_keeps_serving() {
             "multipart",
         ),
     ];
-    for (what, path, body, expected_status, expected_text) in cases {
-        let (status, json) = match body {
-            None => get(&server, path),
-            Some((content_type, bytes)) => post(&server, path, content_type, bytes),
-        };
-        let message = json["error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{what}: {json}"));
-        println!("{what} -> {status}: {message}");
-        assert_eq!(status, expected_status, "{what}: {message}");
-        assert!(
-            message.contains(expected_text),
-            "{what}: `{message}` lacks `{expected_text}`"
-        );
-        assert!(!message.contains('\n'), "{what}: not one line: {message}");
-        assert!(server.is_alive(), "{what}: the server died");
-        assert_eq!(
-            get(&server, "/api/runs").0,
-            200,
-            "{what}: no longer serving"
-        );
-    }
+    common::every_case(
+        cases,
+        |case| case.0.to_string(),
+        |(what, path, body, expected_status, expected_text)| {
+            let (status, json) = match body {
+                None => get(&server, path),
+                Some((content_type, bytes)) => post(&server, path, content_type, bytes),
+            };
+            let message = json["error"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{what}: {json}"));
+            println!("{what} -> {status}: {message}");
+            assert_eq!(status, expected_status, "{what}: {message}");
+            assert!(
+                message.contains(expected_text),
+                "{what}: `{message}` lacks `{expected_text}`"
+            );
+            assert!(!message.contains('\n'), "{what}: not one line: {message}");
+            assert!(server.is_alive(), "{what}: the server died");
+            assert_eq!(
+                get(&server, "/api/runs").0,
+                200,
+                "{what}: no longer serving"
+            );
+        },
+    );
 }
 
 #[test]

@@ -17,6 +17,36 @@ use lenet::data::idx::{encode_images, encode_labels};
 use lenet::input::{IMAGE_PIXELS, IMAGE_SIDE};
 use lenet::run::RunSummary;
 
+/// Runs `check` on every case of a table test, then fails naming every case that failed, not
+/// only the first: a case's assertions panic as anywhere else, and the panic is caught here.
+pub fn every_case<C>(
+    cases: impl IntoIterator<Item = C>,
+    name: impl Fn(&C) -> String,
+    mut check: impl FnMut(C),
+) {
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for case in cases {
+        count += 1;
+        let what = name(&case);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(case)));
+        if let Err(panic) = result {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failures.push(format!("{what}: {message}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {count} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 /// A check that needs an outside tool which is missing: it fails when `required` (an
 /// environment variable CI sets) is set, and otherwise says why it is skipped, so that no check
 /// passes by skipping where the tool is meant to be.
