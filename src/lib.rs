@@ -6,9 +6,9 @@
 //! line turns into exit codes:
 //!
 //! - [`device`]: which compiled backend a run uses; [`input`]: the 28x28 form the model takes;
+//! - [`kernels`]: LeNet's convolutions, pools and the 1998 ops on the CPU backends (flex, ndarray);
 //! - [`data`]: IDX files and image folders, where they come from, splits in memory, batches,
 //!   the epoch loader;
-//! - [`kernels`]: LeNet's convolutions, pools and the 1998 ops on the CPU backends (flex, ndarray);
 //! - [`model`]: LeNet-5 as a Burn `Module` and its `Config`, and the 1998 network's parts;
 //! - [`config`]: the JSON config, section by section;
 //! - [`run`]: the folder a run writes, and a finished run loaded back;

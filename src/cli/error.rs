@@ -12,11 +12,9 @@ use lenet::device::NotCompiled;
 use lenet::inference::InferenceError;
 use lenet::inference::export::ExportError;
 use lenet::report::plots::PlotError;
-use lenet::run::RunError;
+use lenet::run::{RunError, invocation};
 use lenet::serve::ServeError;
 use lenet::training::TrainingError;
-
-use super::invocation;
 
 #[derive(Debug, Error)]
 pub enum Error {

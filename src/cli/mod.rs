@@ -1,6 +1,7 @@
 //! The command line: what each command and flag is, as clap reads them, with values checked
 //! in words people use ("a whole number >= 1"). The commands themselves are in [`train`],
-//! [`inference`], [`serve`] and [`bench`]; they call the library and print what it returns.
+//! [`inference`], [`explain`], [`serve`] and [`bench`]; they call the library and print what it
+//! returns.
 //! [`error`] gathers the library's errors and decides the exit codes.
 
 pub mod bench;
@@ -14,7 +15,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lenet::device::BackendKind;
-use lenet::run::ModelChoice;
+use lenet::run::{ModelChoice, invocation};
 
 /// Train LeNet-5 with Burn on MNIST, another IDX data set or your own image folders, then
 /// evaluate, use and export it.
@@ -388,16 +389,6 @@ fn compiled_names() -> String {
 /// A `--device` flag's help, ending with the devices this binary can use.
 fn device_help(what: &str) -> String {
     format!("{what} [compiled in: {}]", compiled_names())
-}
-
-/// How the user ran this program, for commands printed back to them.
-pub fn invocation() -> String {
-    // `cargo run` sets CARGO in the environment of the program it runs.
-    if std::env::var_os("CARGO").is_some() {
-        "cargo run --release --".to_string()
-    } else {
-        "lenet".to_string()
-    }
 }
 
 /// What to do with a finished run in `run_dir` next, as commands to copy.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use super::invocation::invocation;
 use super::layout::{BEST_MODEL_FILE, CONFIG_FILE, MODEL_FILE, SUMMARY_FILE};
 use crate::config::ConfigError;
 use crate::device::NotCompiled;
@@ -18,16 +19,18 @@ pub enum RunError {
     )]
     Exists { dir: PathBuf },
     #[error(
-        "{}: no run to resume (no {CONFIG_FILE}); train one there first (lenet --config FILE \
+        "{}: no run to resume (no {CONFIG_FILE}); train one there first ({} --config FILE \
          --artifact-dir {})",
         dir.display(),
+        invocation(),
         dir.display()
     )]
     NothingToResume { dir: PathBuf },
     #[error(
         "{}: the run already finished ({SUMMARY_FILE} is there); to train it for more epochs: \
-         lenet resume --run {} --epochs N",
+         {} resume --run {} --epochs N",
         dir.display(),
+        invocation(),
         dir.display()
     )]
     Finished { dir: PathBuf },
@@ -45,9 +48,9 @@ pub enum RunError {
     #[error("{}: not a run directory (no {CONFIG_FILE}); pass the folder a training run wrote", dir.display())]
     NotARun { dir: PathBuf },
     #[error(
-        "{}: no final model ({MODEL_FILE}): the run did not finish; continue it with `lenet \
+        "{}: no final model ({MODEL_FILE}): the run did not finish; continue it with `{} \
          resume --run {}`",
-        dir.display(), dir.display()
+        dir.display(), invocation(), dir.display()
     )]
     Unfinished { dir: PathBuf },
     #[error("{}: the run is still training (no final model yet); wait for it to finish", dir.display())]

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::error::RunError;
 use super::folder::name;
 use super::history::{self, EpochMetrics};
+use super::invocation::invocation;
 use super::layout::{CONFIG_FILE, METRICS_FILE, SUMMARY_FILE};
 use super::lock::RunLock;
 use super::status::{RunState, RunStatus, rfc3339};
@@ -118,7 +119,10 @@ pub fn details(dir: &Path) -> RunDetails {
             // Left "training" (or nothing) behind without holding the lock: killed.
             _ => (
                 RunState::Stopped,
-                Some("ended without a word (killed?); `lenet resume` continues it".into()),
+                Some(format!(
+                    "ended without a word (killed?); `{} resume` continues it",
+                    invocation()
+                )),
             ),
         }
     };

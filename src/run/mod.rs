@@ -23,6 +23,7 @@ pub mod error;
 pub mod finished;
 pub mod folder;
 pub mod history;
+pub mod invocation;
 pub mod layout;
 pub mod listing;
 pub mod lock;
@@ -33,6 +34,7 @@ pub use atomic::write_atomic;
 pub use error::RunError;
 pub use finished::{FinishedRun, ModelChoice};
 pub use folder::{create_dir, name, prepare, prepare_resume, save_model};
+pub use invocation::invocation;
 pub use layout::{
     BEST_EVAL_DIR, BEST_MODEL_FILE, CHECKPOINT_DIR, CONFIG_FILE, EVAL_DIR, METRICS_FILE,
     MODEL_FILE, PLOTS_DIR, STATUS_FILE, SUMMARY_FILE,
