@@ -152,3 +152,95 @@ fn the_link_reader_reads_what_github_renders() {
         BTreeSet::from(["a".to_string(), "a-1".to_string()])
     );
 }
+
+/// The commands `lenet --help` lists, and the long flags `lenet <command> --help` lists.
+fn commands_and_flags() -> Vec<(String, Vec<String>)> {
+    let help = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_lenet"))
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "lenet {args:?} --help");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    // A flag is defined where a line of the help starts with it: `  -c, --config <FILE>`.
+    let flags = |text: &str| -> Vec<String> {
+        let mut flags: Vec<String> = text
+            .lines()
+            .filter_map(|line| {
+                let line = line.trim_start();
+                let line = match line.strip_prefix('-')? {
+                    long if long.starts_with('-') => line,
+                    short => short.split_once(", ")?.1,
+                };
+                let flag = line.split([' ', '=', '[', '<']).next()?;
+                (flag.starts_with("--") && flag != "--help").then(|| flag.to_string())
+            })
+            .collect();
+        flags.dedup();
+        flags
+    };
+    let top = help(&[]);
+    let listed = top
+        .split("Commands:")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .expect("lenet --help lists its commands");
+    let mut found = vec![(String::new(), flags(&top))];
+    for line in listed.lines() {
+        // Command names start two spaces in; their wrapped descriptions further.
+        let Some(name) = line
+            .strip_prefix("  ")
+            .and_then(|l| l.split_whitespace().next())
+        else {
+            continue;
+        };
+        if line.starts_with("   ") || name == "help" {
+            continue;
+        }
+        found.push((name.to_string(), flags(&help(&[name]))));
+    }
+    found
+}
+
+/// The command line's pages ([Command line](docs/cli.md), and [Runs in the browser]
+/// (docs/serve.md) for `serve`) name every command and every flag the binary has, so that a
+/// new flag without a word in the docs fails here.
+#[test]
+fn every_command_and_flag_is_in_the_docs() {
+    let text: String = ["docs/cli.md", "docs/serve.md"]
+        .iter()
+        .map(|page| fs::read_to_string(project().join(page)).unwrap())
+        .collect();
+    let mentions = |needle: &str| {
+        text.match_indices(needle).any(|(at, _)| {
+            !text[at + needle.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_')
+        })
+    };
+    let commands = commands_and_flags();
+    assert!(
+        commands.len() > 10,
+        "{commands:?}: is the help reader broken?"
+    );
+    let mut missing = Vec::new();
+    for (command, flags) in &commands {
+        let invocation = format!("lenet {command}");
+        if !command.is_empty() && !mentions(&invocation) {
+            missing.push(format!("`{invocation}`"));
+        }
+        for flag in flags {
+            if !mentions(flag) {
+                missing.push(format!("{invocation} {flag}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not in docs/cli.md or docs/serve.md:\n{}",
+        missing.join("\n")
+    );
+}

@@ -94,9 +94,9 @@ fn code_of(file: &Path) -> String {
         .join("\n")
 }
 
-/// The module paths a file names: each `crate::a::b` and `super::a` path, and each `use` of a
-/// child module (`use child::Item`, `pub use child::Item`: a re-export is an import too), with
-/// `use` lists (`use crate::a::{b, c::d}`) expanded.
+/// The module paths a file names: each `crate::a::b`, `super::a` and `self::a` path, and each
+/// path through a child module (`use child::Item`, `pub use child::Item`: a re-export is an
+/// import too; `child::f()` in code), with `use` lists (`use crate::a::{b, c::d}`) expanded.
 fn paths_named(
     code: &str,
     module: &[String],
@@ -115,8 +115,9 @@ fn paths_named(
             "super" if followed && !after_path => module
                 .split_last()
                 .map(|(_, parent)| (parent.to_vec(), i + 2)),
-            // `use child::...`: a path that starts here, read from the child's name.
-            child if i > 0 && token(i - 1) == Some("use") => {
+            "self" if followed && !after_path => Some((module.to_vec(), i + 2)),
+            // `use child::...` or `child::f()`: a path that starts here, from a child's name.
+            child if followed && !after_path => {
                 let mut path = module.to_vec();
                 path.push(child.to_string());
                 modules.contains_key(&path).then(|| (module.to_vec(), i))
