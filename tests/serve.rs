@@ -359,7 +359,7 @@ fn every_bad_request_gets_a_4xx_with_one_line_and_the_server_keeps_serving() {
             "/api/runs/smoke/predict",
             Some(("image/png", &huge)),
             413,
-            "limit",
+            "larger than 16 MiB",
         ),
         (
             "predict, no image field",
