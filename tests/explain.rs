@@ -15,8 +15,9 @@ use lenet::data::batcher::images_tensor;
 use lenet::data::idx::Part;
 use lenet::data::image::Prepared;
 use lenet::data::split::ImageSplit;
-use lenet::inference::explain::explain_prepared;
-use lenet::run::FinishedRun;
+use lenet::inference::explain::{explain_files, explain_prepared};
+use lenet::inference::predict::Reading;
+use lenet::run::{FinishedRun, ModelChoice};
 use serde_json::Value;
 
 /// A small run of each network and a few MNIST test digits as PNG files, made once.
@@ -372,8 +373,14 @@ fn the_layers_match_the_model_outside_burn() {
 fn what_cannot_be_explained_is_said_in_one_line() {
     let setup = setup();
     let run = path(&setup.modern);
-    let cases: [(&[&str], i32, &str); 3] = [
+    let config_file = format!("{run}/config.json");
+    let cases: [(&[&str], i32, &str); 4] = [
         (&["explain", "--run", run], 2, "IMAGE"),
+        (
+            &["explain", "--run", &config_file, "--filters"],
+            1,
+            "config.json: exists and is not a directory",
+        ),
         (
             &["explain", "--run", run, "/nowhere/digit.png"],
             1,
@@ -395,5 +402,83 @@ fn what_cannot_be_explained_is_said_in_one_line() {
             assert!(stderr.contains(expected), "{stderr}");
             assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
         },
+    );
+}
+
+/// `lenet serve`'s explanation and filters of each network are `lenet explain`'s, value for
+/// value; and `--model best` explains with the best epoch's weights.
+#[test]
+fn the_api_and_the_best_model_explain_as_the_command_does() {
+    let setup = setup();
+    let artifacts = setup.modern.parent().unwrap();
+    assert_eq!(setup.lecun98.parent(), Some(artifacts));
+    let server = common::server::Server::start(artifacts);
+    let digit = &setup.digits[1];
+    for run in [&setup.modern, &setup.lecun98] {
+        let name = run.file_name().unwrap().to_str().unwrap();
+        let expected = &explain_json(run, &[digit])[0];
+        let mut response = common::server::http()
+            .post(&format!("{}/api/runs/{name}/explain", server.url))
+            .header("Content-Type", "image/png")
+            .send(&fs::read(digit).unwrap()[..])
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{name}");
+        let answer = common::server::read_json(&mut response);
+        for key in [
+            "class",
+            "probabilities",
+            "output",
+            "input",
+            "layers",
+            "saliency",
+        ] {
+            assert_eq!(answer[key], expected[key], "{name}: {key}");
+        }
+        let mut response = common::server::http()
+            .get(&format!("{}/api/runs/{name}/filters", server.url))
+            .call()
+            .unwrap();
+        let filters = lenet()
+            .args(["explain", "--filters", "--json", "--run", path(run)])
+            .output()
+            .unwrap();
+        assert_eq!(
+            common::server::read_json(&mut response),
+            serde_json::from_slice::<Value>(&filters.stdout).unwrap(),
+            "{name}: filters"
+        );
+    }
+    let best = FinishedRun::load_model(&setup.modern, None, ModelChoice::Best).unwrap();
+    let classes = best.config.data.class_names();
+    let reading = Reading {
+        decoding: best.config.data.decoding(),
+        classes: &classes,
+    };
+    let library = explain_files(
+        &best.model,
+        std::slice::from_ref(digit),
+        &best.device,
+        reading,
+    );
+    let output = lenet()
+        .args([
+            "explain",
+            "--json",
+            "--model",
+            "best",
+            "--run",
+            path(&setup.modern),
+        ])
+        .arg(digit)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()[0],
+        // Through text, as the command prints it: f32 values parse back as their shortest form.
+        serde_json::from_str::<Value>(
+            &serde_json::to_string(library[0].as_ref().unwrap()).unwrap()
+        )
+        .unwrap()
     );
 }

@@ -71,6 +71,11 @@ impl FinishedRun {
                 dir: dir.to_path_buf(),
             });
         }
+        if !dir.is_dir() {
+            return Err(RunError::NotADirectory {
+                dir: dir.to_path_buf(),
+            });
+        }
         let config_path = dir.join(CONFIG_FILE);
         if !config_path.is_file() {
             return Err(RunError::NotARun {

@@ -51,8 +51,13 @@ pub async fn uploaded_image(state: &Arc<AppState>, request: Request) -> Result<U
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
-                "send an image as the body with Content-Type image/..., or as the multipart \
-                 field \"image\" (got Content-Type {content_type:?})"
+                "send an image as the body with Content-Type image/... or \
+                 application/octet-stream, or as the multipart field \"image\" ({})",
+                if content_type.is_empty() {
+                    "the request has no Content-Type".to_string()
+                } else {
+                    format!("got Content-Type {content_type:?}")
+                }
             ),
         ));
     }
