@@ -9,14 +9,15 @@
 //! memory (VmHWM). Then times `lenet predict` on `--files` copies of the picture. Not a test:
 //! it prints figures.
 
+#[path = "../tests/common/photos.rs"]
+mod photos;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-
-use image::{GrayImage, Luma};
 
 struct Settings {
     run: PathBuf,
@@ -48,34 +49,6 @@ fn settings() -> Settings {
     settings
 }
 
-/// A 4 drawn with a 16-pixel round pen on a white 224x224 canvas, dark grey ink, as the draw
-/// page (or a phone's drawing app) makes one.
-fn drawn_digit() -> Vec<u8> {
-    let strokes: [&[(f32, f32)]; 2] = [
-        &[(134.0, 35.0), (62.0, 140.0), (172.0, 136.0)],
-        &[(140.0, 56.0), (135.0, 196.0)],
-    ];
-    let near = |px: f32, py: f32| {
-        strokes.iter().any(|stroke| {
-            stroke.windows(2).any(|segment| {
-                let ((ax, ay), (bx, by)) = (segment[0], segment[1]);
-                let (dx, dy) = (bx - ax, by - ay);
-                let t = (((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)).clamp(0.0, 1.0);
-                let (cx, cy) = (ax + t * dx - px, ay + t * dy - py);
-                cx * cx + cy * cy <= 64.0
-            })
-        })
-    };
-    let image = GrayImage::from_fn(224, 224, |x, y| {
-        Luma([if near(x as f32, y as f32) { 17 } else { 255 }])
-    });
-    let mut png = Vec::new();
-    image
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .unwrap();
-    png
-}
-
 fn main() {
     let settings = settings();
     let run = settings.run.canonicalize().unwrap_or_else(|e| {
@@ -86,7 +59,7 @@ fn main() {
     });
     let name = run.file_name().unwrap().to_string_lossy().into_owned();
     let artifacts = run.parent().unwrap();
-    let png = Arc::new(drawn_digit());
+    let png = Arc::new(photos::drawn_four());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "{} cores; a 224x224 drawn digit ({} bytes of PNG); the model of {}",

@@ -7,7 +7,8 @@
 //!         [--answers FILE]
 //!
 //! Prints, per kind, the accuracy, how often the answer equals the model's on the raw test
-//! digit, and the time to decode and prepare one picture. `--save DIR` writes the first
+//! digit, and the time to decode one picture and to prepare it (lighting, ink, centring); then
+//! the same two times for a digit drawn on a 224x224 canvas and for a 12-megapixel phone photo. `--save DIR` writes the first
 //! pictures of each kind there, to look at; `--answers FILE` writes every picture's answer and a
 //! hash of the 28x28 image it was prepared into (`kind,index,answer,hash`), to compare two
 //! versions of the preparation picture by picture.
@@ -19,16 +20,10 @@ use std::path::{Path, PathBuf};
 
 use burn::data::dataset::Dataset;
 use lenet::data::idx::Part;
-use lenet::data::image::{Decoding, MAX_PIXELS, Preprocess, decode_image};
+use lenet::data::image::{MAX_PIXELS, Preprocess, decode, prepare};
 use lenet::data::split::ImageSplit;
 use lenet::inference::{argmax, classify};
 use lenet::run::FinishedRun;
-
-/// Images read as the default config reads them.
-const DIGITS: Decoding = Decoding {
-    preprocess: Preprocess::Digit,
-    max_pixels: MAX_PIXELS,
-};
 
 struct Settings {
     run: PathBuf,
@@ -87,23 +82,25 @@ fn main() {
         right(&raw_answers) * 100.0
     );
     println!(
-        "{:<10} {:>9} {:>17} {:>12}",
-        "kind", "accuracy", "same as on raw", "prepare ms"
+        "{:<10} {:>9} {:>17} {:>10} {:>11}",
+        "kind", "accuracy", "same as on raw", "decode ms", "prepare ms"
     );
     let mut all = Vec::new();
     let mut record = String::new();
     for kind in photos::KINDS {
-        let (answers, prepared, seconds) = read_kind(&run, kind, &items, settings.save.as_deref());
+        let (answers, prepared, [decoding, preparing]) =
+            read_kind(&run, kind, &items, settings.save.as_deref());
         let same = answers
             .iter()
             .zip(&raw_answers)
             .filter(|(a, b)| a == b)
             .count();
         println!(
-            "{kind:<10} {:>8.2}% {:>16.2}% {:>12.3}",
+            "{kind:<10} {:>8.2}% {:>16.2}% {:>10.3} {:>11.3}",
             right(&answers) * 100.0,
             same as f64 / count as f64 * 100.0,
-            seconds * 1e3 / count as f64
+            decoding * 1e3 / count as f64,
+            preparing * 1e3 / count as f64
         );
         for (index, (answer, pixels)) in answers.iter().zip(&prepared).enumerate() {
             record += &format!("{kind},{index},{answer},{:016x}\n", fnv(pixels));
@@ -118,6 +115,51 @@ fn main() {
     let photo_kinds = photos::KINDS.len() - 1;
     let all_right = all.chunks(count).map(right).sum::<f64>() / photo_kinds as f64;
     println!("{:<10} {:>8.2}%", "all photos", all_right * 100.0);
+    for (what, bytes, times) in [
+        (
+            "a digit drawn on a 224x224 canvas (PNG)",
+            photos::drawn_four(),
+            500,
+        ),
+        (
+            "a 12-megapixel phone photo (4032x3024 JPEG)",
+            photos::phone_photo(raw[0]),
+            5,
+        ),
+    ] {
+        let [decoding, preparing] = timed(&bytes, times);
+        println!(
+            "{what}: decode {:.3} ms, prepare {:.3} ms (mean of {times})",
+            decoding * 1e3 / times as f64,
+            preparing * 1e3 / times as f64
+        );
+    }
+}
+
+/// `bytes` decoded and prepared as `lenet predict` reads a file, `times` over: the seconds
+/// decoding took in all, and preparing.
+fn timed(bytes: &[u8], times: usize) -> [f64; 2] {
+    let mut seconds = [0.0; 2];
+    for _ in 0..times {
+        read(bytes, Path::new("timed"), &mut seconds);
+    }
+    seconds
+}
+
+/// One picture read as `lenet predict` reads a file (the default config's preparation), the
+/// seconds it took added to `seconds` (decoding, preparing); a picture that cannot be read
+/// is blank.
+fn read(bytes: &[u8], name: &Path, seconds: &mut [f64; 2]) -> Vec<u8> {
+    let started = std::time::Instant::now();
+    let image = decode(bytes, name, MAX_PIXELS);
+    let decoded = std::time::Instant::now();
+    let prepared = image
+        .ok()
+        .and_then(|image| prepare(image, Preprocess::Digit))
+        .map_or_else(|| vec![0; 784], |p| p.pixels);
+    seconds[0] += (decoded - started).as_secs_f64();
+    seconds[1] += decoded.elapsed().as_secs_f64();
+    prepared
 }
 
 /// FNV-1a, a hash of a prepared image for telling two preparations of it apart.
@@ -134,13 +176,13 @@ fn read_kind(
     kind: &str,
     items: &[lenet::data::split::ImageItem],
     save: Option<&Path>,
-) -> (Vec<u16>, Vec<Vec<u8>>, f64) {
+) -> (Vec<u16>, Vec<Vec<u8>>, [f64; 2]) {
     let pictures: Vec<Vec<u8>> = items
         .iter()
         .enumerate()
         .map(|(index, item)| photos::picture(kind, &item.pixels, index))
         .collect();
-    let started = std::time::Instant::now();
+    let mut seconds = [0.0; 2];
     let prepared: Vec<Vec<u8>> = pictures
         .iter()
         .enumerate()
@@ -154,12 +196,9 @@ fn read_kind(
                 };
                 std::fs::write(dir.join(format!("{kind}-{index}.{ending}")), bytes).unwrap();
             }
-            decode_image(bytes, Path::new(kind), DIGITS)
-                .map(|d| d.pixels)
-                .unwrap_or_else(|_| vec![0; 784])
+            read(bytes, Path::new(kind), &mut seconds)
         })
         .collect();
-    let seconds = started.elapsed().as_secs_f64();
     let images: Vec<&[u8]> = prepared.iter().map(Vec::as_slice).collect();
     let answers = classify(&run.model, &images, &run.device)
         .iter()

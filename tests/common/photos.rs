@@ -64,6 +64,57 @@ pub fn picture(kind: &str, digit: &[u8], index: usize) -> Vec<u8> {
     }
 }
 
+/// A 4 drawn with a 16-pixel round pen on a white 224x224 canvas, dark grey ink, as the draw
+/// page (or a phone's drawing app) makes one.
+pub fn drawn_four() -> Vec<u8> {
+    let strokes: [&[(f32, f32)]; 2] = [
+        &[(134.0, 35.0), (62.0, 140.0), (172.0, 136.0)],
+        &[(140.0, 56.0), (135.0, 196.0)],
+    ];
+    let near = |px: f32, py: f32| {
+        strokes.iter().any(|stroke| {
+            stroke.windows(2).any(|segment| {
+                let ((ax, ay), (bx, by)) = (segment[0], segment[1]);
+                let (dx, dy) = (bx - ax, by - ay);
+                let t = (((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)).clamp(0.0, 1.0);
+                let (cx, cy) = (ax + t * dx - px, ay + t * dy - py);
+                cx * cx + cy * cy <= 64.0
+            })
+        })
+    };
+    let image = GrayImage::from_fn(224, 224, |x, y| {
+        Luma([if near(x as f32, y as f32) { 17 } else { 255 }])
+    });
+    png(&image)
+}
+
+/// A phone camera's picture of the digit on paper: 4032x3024 pixels (12 megapixels) in colour
+/// (warm paper, blue ink), lit unevenly, with sensor noise, as a JPEG.
+pub fn phone_photo(digit: &[u8]) -> Vec<u8> {
+    let mut rng = Rng::new(0x0fe0);
+    let mut page = on_paper(digit, 60, (4032, 3024), &mut rng);
+    lighting(&mut page, &mut rng);
+    noise(&mut page, 6.0, &mut rng);
+    let colour = image::RgbImage::from_fn(page.width(), page.height(), |x, y| {
+        let v = page.get_pixel(x, y)[0];
+        image::Rgb([
+            v,
+            (v as f32 * 0.96) as u8,
+            (v as f32 * 0.88 + 24.0).min(255.0) as u8,
+        ])
+    });
+    let mut bytes = Vec::new();
+    JpegEncoder::new_with_quality(&mut bytes, 90)
+        .write_image(
+            colour.as_raw(),
+            colour.width(),
+            colour.height(),
+            image::ExtendedColorType::Rgb8,
+        )
+        .unwrap();
+    bytes
+}
+
 /// The digit as dark ink on light paper, `scale` times its size, somewhere on a page of
 /// `size` pixels (away from the edges), the paper a little off white and the ink off black.
 fn on_paper(digit: &[u8], scale: u32, size: (u32, u32), rng: &mut Rng) -> GrayImage {

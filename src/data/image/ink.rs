@@ -5,9 +5,7 @@
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, ImageBuffer, Luma};
 
-/// Pictures are looked at with their longer side at most this long: enough for a digit that
-/// fills a tenth of a photo's width, and it bounds the work for any camera's resolution.
-const WORKING_SIDE: u32 = 512;
+use super::shrink::WORKING_SIDE;
 
 /// A background surface that varies less than this over the picture is taken as flat, one
 /// value: a clean scan or a drawing then keeps its pixels exactly.

@@ -1,0 +1,128 @@
+//! A large picture brought down to the size it is prepared at, in one pass over its bytes.
+//! Preparing looks at a picture with its longer side at most [`WORKING_SIDE`] pixels, so a
+//! phone's 12-megapixel photo would otherwise be converted to floats and resampled whole: that
+//! took several times as long as decoding it. The image crate's `thumbnail` reads it pixel by
+//! pixel through a generic accessor and was slower still; averaging whole blocks of bytes row by
+//! row is what the compiler turns into vector adds.
+
+use image::{DynamicImage, ImageBuffer};
+
+/// Pictures are looked at with their longer side at most this long: enough for a digit that
+/// fills a tenth of a photo's width, and it bounds the work for any camera's resolution.
+pub const WORKING_SIDE: u32 = 512;
+
+/// `image` shrunk by averaging square blocks of `k` x `k` pixels, the smallest `k` that brings
+/// its longer side to at most [`WORKING_SIDE`], when it is more than twice that; otherwise as it
+/// is, for the preparation's own resampling. A block cut by the right or bottom edge (less than
+/// `k` pixels) is left out. Pictures of 8 bits per channel are averaged as bytes; others
+/// (16-bit, float) through the image crate's `thumbnail`.
+pub fn shrunk(image: DynamicImage) -> DynamicImage {
+    let longer = image.width().max(image.height());
+    if longer <= 2 * WORKING_SIDE {
+        return image;
+    }
+    let k = longer.div_ceil(WORKING_SIDE) as usize;
+    let (width, height) = (image.width() as usize / k, image.height() as usize / k);
+    let averaged = |bytes: &[u8], channels: usize| {
+        block_average(
+            bytes,
+            image.width() as usize * channels,
+            channels,
+            k,
+            width,
+            height,
+        )
+    };
+    let (w, h) = (width as u32, height as u32);
+    let made = match &image {
+        DynamicImage::ImageLuma8(p) => {
+            ImageBuffer::from_raw(w, h, averaged(p, 1)).map(DynamicImage::ImageLuma8)
+        }
+        DynamicImage::ImageLumaA8(p) => {
+            ImageBuffer::from_raw(w, h, averaged(p, 2)).map(DynamicImage::ImageLumaA8)
+        }
+        DynamicImage::ImageRgb8(p) => {
+            ImageBuffer::from_raw(w, h, averaged(p, 3)).map(DynamicImage::ImageRgb8)
+        }
+        DynamicImage::ImageRgba8(p) => {
+            ImageBuffer::from_raw(w, h, averaged(p, 4)).map(DynamicImage::ImageRgba8)
+        }
+        _ => None,
+    };
+    made.unwrap_or_else(|| image.thumbnail(WORKING_SIDE, WORKING_SIDE))
+}
+
+/// The rounded mean of each `k` x `k` block of pixels of `channels` bytes each, in rows of
+/// `stride` bytes: `width` x `height` blocks from the top left.
+fn block_average(
+    bytes: &[u8],
+    stride: usize,
+    channels: usize,
+    k: usize,
+    width: usize,
+    height: usize,
+) -> Vec<u8> {
+    let area = (k * k) as u32;
+    let used = width * k * channels;
+    let mut columns = vec![0u32; used];
+    let mut out = Vec::with_capacity(width * height * channels);
+    for block_row in 0..height {
+        columns.fill(0);
+        // Down the block's rows first: whole rows of bytes added side by side.
+        for row in block_row * k..(block_row + 1) * k {
+            let row = &bytes[row * stride..row * stride + used];
+            columns
+                .iter_mut()
+                .zip(row)
+                .for_each(|(sum, &b)| *sum += b as u32);
+        }
+        // Then across: each block's k columns, channel by channel.
+        for block in columns.chunks_exact(k * channels) {
+            for channel in 0..channels {
+                let sum: u32 = block.iter().skip(channel).step_by(channels).sum();
+                out.push(((sum + area / 2) / area) as u8);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{GrayImage, RgbImage};
+
+    #[test]
+    fn blocks_are_averaged_and_rounded() {
+        // 4x2 bytes of one channel in 2x2 blocks: (1+2+5+6)/4 = 3.5 -> 4, (3+4+7+8)/4 = 5.5 -> 6.
+        assert_eq!(
+            block_average(&[1, 2, 3, 4, 5, 6, 7, 8], 4, 1, 2, 2, 1),
+            [4, 6]
+        );
+        // Two channels, averaged apart: one 2x2 block of a 2x2 picture.
+        assert_eq!(
+            block_average(&[10, 100, 20, 200, 30, 100, 40, 200], 4, 2, 2, 1, 1),
+            [25, 150]
+        );
+    }
+
+    #[test]
+    fn a_large_picture_comes_down_to_the_working_side_and_a_small_one_stays() {
+        let photo = DynamicImage::ImageRgb8(RgbImage::from_fn(4032, 3024, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 7])
+        }));
+        let down = shrunk(photo);
+        // k = 8: 504 x 378, each block the mean of its 64 pixels.
+        assert_eq!((down.width(), down.height()), (504, 378));
+        let pixel = down.as_rgb8().unwrap().get_pixel(1, 2).0;
+        assert_eq!(
+            pixel,
+            [12, 20, 7],
+            "x 8..16 -> 11.5, y 16..24 -> 19.5, rounded up"
+        );
+        let small = DynamicImage::ImageLuma8(GrayImage::new(1024, 700));
+        assert_eq!(shrunk(small).width(), 1024);
+        let wide16 = DynamicImage::ImageLuma16(image::ImageBuffer::new(3000, 10));
+        assert!(shrunk(wide16).width() <= WORKING_SIDE);
+    }
+}
