@@ -9,18 +9,23 @@
 #   3. `lenet --config configs/lenet.json` and `configs/speedrun.json`, timed whole, with the
 #      PyTorch recipe of the speedrun (benches/pytorch_reference.py --speedrun) beside it.
 #
-#   benches/gpu.sh [--pairs N] > gpu-figures.txt
+#   benches/gpu.sh [--pairs N] [--backends "wgpu vulkan"] [--no-pytorch] [--no-build] > figures.txt
 #
 # Needs the Vulkan loader (libvulkan1) and the GPU's Vulkan driver, python3 with torch (CUDA)
 # and numpy (set PYTHON), and MNIST in $MNIST_DIR or ../shared/data/mnist. Builds go to
-# target/gpu-<feature>.
+# target/gpu-<feature>; --no-build runs the binaries already there, for a GPU machine without
+# Rust (build them elsewhere with the cargo line below and copy target/gpu-*/release/lenet).
+# --backends measures fewer backends; --no-pytorch leaves out PyTorch's speedrun at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pairs=3
+pairs=3 build=1 backends="wgpu vulkan" pytorch=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --pairs) pairs=$2; shift 2 ;;
+    --no-build) build=0; shift ;;
+    --backends) backends=$2; shift 2 ;;
+    --no-pytorch) pytorch=0; shift ;;
     *) echo "unknown argument $1 (see the comment at the top of $0)" >&2; exit 2 ;;
   esac
 done
@@ -34,9 +39,11 @@ echo "== machine"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || true
 "$python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
 
-for feature in wgpu vulkan; do
+for feature in $backends; do
   target=target/gpu-$feature
-  cargo build --release --quiet --no-default-features --features "$feature" --target-dir "$target"
+  if [ "$build" = 1 ]; then
+    cargo build --release --quiet --no-default-features --features "$feature" --target-dir "$target"
+  fi
   lenet=$target/release/lenet
 
   echo "== $feature: cold and warm (cache $cache)"
@@ -54,10 +61,12 @@ for feature in wgpu vulkan; do
     start=$(date +%s.%N)
     "$lenet" --config "configs/$config.json" --device "$feature" --no-tui --overwrite \
       --artifact-dir "target/gpu-runs/$feature-$config" "${data_args[@]}" | tail -4
-    echo "wall: $(echo "$(date +%s.%N) - $start" | bc) s"
+    "$python" -c "import sys; print(f'wall: {float(sys.argv[2]) - float(sys.argv[1]):.1f} s')" \
+      "$start" "$(date +%s.%N)"
   done
 done
 
+if [ "$pytorch" = 0 ]; then exit 0; fi
 echo "== PyTorch CUDA: configs/speedrun.json's recipe"
 "$python" benches/pytorch_reference.py --speedrun configs/speedrun.json --device cuda \
   "${data_args[@]}"
