@@ -8,10 +8,10 @@
 //!
 //! Prints, per kind, the accuracy, how often the answer equals the model's on the raw test
 //! digit, and the time to decode one picture and to prepare it (lighting, ink, centring); then
-//! the same two times for a digit drawn on a 224x224 canvas and for a 12-megapixel phone photo. `--save DIR` writes the first
-//! pictures of each kind there, to look at; `--answers FILE` writes every picture's answer and a
-//! hash of the 28x28 image it was prepared into (`kind,index,answer,hash`), to compare two
-//! versions of the preparation picture by picture.
+//! the same two times for a digit drawn on a 224x224 canvas and for a 12-megapixel phone
+//! photo. `--save DIR` writes the first pictures of each kind there, to look at; `--answers
+//! FILE` writes every picture's answer and a hash of the 28x28 image it was prepared into
+//! (`kind,index,answer,hash`), to compare two versions of the preparation picture by picture.
 
 #[path = "../tests/common/photos.rs"]
 mod photos;

@@ -1,9 +1,9 @@
 //! A large picture brought down to the size it is prepared at, in one pass over its bytes.
 //! Preparing looks at a picture with its longer side at most [`WORKING_SIDE`] pixels, so a
 //! phone's 12-megapixel photo would otherwise be converted to floats and resampled whole: that
-//! took several times as long as decoding it. The image crate's `thumbnail` reads it pixel by
-//! pixel through a generic accessor and was slower still; averaging whole blocks of bytes row by
-//! row is what the compiler turns into vector adds.
+//! took several times as long as decoding it. The image crate's `thumbnail`, which shrank it
+//! before, reads it pixel by pixel through a generic accessor and was slower still; here the
+//! bytes are summed a whole row at a time.
 
 use image::{DynamicImage, ImageBuffer};
 
@@ -14,8 +14,9 @@ pub const WORKING_SIDE: u32 = 512;
 /// `image` shrunk by averaging square blocks of `k` x `k` pixels, the smallest `k` that brings
 /// its longer side to at most [`WORKING_SIDE`], when it is more than twice that; otherwise as it
 /// is, for the preparation's own resampling. A block cut by the right or bottom edge (less than
-/// `k` pixels) is left out. Pictures of 8 bits per channel are averaged as bytes; others
-/// (16-bit, float) through the image crate's `thumbnail`.
+/// `k` pixels) is left out. A picture whose shorter side is under `k` (a thin strip) is also
+/// left as it is: no whole block would remain. Pictures of 8 bits per channel are averaged as
+/// bytes; others (16-bit, float) through the image crate's `thumbnail`.
 pub fn shrunk(image: DynamicImage) -> DynamicImage {
     let longer = image.width().max(image.height());
     if longer <= 2 * WORKING_SIDE {
@@ -23,6 +24,9 @@ pub fn shrunk(image: DynamicImage) -> DynamicImage {
     }
     let k = longer.div_ceil(WORKING_SIDE) as usize;
     let (width, height) = (image.width() as usize / k, image.height() as usize / k);
+    if width == 0 || height == 0 {
+        return image;
+    }
     let averaged = |bytes: &[u8], channels: usize| {
         block_average(
             bytes,
@@ -124,5 +128,7 @@ mod tests {
         assert_eq!(shrunk(small).width(), 1024);
         let wide16 = DynamicImage::ImageLuma16(image::ImageBuffer::new(3000, 10));
         assert!(shrunk(wide16).width() <= WORKING_SIDE);
+        let strip = DynamicImage::ImageLuma8(GrayImage::new(6000, 3));
+        assert_eq!(shrunk(strip).width(), 6000, "no whole 12x12 block is left");
     }
 }
