@@ -12,7 +12,8 @@
 //! - [`model`]: LeNet-5 as a Burn `Module` and its `Config`, and the 1998 network's parts;
 //! - [`config`]: the JSON config, section by section;
 //! - [`run`]: the folder a run writes, and a finished run loaded back;
-//! - [`report`]: tables, text and figures for people;
+//! - [`report`]: tables, text and figures for people; [`tracking`]: the trackers a run is
+//!   also logged to (TensorBoard);
 //! - [`inference`]: running a model, `eval`, `predict`, `explain`, `export`, `import`;
 //! - [`training`]: training through Burn's `Learner`, resumable, in phases;
 //! - [`serve`]: the runs in the browser, over [`run`] and [`inference`];
@@ -29,4 +30,5 @@ pub mod model;
 pub mod report;
 pub mod run;
 pub mod serve;
+pub mod tracking;
 pub mod training;

@@ -16,7 +16,7 @@ const LAYERS: [&[&str]; 11] = [
     &["model"],
     &["config"],
     &["run"],
-    &["report"],
+    &["report", "tracking"],
     &["inference"],
     &["training"],
     &["serve"],

@@ -422,10 +422,13 @@ fn lenet_runs_prints_the_runs_as_a_table_and_as_json() {
         lines[2].starts_with("smoke ") && lines[2].contains(&accuracy),
         "{table}"
     );
-    assert!(
-        lines[2].ends_with("finished") && lines[3].ends_with("stopped"),
-        "{table}"
-    );
+    // The last two columns: the state, and the trackers it was logged to (none).
+    let last_two = |line: &str| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words[words.len() - 2..].join(" ")
+    };
+    assert_eq!(last_two(lines[2]), "finished -", "{table}");
+    assert_eq!(last_two(lines[3]), "stopped -", "{table}");
 
     let output = lenet()
         .args(["runs", "--json", "--artifacts"])
@@ -435,6 +438,7 @@ fn lenet_runs_prints_the_runs_as_a_table_and_as_json() {
     let runs: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 3);
     assert_eq!(runs[1]["test_accuracy"], summary.test_accuracy);
+    assert_eq!(runs[1]["logged_to"], serde_json::json!([]));
 }
 
 #[test]

@@ -105,6 +105,15 @@ pub struct TrainArgs {
     /// Where to write the run's outputs (config: artifact_dir) [default: artifacts/<config name>]
     #[arg(long, value_name = "DIR")]
     pub artifact_dir: Option<PathBuf>,
+    /// Also log the run as TensorBoard event files in RUN/tensorboard/, for `tensorboard
+    /// --logdir artifacts` (config: tracking.tensorboard)
+    #[arg(long)]
+    pub tensorboard: bool,
+    /// Also log the run to this MLflow tracking server, e.g. http://127.0.0.1:5000 (config:
+    /// tracking.mlflow.uri; the experiment is tracking.mlflow.experiment, else
+    /// $MLFLOW_EXPERIMENT_NAME, else lenet)
+    #[arg(long, value_name = "URI")]
+    pub mlflow: Option<String>,
     /// Print one line per epoch instead of showing the dashboard, even in a terminal
     #[arg(long)]
     pub no_tui: bool,

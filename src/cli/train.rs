@@ -2,8 +2,8 @@
 //! trained and summed up, with Ctrl-C turned into a stop at the next batch.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use burn::train::Interrupter;
 use lenet::config::{Overrides, TrainingConfig, config_name};
@@ -24,6 +24,8 @@ pub fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
         device: args.device,
         data_dir: args.data_dir.clone(),
         artifact_dir: args.artifact_dir.clone(),
+        tensorboard: args.tensorboard,
+        mlflow: args.mlflow.clone(),
     })?;
     let mode = if args.resume {
         StartMode::Resume
@@ -32,9 +34,9 @@ pub fn train_command(args: &TrainArgs) -> Result<ExitCode, Error> {
     } else {
         StartMode::New
     };
-    let options = options(args.no_tui);
+    let (options, tracked) = options(args.no_tui);
     let training = Training::prepare(&config, &config_name(config_path), mode, &options)?;
-    train(training)
+    train(training, &tracked)
 }
 
 pub fn resume_command(args: &ResumeArgs) -> Result<ExitCode, Error> {
@@ -43,12 +45,16 @@ pub fn resume_command(args: &ResumeArgs) -> Result<ExitCode, Error> {
         data_dir: args.data_dir.clone(),
         ..Overrides::default()
     };
-    let training = Training::resume(&args.run, args.epochs, &overrides, &options(args.no_tui))?;
-    train(training)
+    let (options, tracked) = options(args.no_tui);
+    let training = Training::resume(&args.run, args.epochs, &overrides, &options)?;
+    train(training, &tracked)
 }
 
+/// Where a run was also logged, as training tells it at the end: printed after the summary.
+type Tracked = Arc<Mutex<Vec<String>>>;
+
 /// Says what the run is about to do, trains, and prints the summary.
-fn train(training: Training) -> Result<ExitCode, Error> {
+fn train(training: Training, tracked: &Tracked) -> Result<ExitCode, Error> {
     for warning in training.warnings() {
         eprintln!("warning: {warning}");
     }
@@ -66,22 +72,43 @@ fn train(training: Training) -> Result<ExitCode, Error> {
             println!("{}", epoch_line(epoch, epochs));
         }
     }
-    let summary = launched?;
+    let tracked = std::mem::take(&mut *tracked.lock().unwrap_or_else(|p| p.into_inner()));
+    let summary = match launched {
+        Ok(summary) => summary,
+        Err(error) => {
+            for line in &tracked {
+                eprintln!("{line}");
+            }
+            return Err(error.into());
+        }
+    };
     println!();
     println!("{summary}");
+    for line in &tracked {
+        println!("{line}");
+    }
     println!("{}", next_steps(&summary.run_dir));
     Ok(ExitCode::SUCCESS)
 }
 
-/// How the command line trains: the dashboard unless `no_tui`, Ctrl-C as a stop, and the
-/// dashboard's kill said in the command line's words.
-fn options(no_tui: bool) -> TrainOptions {
-    TrainOptions {
+/// How the command line trains: the dashboard unless `no_tui`, Ctrl-C as a stop, the
+/// dashboard's kill said in the command line's words, and where the run was logged kept for
+/// after the summary.
+fn options(no_tui: bool) -> (TrainOptions, Tracked) {
+    let tracked = Tracked::default();
+    let keep = tracked.clone();
+    let options = TrainOptions {
         dashboard: !no_tui,
         interrupter: stop_on_ctrl_c(),
         on_kill: Some(Arc::new(|error| eprintln!("{}", training_line(error)))),
+        on_tracked: Some(Arc::new(move |line: &str| {
+            keep.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(line.to_string());
+        })),
         ..TrainOptions::default()
-    }
+    };
+    (options, tracked)
 }
 
 /// The first Ctrl-C asks training to stop at the next batch boundary and write a checkpoint; the

@@ -15,17 +15,47 @@ pub struct Difference {
 
 impl TrainingConfig {
     /// Every key at which `self` and `other` differ, in key order, ignoring where the data and
-    /// the outputs are (which do not change what a run computes).
+    /// the outputs are and where the run is logged (none of which changes what it computes).
     pub fn differences(&self, other: &TrainingConfig) -> Vec<Difference> {
-        let comparable = |config: &TrainingConfig| {
-            let mut config = config.clone();
-            config.data.dir = None;
-            config.artifact_dir = None;
-            serde_json::to_value(config).expect("config serialises")
-        };
         let mut found = Vec::new();
-        differences(&comparable(self), &comparable(other), "", &mut found);
+        differences(&self.comparable(), &other.comparable(), "", &mut found);
         found
+    }
+
+    /// Every key that says what a run computes, in dotted form (`optimizer.learning_rate`),
+    /// with its value, in key order: what a tracker records as the run's parameters. Lists
+    /// are one value each.
+    pub fn flattened(&self) -> Vec<(String, Value)> {
+        fn walk(value: &Value, path: &str, found: &mut Vec<(String, Value)>) {
+            match value {
+                Value::Object(map) => {
+                    for (key, child) in map {
+                        walk(child, &join(path, key), found);
+                    }
+                }
+                Value::Null => {}
+                leaf => found.push((path.to_string(), leaf.clone())),
+            }
+        }
+        let mut found = Vec::new();
+        walk(&self.comparable(), "", &mut found);
+        found
+    }
+
+    fn comparable(&self) -> Value {
+        let mut config = self.clone();
+        config.data.dir = None;
+        config.artifact_dir = None;
+        config.tracking = Default::default();
+        serde_json::to_value(config).expect("config serialises")
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
     }
 }
 
@@ -36,11 +66,7 @@ fn differences(a: &Value, b: &Value, path: &str, found: &mut Vec<Difference>) {
             keys.sort();
             keys.dedup();
             for key in keys {
-                let child = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
+                let child = join(path, key);
                 differences(
                     a.get(key).unwrap_or(&Value::Null),
                     b.get(key).unwrap_or(&Value::Null),
@@ -71,6 +97,7 @@ mod tests {
         b.lr_schedule = LrSchedule::Step(StepSection::default());
         b.data.dir = Some("elsewhere".into());
         b.artifact_dir = Some("out".into());
+        b.tracking.tensorboard = true;
         let found = a.differences(&b);
         let keys: Vec<&str> = found.iter().map(|d| d.key.as_str()).collect();
         assert_eq!(
@@ -84,5 +111,31 @@ mod tests {
         );
         assert_eq!((found[0].was.as_str(), found[0].now.as_str()), ("10", "3"));
         assert!(a.differences(&a).is_empty());
+    }
+
+    #[test]
+    fn flattened_keys_are_dotted_leaves_without_locations() {
+        let mut config = TrainingConfig::default();
+        config.data.dir = Some("elsewhere".into());
+        config.tracking.tensorboard = true;
+        config.optimizer.set_learning_rate(0.003);
+        let flat = config.flattened();
+        let keys: Vec<&str> = flat.iter().map(|(k, _)| k.as_str()).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted, "in key order");
+        let value = |key: &str| flat.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        assert_eq!(
+            value("optimizer.learning_rate"),
+            Some(serde_json::json!(0.003))
+        );
+        assert_eq!(value("epochs"), Some(serde_json::json!(10)));
+        assert!(value("optimizer.type").is_some());
+        assert!(
+            !keys
+                .iter()
+                .any(|k| k.starts_with("tracking") || *k == "data.dir")
+        );
+        assert!(!keys.iter().any(|k| k.contains("..") || k.starts_with('.')));
     }
 }

@@ -14,6 +14,7 @@ pub mod model;
 pub mod optimizer;
 pub mod schedule;
 mod tagged;
+pub mod tracking;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ pub use error::ConfigError;
 pub use model::ModelSection;
 pub use optimizer::{AdamSection, OptimizerConfig, SgdSection};
 pub use schedule::{CosineSection, LrSchedule, OnecycleSection, StepSection};
+pub use tracking::{MlflowSection, TrackingSection};
 
 use crate::data::augment::Augmentation;
 use crate::device::BackendKind;
@@ -66,6 +68,9 @@ pub struct TrainingConfig {
     /// `init_from`'s: `["f7"]` for a new output layer when the classes differ.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub init_from_skip: Vec<String>,
+    /// Trackers the run is also logged to; none when absent.
+    #[serde(skip_serializing_if = "TrackingSection::is_off")]
+    pub tracking: TrackingSection,
 }
 
 /// The model's layers by name, as `init_from_skip` names them.
@@ -89,6 +94,7 @@ impl Default for TrainingConfig {
             early_stopping: None,
             init_from: None,
             init_from_skip: Vec::new(),
+            tracking: TrackingSection::default(),
         }
     }
 }
@@ -103,6 +109,10 @@ pub struct Overrides {
     pub device: Option<BackendKind>,
     pub data_dir: Option<PathBuf>,
     pub artifact_dir: Option<PathBuf>,
+    /// `--tensorboard`: log to TensorBoard whatever the config says.
+    pub tensorboard: bool,
+    /// `--mlflow URI`: log to this MLflow server.
+    pub mlflow: Option<String>,
 }
 
 impl TrainingConfig {
@@ -180,6 +190,13 @@ impl TrainingConfig {
         if let Some(dir) = &overrides.artifact_dir {
             self.artifact_dir = Some(dir.clone());
         }
+        self.tracking.tensorboard |= overrides.tensorboard;
+        if let Some(uri) = &overrides.mlflow {
+            self.tracking
+                .mlflow
+                .get_or_insert_with(MlflowSection::default)
+                .uri = Some(uri.clone());
+        }
         self.validate()
     }
 
@@ -190,6 +207,7 @@ impl TrainingConfig {
         }
         self.optimizer.validate()?;
         self.lr_schedule.validate(self.optimizer.learning_rate())?;
+        self.tracking.validate()?;
         check(self.epochs > 0, "epochs", "must be at least 1")?;
         check(self.batch_size > 0, "batch_size", "must be at least 1")?;
         check(

@@ -262,9 +262,18 @@ fn overrides_replace_values_and_are_checked() {
             device: Some(BackendKind::Flex),
             data_dir: Some("d".into()),
             artifact_dir: Some("a".into()),
+            tensorboard: true,
+            mlflow: Some("http://127.0.0.1:5000".into()),
         })
         .unwrap();
     assert_eq!((config.epochs, config.batch_size, config.seed), (2, 8, 9));
+    assert!(config.tracking.tensorboard);
+    let mlflow = config
+        .tracking
+        .mlflow
+        .as_ref()
+        .and_then(|m| m.uri.as_deref());
+    assert_eq!(mlflow, Some("http://127.0.0.1:5000"));
     assert_eq!(config.optimizer.learning_rate(), 0.5);
     assert_eq!(config.data.dir, Some(PathBuf::from("d")));
     assert_eq!(config.run_dir("lenet"), PathBuf::from("a"));

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::data::dataset::Dataset;
 
-use super::{InferenceError, evaluate};
+use super::{Evaluation, InferenceError, evaluate};
 use crate::config::TrainingConfig;
 use crate::data::split::ImageSplit;
 use crate::data::{dataset, idx, source};
@@ -72,10 +72,26 @@ pub fn eval_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalOutcome, In
         options.progress,
     )
     .map_err(|e| InferenceError::Evaluation(format!("test set: {e}")))?;
-    let report = evaluation.report(&names);
-
     let out = run_dir.join(options.model.eval_dir());
-    run::create_dir(&out)?;
+    let (report, files) = write_eval_files(&out, &evaluation, &test, &names)?;
+    Ok(EvalOutcome {
+        report,
+        backend: run.backend,
+        files,
+    })
+}
+
+/// Writes what `lenet eval` writes of `evaluation` on `test` into `out` (made if missing):
+/// `report.json`, `confusion.csv`, `confusion.png`, `mistakes.png` and `predictions.csv`.
+/// Returns the report and the files, in that order.
+pub fn write_eval_files(
+    out: &Path,
+    evaluation: &Evaluation,
+    test: &ImageSplit,
+    names: &[String],
+) -> Result<(EvalReport, Vec<PathBuf>), InferenceError> {
+    let report = evaluation.report(names);
+    run::create_dir(out)?;
     let json = serde_json::to_vec_pretty(&report).expect("report serialises");
     let files = [
         out.join(REPORT_FILE),
@@ -86,7 +102,7 @@ pub fn eval_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalOutcome, In
     ];
     run::write_atomic(&files[0], &json)?;
     run::write_atomic(&files[1], report.confusion_csv().as_bytes())?;
-    let csv = evaluation.predictions_csv(&names, |i| test.file(i));
+    let csv = evaluation.predictions_csv(names, |i| test.file(i));
     run::write_atomic(&files[4], csv.as_bytes())?;
     plots::confusion(&files[2], &report)?;
     let mistakes = evaluation.worst_mistakes(MISTAKES_SHOWN);
@@ -96,10 +112,6 @@ pub fn eval_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalOutcome, In
         .collect::<Result<_, _>>()
         .map_err(|e| InferenceError::Evaluation(format!("test set: {e}")))?;
     let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
-    plots::mistakes(&files[3], &mistakes, &images, &names)?;
-    Ok(EvalOutcome {
-        report,
-        backend: run.backend,
-        files: files.to_vec(),
-    })
+    plots::mistakes(&files[3], &mistakes, &images, names)?;
+    Ok((report, files.to_vec()))
 }

@@ -74,11 +74,20 @@ pub fn layer_table(config: &LeNet5Config, layers: &[LayerInfo]) -> String {
 /// The runs of an artifacts folder as a table, one line each, as `lenet runs` prints them.
 pub fn runs_table(runs: &[RunInfo]) -> String {
     let header = [
-        "run", "config", "variant", "dataset", "backend", "epochs", "test acc", "started", "state",
+        "run",
+        "config",
+        "variant",
+        "dataset",
+        "backend",
+        "epochs",
+        "test acc",
+        "started",
+        "state",
+        "logged to",
     ]
     .map(String::from);
     let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_string());
-    let rows: Vec<[String; 9]> = runs
+    let rows: Vec<[String; 10]> = runs
         .iter()
         .map(|run| {
             [
@@ -103,6 +112,13 @@ pub fn runs_table(runs: &[RunInfo]) -> String {
                 match (&run.state, &run.message) {
                     (RunState::Finished, Some(note)) => format!("finished, {note}"),
                     (state, _) => state.as_str().to_string(),
+                },
+                if run.logged_to.is_empty() {
+                    "-".to_string()
+                } else {
+                    let trackers: Vec<&str> =
+                        run.logged_to.iter().map(|t| t.tracker.as_str()).collect();
+                    trackers.join(", ")
                 },
             ]
         })

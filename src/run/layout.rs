@@ -11,11 +11,15 @@ pub const EVAL_DIR: &str = "eval";
 pub const CHECKPOINT_DIR: &str = "checkpoints";
 /// Where `lenet eval --model best` writes, beside `eval/` of the final model.
 pub const BEST_EVAL_DIR: &str = "eval-best";
+/// MLflow: the tracking server and run id of the run, when it logs there (`tracking.mlflow`).
+pub const MLFLOW_FILE: &str = "mlflow.json";
+/// TensorBoard's event files, when the run logs to it (`tracking.tensorboard`).
+pub const TENSORBOARD_DIR: &str = "tensorboard";
 /// How the run is going or how it ended (see [`super::status`]).
 pub const STATUS_FILE: &str = "status.json";
 
 /// Everything a run puts in its folder; `--overwrite` removes exactly these, nothing else.
-pub const RUN_ENTRIES: [&str; 13] = [
+pub const RUN_ENTRIES: [&str; 15] = [
     CONFIG_FILE,
     STATUS_FILE,
     MODEL_FILE,
@@ -26,6 +30,8 @@ pub const RUN_ENTRIES: [&str; 13] = [
     PLOTS_DIR,
     EVAL_DIR,
     CHECKPOINT_DIR,
+    TENSORBOARD_DIR,
+    MLFLOW_FILE,
     "train",
     "valid",
     "experiment.log",

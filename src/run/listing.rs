@@ -11,8 +11,9 @@ use super::error::RunError;
 use super::folder::name;
 use super::history::{self, EpochMetrics};
 use super::invocation::invocation;
-use super::layout::{CONFIG_FILE, METRICS_FILE, SUMMARY_FILE};
+use super::layout::{CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, TENSORBOARD_DIR};
 use super::lock::RunLock;
+use super::mlflow_record::MlflowRecord;
 use super::status::{RunState, RunStatus, rfc3339};
 use super::summary::RunSummary;
 use crate::config::TrainingConfig;
@@ -36,6 +37,15 @@ pub struct RunInfo {
     pub state: RunState,
     /// Why it stopped or failed, or what is wrong with the folder.
     pub message: Option<String>,
+    /// The trackers the run was also logged to, from what its folder holds.
+    pub logged_to: Vec<Tracked>,
+}
+
+/// A tracker a run was logged to, and where: TensorBoard's event folder, the MLflow run's page.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Tracked {
+    pub tracker: String,
+    pub at: String,
 }
 
 /// One run in full: the glance, its resolved config and its epochs so far.
@@ -151,12 +161,37 @@ pub fn details(dir: &Path) -> RunDetails {
         started,
         state,
         message: config_problem.or(message),
+        logged_to: logged_to(dir),
     };
     RunDetails {
         info,
         config_values: config,
         history,
     }
+}
+
+/// The trackers the run folder says it was logged to, and where.
+fn logged_to(dir: &Path) -> Vec<Tracked> {
+    let events = dir.join(TENSORBOARD_DIR);
+    let has_events = fs::read_dir(&events).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|entry| entry.file_name().to_string_lossy().contains("tfevents"))
+    });
+    let mut trackers = Vec::new();
+    if has_events {
+        trackers.push(Tracked {
+            tracker: "tensorboard".to_string(),
+            at: events.display().to_string(),
+        });
+    }
+    if let Some(record) = MlflowRecord::read(dir) {
+        trackers.push(Tracked {
+            tracker: "mlflow".to_string(),
+            at: record.page(),
+        });
+    }
+    trackers
 }
 
 #[cfg(test)]

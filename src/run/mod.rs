@@ -12,7 +12,9 @@
 //!   metrics.csv        per-epoch loss, accuracy, learning rate and seconds, train and valid
 //!   plots/             loss.png and accuracy.png per epoch
 //!   status.json        training, stopped, failed or finished; the config's name; first start
-//!   eval/              what `lenet eval` writes
+//!   eval/              what `lenet eval` writes (and a run logged to a tracker, at its end)
+//!   tensorboard/       TensorBoard's event files, with `tracking.tensorboard`
+//!   mlflow.json        the MLflow run it is logged to, with `tracking.mlflow`
 //!   checkpoints/       the two newest checkpoints (model, optimizer, scheduler, position)
 //!   train/ valid/      Burn's metric logs, one folder per epoch
 //!   .lock              held by the process training in the folder, if any
@@ -27,6 +29,7 @@ pub mod invocation;
 pub mod layout;
 pub mod listing;
 pub mod lock;
+pub mod mlflow_record;
 pub mod status;
 pub mod summary;
 
@@ -37,9 +40,10 @@ pub use folder::{create_dir, name, prepare, prepare_resume, save_model};
 pub use invocation::invocation;
 pub use layout::{
     BEST_EVAL_DIR, BEST_MODEL_FILE, CHECKPOINT_DIR, CONFIG_FILE, EVAL_DIR, METRICS_FILE,
-    MODEL_FILE, PLOTS_DIR, STATUS_FILE, SUMMARY_FILE,
+    MLFLOW_FILE, MODEL_FILE, PLOTS_DIR, STATUS_FILE, SUMMARY_FILE, TENSORBOARD_DIR,
 };
-pub use listing::{RunDetails, RunInfo, find_run, list_runs};
+pub use listing::{RunDetails, RunInfo, Tracked, find_run, list_runs};
 pub use lock::RunLock;
+pub use mlflow_record::MlflowRecord;
 pub use status::{RunState, RunStatus};
 pub use summary::{BestEpoch, RunSummary};

@@ -13,6 +13,7 @@ use crate::device::NotCompiled;
 use crate::report::plots::PlotError;
 use crate::run::RunError;
 use crate::run::history::EpochMetrics;
+use crate::tracking::TrackingError;
 
 #[derive(Debug, Error)]
 pub enum TrainingError {
@@ -28,6 +29,8 @@ pub enum TrainingError {
     Plot(#[from] PlotError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Tracking(#[from] TrackingError),
     #[error("training failed: {0}")]
     Failed(String),
     #[error("cannot resume: {0}")]
@@ -110,6 +113,7 @@ impl TrainingError {
             | TrainingError::InitFrom { .. } => true,
             TrainingError::Run(error) => error.is_usage(),
             TrainingError::Data(error) => error.is_usage(),
+            TrainingError::Tracking(error) => error.is_usage(),
             _ => false,
         }
     }

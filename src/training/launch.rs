@@ -2,7 +2,9 @@
 //! checkpoints and renderer, then how the loop ended turned into a result, and the outputs
 //! written: the final model and the best epoch's, each tested on the test set.
 
-use std::sync::Arc;
+use std::fs;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use burn::train::metric::{
@@ -13,18 +15,25 @@ use burn::train::{LearningResult, SupervisedTraining, TrainingStrategy};
 
 use super::burn_glue;
 use super::error::TrainingError;
-use super::options::Progress;
+use super::options::{KillHook, Progress};
 use super::prepare::Training;
 use super::renderer::EpochLineRenderer;
 use super::resumable::{Outcome, ResumableLoop, Stop};
+use crate::inference::eval::write_eval_files;
+use crate::inference::export::to_onnx;
 use crate::inference::{Evaluation, evaluate};
 use crate::model::LeNet5;
 use crate::report::plots;
 use crate::run::history::{self, EpochMetrics};
 use crate::run::{
-    self, BEST_MODEL_FILE, BestEpoch, FinishedRun, MODEL_FILE, ModelChoice, RunState, RunStatus,
-    RunSummary, SUMMARY_FILE,
+    self, BEST_MODEL_FILE, BestEpoch, CONFIG_FILE, FinishedRun, METRICS_FILE, MODEL_FILE,
+    ModelChoice, PLOTS_DIR, RunState, RunStatus, RunSummary, SUMMARY_FILE, TENSORBOARD_DIR,
 };
+use crate::tracking::mlflow::RunEnd;
+use crate::tracking::tensorboard::TensorBoardLog;
+
+/// A run's TensorBoard log, shared by the loop's threads and the end of the run.
+type SharedLog = Arc<Mutex<TensorBoardLog>>;
 
 impl Training {
     /// Trains, evaluates on the test set and writes the outputs, with the run's `status.json`
@@ -33,7 +42,26 @@ impl Training {
         let run_dir = self.run_dir.clone();
         let status = RunStatus::starting(&run_dir, &self.config_name);
         status.write(&run_dir)?;
-        let result = self.train_and_test();
+        let mlflow = self.mlflow.clone();
+        let tensorboard = match self.start_tensorboard() {
+            Ok(tensorboard) => tensorboard,
+            Err(error) => {
+                status
+                    .ended(RunState::Failed, Some(error.to_string()))
+                    .write(&run_dir)?;
+                if let Some(log) = &mlflow {
+                    log.end(RunEnd::Failed);
+                }
+                return Err(error);
+            }
+        };
+        let on_tracked = self.options.on_tracked.clone();
+        let tell = |line: &str| {
+            if let Some(hook) = &on_tracked {
+                hook(line);
+            }
+        };
+        let result = self.train_and_test(tensorboard.clone());
         let (state, message) = match &result {
             Ok(_) => (RunState::Finished, None),
             Err(error) if error.stopped_run().is_some() => {
@@ -42,15 +70,60 @@ impl Training {
             Err(error) => (RunState::Failed, Some(error.to_string())),
         };
         let ended = status.ended(state, message).write(&run_dir);
+        // A stopped run goes on when resumed: its TensorBoard session has not ended.
+        let logged = match (&tensorboard, state) {
+            (Some(log), RunState::Finished | RunState::Failed) => {
+                lock(log).ended(state == RunState::Finished)
+            }
+            _ => Ok(()),
+        };
+        if tensorboard.is_some() {
+            tell(&format!(
+                "TensorBoard: {} (tensorboard --logdir {})",
+                run_dir.join(TENSORBOARD_DIR).display(),
+                run_dir
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .display()
+            ));
+        }
+        if let Some(log) = &mlflow {
+            let end = match state {
+                RunState::Finished => RunEnd::Finished,
+                RunState::Failed => RunEnd::Failed,
+                RunState::Stopped | RunState::Training => RunEnd::Killed,
+            };
+            tell(&log.end(end));
+        }
         // The run's own error says more than a status file that could not be written.
         let summary = result?;
         ended?;
+        logged?;
         Ok(summary)
     }
 
-    fn train_and_test(mut self) -> Result<RunSummary, TrainingError> {
+    /// The run's TensorBoard log, when its config asks for one, started where the run starts.
+    fn start_tensorboard(&self) -> Result<Option<SharedLog>, TrainingError> {
+        if !self.config.tracking.tensorboard {
+            return Ok(None);
+        }
+        let log = TensorBoardLog::start(
+            &self.run_dir,
+            &self.config.flattened(),
+            &run::name(&self.run_dir),
+            self.train_loader.batches_per_epoch(),
+            (self.start.epoch, self.start.batches_done),
+        )?;
+        Ok(Some(Arc::new(Mutex::new(log))))
+    }
+
+    fn train_and_test(
+        mut self,
+        tensorboard: Option<SharedLog>,
+    ) -> Result<RunSummary, TrainingError> {
         let learner = self.learner.take().expect("a run is launched once");
-        let training_loop = Arc::new(self.training_loop());
+        let training_loop = Arc::new(self.training_loop(tensorboard.clone()));
         let result =
             burn_glue::launch(&self.run_dir, || self.run_learner(learner, &training_loop))?;
         // Dropping the renderer closes the dashboard and gives the terminal back.
@@ -60,11 +133,11 @@ impl Training {
         if let Some(error) = result.error {
             return Err(TrainingError::Failed(error.to_string()));
         }
-        self.write_outputs(result.model, outcome)
+        self.write_outputs(result.model, outcome, tensorboard)
     }
 
     /// The loop Burn runs, starting where the run continues.
-    fn training_loop(&self) -> ResumableLoop {
+    fn training_loop(&self, tensorboard: Option<SharedLog>) -> ResumableLoop {
         ResumableLoop {
             device: self.device.clone().autodiff(),
             start: self.start,
@@ -77,6 +150,8 @@ impl Training {
             on_progress: self.options.on_progress.clone(),
             run_dir: self.run_dir.clone(),
             early_stopping: self.config.early_stopping,
+            tensorboard,
+            mlflow: self.mlflow.clone(),
         }
     }
 
@@ -118,10 +193,27 @@ impl Training {
     /// Burn's dashboard in a terminal (unless turned off), one line per epoch otherwise.
     fn renderer(&self, interrupter: burn::train::Interrupter) -> Box<dyn MetricsRenderer> {
         if self.uses_dashboard() {
-            burn_glue::dashboard(interrupter, &self.run_dir, self.options.on_kill.clone())
+            burn_glue::dashboard(interrupter, &self.run_dir, self.on_kill())
         } else {
             Box::new(EpochLineRenderer::new())
         }
+    }
+
+    /// What the dashboard's kill (q, then k) does before the process exits: the MLflow run
+    /// marked KILLED there and then, and the caller's hook.
+    fn on_kill(&self) -> Option<KillHook> {
+        let caller = self.options.on_kill.clone();
+        let Some(log) = self.mlflow.clone() else {
+            return caller;
+        };
+        Some(Arc::new(move |error: &TrainingError| {
+            log.killed_now();
+            match &caller {
+                Some(hook) => hook(error),
+                // What burn_glue says without a hook of the caller's.
+                None => eprintln!("error: {error}"),
+            }
+        }))
     }
 
     /// Phase 7a: a run that stopped before its last epoch is an error that says why and where
@@ -151,8 +243,14 @@ impl Training {
     }
 
     /// Phase 7b: the final model, the metrics and plots, the test-set evaluation and the
-    /// summary, each written atomically.
-    fn write_outputs(&self, model: LeNet5, outcome: Outcome) -> Result<RunSummary, TrainingError> {
+    /// summary, each written atomically; with TensorBoard, the test figures and `lenet eval`'s
+    /// files and pictures of the final model too.
+    fn write_outputs(
+        &self,
+        model: LeNet5,
+        outcome: Outcome,
+        tensorboard: Option<SharedLog>,
+    ) -> Result<RunSummary, TrainingError> {
         run::save_model(&self.run_dir.join(MODEL_FILE), &model)?;
         let history = outcome.history;
         plots::write_history(&self.run_dir, &history)?;
@@ -161,6 +259,17 @@ impl Training {
         let started = Instant::now();
         let test = self.test(&model)?;
         let test_seconds = started.elapsed().as_secs_f64();
+        let pictures = if tensorboard.is_some() || self.mlflow.is_some() {
+            self.test_pictures(&test)?
+        } else {
+            Vec::new()
+        };
+        if let Some(log) = &tensorboard {
+            lock(log).tested(history.len(), test.accuracy(), test.loss, &pictures)?;
+        }
+        if let Some(log) = &self.mlflow {
+            log.tested(history.len(), test.accuracy(), test.loss);
+        }
         let best = self.best_epoch(&history)?;
         let summary = RunSummary {
             config: self.config_name.clone(),
@@ -187,7 +296,63 @@ impl Training {
         };
         let summary_json = serde_json::to_vec_pretty(&summary).expect("summary serialises");
         run::write_atomic(&self.run_dir.join(SUMMARY_FILE), &summary_json)?;
+        if self.mlflow.is_some() {
+            self.send_artifacts(&model);
+        }
         Ok(summary)
+    }
+
+    /// The final model's confusion matrix and worst mistakes on the test set, as pictures
+    /// tagged for the trackers, written to the run's `eval/` as `lenet eval` writes them.
+    fn test_pictures(
+        &self,
+        test: &Evaluation,
+    ) -> Result<Vec<(&'static str, Vec<u8>)>, TrainingError> {
+        let out = self.run_dir.join(ModelChoice::Last.eval_dir());
+        let names = self.config.data.class_names();
+        let (_, files) = write_eval_files(&out, test, &self.data.test, &names)
+            .map_err(|e| TrainingError::Evaluation(e.to_string()))?;
+        let mut pictures = Vec::new();
+        for (tag, file) in [("test/confusion", &files[2]), ("test/mistakes", &files[3])] {
+            let png = fs::read(file).map_err(run::RunError::io(file, "read"))?;
+            pictures.push((tag, png));
+        }
+        Ok(pictures)
+    }
+
+    /// The run's outputs as MLflow artifacts: the model as ONNX, the config, summary and
+    /// metrics, the plots and the evaluation's pictures. Sent in the background; what does not
+    /// arrive is reported when the run ends.
+    fn send_artifacts(&self, model: &LeNet5) {
+        let Some(log) = &self.mlflow else {
+            return;
+        };
+        let names = self.config.data.class_names();
+        log.artifact("model.onnx", to_onnx(model, &names, false));
+        let eval = ModelChoice::Last.eval_dir();
+        let mut files = vec![
+            CONFIG_FILE.to_string(),
+            SUMMARY_FILE.to_string(),
+            METRICS_FILE.to_string(),
+            format!("{eval}/confusion.png"),
+            format!("{eval}/mistakes.png"),
+            format!("{eval}/report.json"),
+        ];
+        if let Ok(plots) = fs::read_dir(self.run_dir.join(PLOTS_DIR)) {
+            let mut plots: Vec<String> = plots
+                .flatten()
+                .map(|entry| format!("{PLOTS_DIR}/{}", entry.file_name().to_string_lossy()))
+                .filter(|name| name.ends_with(".png"))
+                .collect();
+            plots.sort();
+            files.extend(plots);
+        }
+        for file in files {
+            // Each was written whole by this run; one that is not there is not sent.
+            if let Ok(bytes) = fs::read(self.run_dir.join(&file)) {
+                log.artifact(&file, bytes);
+            }
+        }
     }
 
     /// `model`'s answers on the test set.
@@ -227,4 +392,9 @@ impl Training {
 
 fn epoch_seconds(epoch: &EpochMetrics) -> f64 {
     epoch.train_seconds.unwrap_or(0.0) + epoch.valid_seconds.unwrap_or(0.0)
+}
+
+fn lock(log: &SharedLog) -> std::sync::MutexGuard<'_, TensorBoardLog> {
+    // A panic while logging leaves the log as it was last written, which is still usable.
+    log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -33,7 +33,7 @@ mod resume;
 pub mod step;
 
 pub use error::TrainingError;
-pub use options::{KillHook, Progress, ProgressHook, StartMode, TrainOptions};
+pub use options::{KillHook, Progress, ProgressHook, StartMode, TrackedHook, TrainOptions};
 pub use prepare::Training;
 
 use crate::config::TrainingConfig;

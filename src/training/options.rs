@@ -52,6 +52,10 @@ pub type ProgressHook = Arc<dyn Fn(Progress) + Send + Sync>;
 /// A function told of a run killed from the dashboard, just before the process exits with 130.
 pub type KillHook = Arc<dyn Fn(&TrainingError) + Send + Sync>;
 
+/// A function told, as a run ends, one line per tracker it was also logged to: where, and
+/// what could not be sent there.
+pub type TrackedHook = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// How a run is carried out, beyond what the config says.
 #[derive(Clone)]
 pub struct TrainOptions {
@@ -64,6 +68,8 @@ pub struct TrainOptions {
     /// Says that the dashboard killed the run (q, then k), in the caller's words; without it,
     /// the error's own line goes to stderr.
     pub on_kill: Option<KillHook>,
+    /// Told where the run was also logged, as it ends.
+    pub on_tracked: Option<TrackedHook>,
 }
 
 impl Default for TrainOptions {
@@ -73,6 +79,7 @@ impl Default for TrainOptions {
             interrupter: Interrupter::new(),
             on_progress: None,
             on_kill: None,
+            on_tracked: None,
         }
     }
 }

@@ -26,6 +26,8 @@ use crate::device::BackendKind;
 use crate::model::LeNet5;
 use crate::report::{layer_table, thousands};
 use crate::run::{self, CONFIG_FILE, MODEL_FILE, RunLock, SUMMARY_FILE};
+use crate::tracking::mlflow::{MlflowLog, MlflowTarget, RunEnd};
+use crate::tracking::source_commit;
 
 /// A run ready to launch: its config resolved, its data read, its folder open, its learner
 /// built or restored and its loaders made.
@@ -50,6 +52,8 @@ pub struct Training {
     pub(super) restored: Outcome,
     pub(super) train_loader: Arc<EpochLoader>,
     pub(super) valid_loader: Arc<EpochLoader>,
+    /// The run's MLflow log, when it logs there: started before the folder is written to.
+    pub(super) mlflow: Option<Arc<MlflowLog>>,
     /// Held from before the folder is written to until the outputs are.
     _lock: RunLock,
     /// This process's one training at a time, held from seeding to the end (see [`TRAINING`]).
@@ -108,7 +112,19 @@ impl Training {
         config.data.classes = Some(data.classes.clone());
         config.check_classes()?;
         let (newest, init_from) = check_folder(&config, &run_dir, mode, saved, &mut data.warnings)?;
-        let (lock, checkpoints) = open_run_folder(&config, &run_dir, mode)?;
+        let mlflow = start_mlflow(&config, backend, &run_dir, mode)?;
+        let (lock, checkpoints) = match open_run_folder(&config, &run_dir, mode) {
+            Ok(opened) => opened,
+            Err(error) => {
+                if let Some(log) = mlflow.as_ref().filter(|_| !mode.continues()) {
+                    log.end(RunEnd::Failed);
+                }
+                return Err(error);
+            }
+        };
+        if let Some(log) = &mlflow {
+            log.keep(&run_dir)?;
+        }
         let alone = TRAINING
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -138,6 +154,7 @@ impl Training {
             restored,
             train_loader: Arc::new(train_loader),
             valid_loader: Arc::new(valid_loader),
+            mlflow,
             _lock: lock,
             _alone: alone,
         })
@@ -219,6 +236,16 @@ impl fmt::Display for Training {
                 "Resuming at epoch {}, after batch {} of {batches_per_epoch}",
                 self.start.epoch, self.start.batches_done
             )?;
+        }
+        if self.config.tracking.tensorboard {
+            writeln!(
+                f,
+                "TensorBoard: {}",
+                self.run_dir.join(run::TENSORBOARD_DIR).display()
+            )?;
+        }
+        if let Some(log) = &self.mlflow {
+            writeln!(f, "MLflow: {}", log.record().page())?;
         }
         let count =
             |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
@@ -354,6 +381,46 @@ fn check_folder(
 /// Phase 3, the writing: the run folder locked for this process, then a new run's folder
 /// emptied if allowed and holding its resolved config, or an extended run's config and summary
 /// brought up to date; either way with a checkpoint folder cleared of half-written files.
+/// The run's MLflow log, when its config asks for one: the server reached and the run opened
+/// there (continued, for a run that goes on), or the reason it cannot be, before anything is
+/// written.
+fn start_mlflow(
+    config: &TrainingConfig,
+    backend: BackendKind,
+    run_dir: &Path,
+    mode: StartMode,
+) -> Result<Option<Arc<MlflowLog>>, TrainingError> {
+    let Some(section) = &config.tracking.mlflow else {
+        return Ok(None);
+    };
+    let (uri, experiment) = section.resolve(|key| std::env::var(key).ok())?;
+    let mut tags = vec![
+        ("mlflow.source.name".to_string(), "lenet".to_string()),
+        (
+            "lenet.version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        ("lenet.backend".to_string(), backend.to_string()),
+        (
+            "lenet.variant".to_string(),
+            config.model.variant.to_string(),
+        ),
+        ("lenet.dataset".to_string(), config.data.dataset.to_string()),
+    ];
+    if let Some(commit) = source_commit() {
+        tags.push(("mlflow.source.git.commit".to_string(), commit));
+    }
+    let log = MlflowLog::start(
+        &MlflowTarget { uri, experiment },
+        run_dir,
+        &run::name(run_dir),
+        &config.flattened(),
+        &tags,
+        mode.continues(),
+    )?;
+    Ok(Some(Arc::new(log)))
+}
+
 fn open_run_folder(
     config: &TrainingConfig,
     run_dir: &Path,

@@ -36,6 +36,8 @@ use crate::model::LeNet5;
 use crate::report::plots;
 use crate::run::history::{self, EpochMetrics};
 use crate::run::{self, BEST_MODEL_FILE};
+use crate::tracking::mlflow::MlflowLog;
+use crate::tracking::tensorboard::TensorBoardLog;
 
 /// Why a run ended before its last epoch.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +88,10 @@ pub struct ResumableLoop {
     /// The run's folder, where each epoch's metrics and plots are written as it ends.
     pub run_dir: PathBuf,
     pub early_stopping: Option<EarlyStopping>,
+    /// The run's TensorBoard log, when it has one: batch losses and epochs go there too.
+    pub tensorboard: Option<Arc<Mutex<TensorBoardLog>>>,
+    /// The run's MLflow log, when it has one: epochs go there too, in the background.
+    pub mlflow: Option<Arc<MlflowLog>>,
 }
 
 /// What the loop works with while it runs: Burn's parts, taken from its `TrainingComponents`.
@@ -233,6 +239,15 @@ impl ResumableLoop {
             learning_rate: Some(s.learner.lr_current().base()),
             ..epoch_metrics(&s.store, epoch)
         };
+        // Logged before the checkpoint: a crash between the two repeats the epoch's point
+        // when the run resumes, where after it the point would be lost.
+        if let Err(stop) = self.track(|log| log.epoch(&metrics)) {
+            self.stop(&s.interrupter, stop);
+            return false;
+        }
+        if let Some(log) = &self.mlflow {
+            log.epoch(&metrics);
+        }
         {
             let mut outcome = self.recorded();
             outcome.history.push(metrics);
@@ -292,6 +307,10 @@ impl ResumableLoop {
             s.learner.lr_step();
             s.learner.optimizer_step(output.grads);
             position.batches_done += 1;
+            if let Err(stop) = self.track(|log| log.batch(epoch, position.batches_done, loss)) {
+                self.stop(&s.interrupter, stop);
+                break;
+            }
             let item = TrainingItem::new(
                 output.item,
                 progress,
@@ -354,6 +373,19 @@ impl ResumableLoop {
         if let Some(hook) = &self.on_progress {
             hook(progress);
         }
+    }
+
+    /// Logs to the run's TensorBoard log, if it has one; a failure stops the run as a metrics
+    /// file that cannot be written does.
+    fn track(
+        &self,
+        write: impl FnOnce(&mut TensorBoardLog) -> Result<(), crate::tracking::TrackingError>,
+    ) -> Result<(), Stop> {
+        let Some(log) = &self.tensorboard else {
+            return Ok(());
+        };
+        let mut log = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        write(&mut log).map_err(|e| Stop::Write(e.to_string()))
     }
 
     /// Writes the model as `model_best.bpk` when the epoch just recorded is the best so far.

@@ -61,32 +61,53 @@ pub fn skip_unless_required(required: &str, what: &str, why: &str) {
 /// The interpreter with onnx, onnxruntime, numpy and pillow; `None` (after saying why) when
 /// there is none and `LENET_REQUIRE_ONNX` is not set.
 pub fn onnx_python(what: &str) -> Option<String> {
-    match find_python() {
-        Ok(python) => Some(python),
-        Err(why) => {
-            skip_unless_required("LENET_REQUIRE_ONNX", what, &why);
-            None
-        }
-    }
+    let modules = ["onnx", "onnxruntime", "numpy", "PIL"];
+    python_with(
+        &modules,
+        "onnx onnxruntime numpy pillow",
+        "LENET_REQUIRE_ONNX",
+        what,
+    )
 }
 
-fn find_python() -> Result<String, String> {
+/// The interpreter with TensorBoard (its event reader and HParams messages); `None` (after
+/// saying why) when there is none and `LENET_REQUIRE_TENSORBOARD` is not set.
+pub fn tensorboard_python(what: &str) -> Option<String> {
+    python_with(
+        &["tensorboard"],
+        "tensorboard",
+        "LENET_REQUIRE_TENSORBOARD",
+        what,
+    )
+}
+
+/// The interpreter with MLflow, whose `mlflow server` the tracking tests start; `None` (after
+/// saying why) when there is none and `LENET_REQUIRE_MLFLOW` is not set.
+pub fn mlflow_python(what: &str) -> Option<String> {
+    python_with(&["mlflow"], "mlflow", "LENET_REQUIRE_MLFLOW", what)
+}
+
+/// `LENET_PYTHON` (else `python3`) if it imports every one of `modules` (`pip install` names
+/// their packages); otherwise `None` after saying why, or a failure when `required` is set.
+fn python_with(modules: &[&str], pip: &str, required: &str, what: &str) -> Option<String> {
     let python = std::env::var("LENET_PYTHON").unwrap_or_else(|_| "python3".to_string());
     let check = std::process::Command::new(&python)
-        .args(["-c", "import onnx, onnxruntime, numpy, PIL"])
+        .args(["-c", &format!("import {}", modules.join(", "))])
         .output();
-    match check {
-        Ok(output) if output.status.success() => Ok(python),
-        Ok(output) => Err(format!(
-            "{python} lacks onnx, onnxruntime, numpy or pillow ({}); `pip install onnx \
-             onnxruntime numpy pillow`, or set LENET_PYTHON to an interpreter that has them",
+    let why = match check {
+        Ok(output) if output.status.success() => return Some(python),
+        Ok(output) => format!(
+            "{python} lacks one of {modules:?} ({}); `pip install {pip}`, or set LENET_PYTHON \
+             to an interpreter that has them",
             String::from_utf8_lossy(&output.stderr)
                 .lines()
                 .last()
                 .unwrap_or("")
-        )),
-        Err(e) => Err(format!("cannot run {python}: {e}")),
-    }
+        ),
+        Err(e) => format!("cannot run {python}: {e}"),
+    };
+    skip_unless_required(required, what, &why);
+    None
 }
 
 /// The `lenet` binary as a process that may use at most `bytes` of address space: what it asks
@@ -120,6 +141,8 @@ pub fn lenet_process() -> std::process::Command {
     cmd.env_remove("CARGO")
         .env_remove("MNIST_DIR")
         .env_remove("LENET_MNIST_MIRROR")
+        .env_remove("MLFLOW_TRACKING_URI")
+        .env_remove("MLFLOW_EXPERIMENT_NAME")
         .env("XDG_CACHE_HOME", "/nonexistent/lenet-test-cache");
     cmd
 }
