@@ -13,7 +13,7 @@
 //! - [`config`]: the JSON config, section by section;
 //! - [`run`]: the folder a run writes, and a finished run loaded back;
 //! - [`report`]: tables, text and figures for people; [`tracking`]: the trackers a run is
-//!   also logged to (TensorBoard);
+//!   also logged to (TensorBoard, MLflow);
 //! - [`inference`]: running a model, `eval`, `predict`, `explain`, `export`, `import`;
 //! - [`training`]: training through Burn's `Learner`, resumable, in phases;
 //! - [`serve`]: the runs in the browser, over [`run`] and [`inference`];

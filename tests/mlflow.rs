@@ -13,14 +13,14 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{lenet, lenet_process, mlflow_python, project_file, real_mnist_dir, summary_of};
+use common::{lenet, mlflow_python, project_file, real_mnist_dir, summary_of, train_until};
 use lenet::run::MlflowRecord;
 use lenet::run::history::{self, EpochMetrics};
 use serde_json::Value;
@@ -180,36 +180,6 @@ fn assert_history(
     assert_eq!(server.history(&record(run).run_id, key), expected, "{key}");
 }
 
-/// The rest of a process's output, read on in the background so that it never blocks on a
-/// full pipe; joined for the lines.
-type Rest = std::thread::JoinHandle<Vec<String>>;
-
-/// A training process started with `args`, once it has printed a line containing `after`;
-/// with the rest of its output to come.
-fn train_until(args: &[String], after: &str) -> (Child, Rest) {
-    let mut child = lenet_process()
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = Vec::new();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    loop {
-        let mut line = String::new();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "no line with {after:?}: {lines:?}"
-        );
-        lines.push(line.trim_end().to_string());
-        if line.contains(after) {
-            break;
-        }
-    }
-    let rest = std::thread::spawn(move || reader.lines().map_while(Result::ok).collect());
-    (child, rest)
-}
-
 #[test]
 fn mlflow_logs_a_run_as_its_folder_holds_it() {
     let Some(python) = mlflow_python("the MLflow server checks") else {
@@ -269,10 +239,15 @@ fn mlflow_logs_a_run_as_its_folder_holds_it() {
     let params = pairs(&mlflow_run["data"]["params"]);
     let config: lenet::config::TrainingConfig =
         serde_json::from_str(&fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
-    let keys: Vec<String> = config.flattened().into_iter().map(|(k, _)| k).collect();
+    let keys: Vec<String> = config
+        .flattened_with_locations()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     let mut logged: Vec<String> = params.iter().map(|(k, _)| k.clone()).collect();
     logged.sort();
     assert_eq!(logged, keys, "every config key, dotted");
+    assert!(logged.iter().any(|k| k == "data.dir"), "{logged:?}");
     let param = |key: &str| {
         params
             .iter()
@@ -418,8 +393,21 @@ fn mlflow_refuses_a_run_it_cannot_log_to_before_anything_is_written() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port())
     };
+    // A web server that is not MLflow: every request answered 404.
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let not_mlflow = format!("http://127.0.0.1:{}", other.local_addr().unwrap().port());
+    std::thread::spawn(move || {
+        for stream in other.incoming().flatten() {
+            let mut stream = stream;
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ =
+                stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot here\n");
+        }
+    });
     for (uri, expected) in [
         (closed.as_str(), closed.as_str()),
+        (not_mlflow.as_str(), "HTTP 404"),
         ("file:///tmp/mlruns", "tracking.mlflow.uri"),
         ("127.0.0.1:5000", "tracking.mlflow.uri"),
     ] {
@@ -432,7 +420,10 @@ fn mlflow_refuses_a_run_it_cannot_log_to_before_anything_is_written() {
             1,
             "{uri}: one line: {stderr}"
         );
-        assert!(stderr.contains(expected), "{uri}: {stderr}");
+        assert!(
+            stderr.contains(expected) && stderr.contains(uri),
+            "{uri}: {stderr}"
+        );
         assert!(!run.exists(), "{uri}: nothing written");
     }
 }

@@ -13,7 +13,9 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use common::{lenet, project_file, real_mnist_dir, summary_of, tensorboard_python, train_smoke};
+use common::{
+    lenet, project_file, real_mnist_dir, summary_of, tensorboard_python, train_smoke, train_until,
+};
 use lenet::run::history::{self, EpochMetrics};
 use lenet::tracking::tensorboard::{BATCH_LOSS_EVERY, TensorBoardLog};
 use serde_json::Value;
@@ -97,12 +99,13 @@ fn tensorboard_reads_a_run_as_its_metrics_config_and_pictures() {
     assert_epochs_match(&events, "valid/accuracy", &csv, bpe, |e| e.valid_accuracy);
     assert_epochs_match(&events, "learning_rate", &csv, bpe, |e| e.learning_rate);
 
+    let every = BATCH_LOSS_EVERY as i64;
     let batches = points(&events, "train/batch_loss");
-    assert_eq!(batches.len() as i64, 2 * bpe / BATCH_LOSS_EVERY as i64);
+    assert_eq!(batches.len() as i64, 2 * bpe / every);
     assert!(
         batches
             .iter()
-            .all(|(step, loss)| step % 50 == 0 && loss.is_finite() && *loss > 0.0)
+            .all(|(step, loss)| step % every == 0 && loss.is_finite() && *loss > 0.0)
     );
     assert!(
         batches.first().unwrap().1 > batches.last().unwrap().1,
@@ -174,7 +177,7 @@ fn tensorboard_reads_a_run_as_its_metrics_config_and_pictures() {
     assert_epochs_match(&events, "train/loss", &csv, bpe, |e| e.train_loss);
     assert_eq!(
         points(&events, "train/batch_loss").len() as i64,
-        3 * bpe / 50
+        3 * bpe / every
     );
     assert_eq!(
         points(&events, "test/accuracy").len(),
@@ -186,6 +189,10 @@ fn tensorboard_reads_a_run_as_its_metrics_config_and_pictures() {
         2,
         "a file per process"
     );
+    // TensorBoard reads a run's first HParams records: the config as the run started, and
+    // its first end.
+    assert_eq!(events["hparams"]["epochs"], 2.0);
+    assert_eq!(events["end_status"], 1);
 }
 
 #[test]
@@ -228,4 +235,62 @@ fn tensorboard_drops_what_a_stopped_process_logged_past_its_checkpoint() {
     let events = read_events(&python, &run.path().join("tensorboard"));
     assert_eq!(points(&events, "train/batch_loss"), [(50, 1.0), (100, 2.0)]);
     assert_eq!(points(&events, "valid/accuracy"), [(100, 0.75)]);
+}
+
+#[test]
+fn tensorboard_turned_on_for_a_resume_goes_on_logging_when_resumed_again() {
+    let Some(python) = tensorboard_python("the TensorBoard reader checks") else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("late");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--config",
+            &project_file("configs/smoke.json"),
+            "--no-tui",
+            "--epochs",
+            "3",
+            "--data-dir",
+            &real_mnist_dir().to_string_lossy(),
+            "--artifact-dir",
+            &run.to_string_lossy(),
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    };
+    // Started without TensorBoard and stopped in its second epoch...
+    let (mut child, _) = train_until(&args(&[]), "epoch 1/3");
+    // SAFETY: signalling the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    // ...resumed with it, and stopped again at once...
+    let (mut child, _) = train_until(&args(&["--resume", "--tensorboard"]), "Resuming at epoch");
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    // ...then resumed plainly: the run's config now says to log, so it does.
+    lenet()
+        .args(["resume", "--no-tui", "--run"])
+        .arg(&run)
+        .arg("--data-dir")
+        .arg(real_mnist_dir())
+        .assert()
+        .success();
+    let events = read_events(&python, &run.join("tensorboard"));
+    let bpe = summary_of(&run).train_images.div_ceil(64) as i64;
+    let logged: Vec<i64> = points(&events, "valid/accuracy")
+        .iter()
+        .map(|p| p.0)
+        .collect();
+    assert!(
+        logged.ends_with(&[3 * bpe]),
+        "the last epoch is logged: {logged:?}"
+    );
+    assert!(
+        !logged.contains(&bpe),
+        "epoch 1 came before the log: {logged:?}"
+    );
 }

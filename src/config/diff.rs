@@ -23,23 +23,18 @@ impl TrainingConfig {
     }
 
     /// Every key that says what a run computes, in dotted form (`optimizer.learning_rate`),
-    /// with its value, in key order: what a tracker records as the run's parameters. Lists
+    /// with its value, in key order: what TensorBoard's HParams tab compares runs by. Lists
     /// are one value each.
     pub fn flattened(&self) -> Vec<(String, Value)> {
-        fn walk(value: &Value, path: &str, found: &mut Vec<(String, Value)>) {
-            match value {
-                Value::Object(map) => {
-                    for (key, child) in map {
-                        walk(child, &join(path, key), found);
-                    }
-                }
-                Value::Null => {}
-                leaf => found.push((path.to_string(), leaf.clone())),
-            }
-        }
-        let mut found = Vec::new();
-        walk(&self.comparable(), "", &mut found);
-        found
+        flat(&self.comparable())
+    }
+
+    /// [`Self::flattened`] with where the data and the outputs are besides: every key of the
+    /// run but where it is logged, as MLflow records a run's params.
+    pub fn flattened_with_locations(&self) -> Vec<(String, Value)> {
+        let mut config = self.clone();
+        config.tracking = Default::default();
+        flat(&serde_json::to_value(config).expect("config serialises"))
     }
 
     fn comparable(&self) -> Value {
@@ -49,6 +44,24 @@ impl TrainingConfig {
         config.tracking = Default::default();
         serde_json::to_value(config).expect("config serialises")
     }
+}
+
+/// The leaves of `value`, each under its dotted path, in key order; nulls left out.
+fn flat(value: &Value) -> Vec<(String, Value)> {
+    fn walk(value: &Value, path: &str, found: &mut Vec<(String, Value)>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    walk(child, &join(path, key), found);
+                }
+            }
+            Value::Null => {}
+            leaf => found.push((path.to_string(), leaf.clone())),
+        }
+    }
+    let mut found = Vec::new();
+    walk(value, "", &mut found);
+    found
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -137,5 +150,17 @@ mod tests {
                 .any(|k| k.starts_with("tracking") || *k == "data.dir")
         );
         assert!(!keys.iter().any(|k| k.contains("..") || k.starts_with('.')));
+        let with_locations = config.flattened_with_locations();
+        assert!(with_locations.iter().any(|(k, _)| k == "data.dir"));
+        assert!(
+            !with_locations
+                .iter()
+                .any(|(k, _)| k.starts_with("tracking"))
+        );
+        assert_eq!(
+            with_locations.len(),
+            flat.len() + 1,
+            "data.dir is the only location set"
+        );
     }
 }

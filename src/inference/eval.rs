@@ -77,34 +77,60 @@ pub fn eval_run(run_dir: &Path, options: &EvalOptions) -> Result<EvalOutcome, In
     Ok(EvalOutcome {
         report,
         backend: run.backend,
-        files,
+        files: files.all(),
     })
 }
 
-/// Writes what `lenet eval` writes of `evaluation` on `test` into `out` (made if missing):
-/// `report.json`, `confusion.csv`, `confusion.png`, `mistakes.png` and `predictions.csv`.
-/// Returns the report and the files, in that order.
+/// The files `lenet eval` writes into a run's `eval/` (or `eval-best/`), by what they hold.
+pub struct EvalFiles {
+    pub report: PathBuf,
+    pub confusion_csv: PathBuf,
+    pub confusion_png: PathBuf,
+    pub mistakes_png: PathBuf,
+    pub predictions: PathBuf,
+}
+
+impl EvalFiles {
+    pub fn in_dir(out: &Path) -> Self {
+        Self {
+            report: out.join(REPORT_FILE),
+            confusion_csv: out.join("confusion.csv"),
+            confusion_png: out.join("confusion.png"),
+            mistakes_png: out.join("mistakes.png"),
+            predictions: out.join(PREDICTIONS_FILE),
+        }
+    }
+
+    /// Every file, in the order `lenet eval` lists them.
+    pub fn all(&self) -> Vec<PathBuf> {
+        [
+            &self.report,
+            &self.confusion_csv,
+            &self.confusion_png,
+            &self.mistakes_png,
+            &self.predictions,
+        ]
+        .map(PathBuf::clone)
+        .to_vec()
+    }
+}
+
+/// Writes what `lenet eval` writes of `evaluation` on `test` into `out` (made if missing).
 pub fn write_eval_files(
     out: &Path,
     evaluation: &Evaluation,
     test: &ImageSplit,
     names: &[String],
-) -> Result<(EvalReport, Vec<PathBuf>), InferenceError> {
+) -> Result<(EvalReport, EvalFiles), InferenceError> {
     let report = evaluation.report(names);
     run::create_dir(out)?;
+    let files = EvalFiles::in_dir(out);
     let json = serde_json::to_vec_pretty(&report).expect("report serialises");
-    let files = [
-        out.join(REPORT_FILE),
-        out.join("confusion.csv"),
-        out.join("confusion.png"),
-        out.join("mistakes.png"),
-        out.join(PREDICTIONS_FILE),
-    ];
-    run::write_atomic(&files[0], &json)?;
-    run::write_atomic(&files[1], report.confusion_csv().as_bytes())?;
+    run::write_atomic(&files.report, &json)?;
+    run::write_atomic(&files.confusion_csv, report.confusion_csv().as_bytes())?;
     let csv = evaluation.predictions_csv(names, |i| test.file(i));
-    run::write_atomic(&files[4], csv.as_bytes())?;
-    plots::confusion(&files[2], &report)?;
+    run::write_atomic(&files.predictions, csv.as_bytes())?;
+    plots::confusion(&files.confusion_png, &report)?;
     let mistakes = evaluation.worst_mistakes(MISTAKES_SHOWN);
     let images: Vec<Vec<u8>> = mistakes
         .iter()
@@ -112,6 +138,6 @@ pub fn write_eval_files(
         .collect::<Result<_, _>>()
         .map_err(|e| InferenceError::Evaluation(format!("test set: {e}")))?;
     let images: Vec<&[u8]> = images.iter().map(Vec::as_slice).collect();
-    plots::mistakes(&files[3], &mistakes, &images, names)?;
-    Ok((report, files.to_vec()))
+    plots::mistakes(&files.mistakes_png, &mistakes, &images, names)?;
+    Ok((report, files))
 }

@@ -40,14 +40,8 @@ impl TrackingError {
     }
 }
 
-/// The commit the source folder this binary was built from is at, when that folder is still
-/// there to ask (a binary run from its clone, as `cargo run` runs it): trackers show it beside
-/// the run.
-pub fn source_commit() -> Option<String> {
-    let output = std::process::Command::new("git")
-        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "HEAD"])
-        .output()
-        .ok()?;
-    let commit = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    (output.status.success() && commit.len() == 40).then_some(commit)
+/// The git commit this binary was built from, when it was built in a git checkout (see
+/// `build.rs`): trackers record it beside the run.
+pub fn source_commit() -> Option<&'static str> {
+    option_env!("LENET_GIT_COMMIT")
 }

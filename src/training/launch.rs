@@ -3,7 +3,7 @@
 //! written: the final model and the best epoch's, each tested on the test set.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -19,7 +19,7 @@ use super::options::{KillHook, Progress};
 use super::prepare::Training;
 use super::renderer::EpochLineRenderer;
 use super::resumable::{Outcome, ResumableLoop, Stop};
-use crate::inference::eval::write_eval_files;
+use crate::inference::eval::{EvalFiles, write_eval_files};
 use crate::inference::export::to_onnx;
 use crate::inference::{Evaluation, evaluate};
 use crate::model::LeNet5;
@@ -70,11 +70,8 @@ impl Training {
             Err(error) => (RunState::Failed, Some(error.to_string())),
         };
         let ended = status.ended(state, message).write(&run_dir);
-        // A stopped run goes on when resumed: its TensorBoard session has not ended.
         let logged = match (&tensorboard, state) {
-            (Some(log), RunState::Finished | RunState::Failed) => {
-                lock(log).ended(state == RunState::Finished)
-            }
+            (Some(log), RunState::Finished) => lock(log).finished(),
             _ => Ok(()),
         };
         if tensorboard.is_some() {
@@ -313,7 +310,10 @@ impl Training {
         let (_, files) = write_eval_files(&out, test, &self.data.test, &names)
             .map_err(|e| TrainingError::Evaluation(e.to_string()))?;
         let mut pictures = Vec::new();
-        for (tag, file) in [("test/confusion", &files[2]), ("test/mistakes", &files[3])] {
+        for (tag, file) in [
+            ("test/confusion", &files.confusion_png),
+            ("test/mistakes", &files.mistakes_png),
+        ] {
             let png = fs::read(file).map_err(run::RunError::io(file, "read"))?;
             pictures.push((tag, png));
         }
@@ -329,29 +329,35 @@ impl Training {
         };
         let names = self.config.data.class_names();
         log.artifact("model.onnx", to_onnx(model, &names, false));
-        let eval = ModelChoice::Last.eval_dir();
+        let eval = EvalFiles::in_dir(&self.run_dir.join(ModelChoice::Last.eval_dir()));
         let mut files = vec![
-            CONFIG_FILE.to_string(),
-            SUMMARY_FILE.to_string(),
-            METRICS_FILE.to_string(),
-            format!("{eval}/confusion.png"),
-            format!("{eval}/mistakes.png"),
-            format!("{eval}/report.json"),
+            self.run_dir.join(CONFIG_FILE),
+            self.run_dir.join(SUMMARY_FILE),
+            self.run_dir.join(METRICS_FILE),
+            eval.confusion_png,
+            eval.mistakes_png,
+            eval.report,
         ];
         if let Ok(plots) = fs::read_dir(self.run_dir.join(PLOTS_DIR)) {
-            let mut plots: Vec<String> = plots
+            let mut plots: Vec<PathBuf> = plots
                 .flatten()
-                .map(|entry| format!("{PLOTS_DIR}/{}", entry.file_name().to_string_lossy()))
-                .filter(|name| name.ends_with(".png"))
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|e| e == "png"))
                 .collect();
             plots.sort();
             files.extend(plots);
         }
         for file in files {
             // Each was written whole by this run; one that is not there is not sent.
-            if let Ok(bytes) = fs::read(self.run_dir.join(&file)) {
-                log.artifact(&file, bytes);
-            }
+            let (Ok(name), Ok(bytes)) = (file.strip_prefix(&self.run_dir), fs::read(&file)) else {
+                continue;
+            };
+            // Artifact paths use forward slashes, whatever the system's separator.
+            let name: Vec<String> = name
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            log.artifact(&name.join("/"), bytes);
         }
     }
 

@@ -25,8 +25,8 @@ use crate::data::{SplitSize, dataset, idx, source};
 use crate::device::BackendKind;
 use crate::model::LeNet5;
 use crate::report::{layer_table, thousands};
-use crate::run::{self, CONFIG_FILE, MODEL_FILE, RunLock, SUMMARY_FILE};
-use crate::tracking::mlflow::{MlflowLog, MlflowTarget, RunEnd};
+use crate::run::{self, CONFIG_FILE, MODEL_FILE, RunError, RunLock, SUMMARY_FILE};
+use crate::tracking::mlflow::{MlflowLog, MlflowTarget};
 use crate::tracking::source_commit;
 
 /// A run ready to launch: its config resolved, its data read, its folder open, its learner
@@ -116,8 +116,10 @@ impl Training {
         let (lock, checkpoints) = match open_run_folder(&config, &run_dir, mode) {
             Ok(opened) => opened,
             Err(error) => {
-                if let Some(log) = mlflow.as_ref().filter(|_| !mode.continues()) {
-                    log.end(RunEnd::Failed);
+                // Another process training this run holds its folder: the MLflow run is its.
+                let theirs = matches!(error, TrainingError::Run(RunError::Locked { .. }));
+                if let Some(log) = mlflow.as_ref().filter(|_| theirs) {
+                    log.leave();
                 }
                 return Err(error);
             }
@@ -378,9 +380,6 @@ fn check_folder(
     Ok((newest, init_from))
 }
 
-/// Phase 3, the writing: the run folder locked for this process, then a new run's folder
-/// emptied if allowed and holding its resolved config, or an extended run's config and summary
-/// brought up to date; either way with a checkpoint folder cleared of half-written files.
 /// The run's MLflow log, when its config asks for one: the server reached and the run opened
 /// there (continued, for a run that goes on), or the reason it cannot be, before anything is
 /// written.
@@ -408,19 +407,23 @@ fn start_mlflow(
         ("lenet.dataset".to_string(), config.data.dataset.to_string()),
     ];
     if let Some(commit) = source_commit() {
-        tags.push(("mlflow.source.git.commit".to_string(), commit));
+        tags.push(("mlflow.source.git.commit".to_string(), commit.to_string()));
     }
     let log = MlflowLog::start(
         &MlflowTarget { uri, experiment },
         run_dir,
         &run::name(run_dir),
-        &config.flattened(),
+        &config.flattened_with_locations(),
         &tags,
         mode.continues(),
     )?;
     Ok(Some(Arc::new(log)))
 }
 
+/// Phase 3, the writing: the run folder locked for this process, then a new run's folder
+/// emptied if allowed and holding its resolved config, or a resumed run's config and summary
+/// brought up to date (its epochs when extended, where it is logged); either way with a
+/// checkpoint folder cleared of half-written files.
 fn open_run_folder(
     config: &TrainingConfig,
     run_dir: &Path,
@@ -439,7 +442,7 @@ fn open_run_folder(
             let json = serde_json::to_vec_pretty(config).expect("config serialises");
             run::write_atomic(&run_dir.join(CONFIG_FILE), &json)?;
         }
-        StartMode::Resume => {}
+        StartMode::Resume => resume::write_tracking(config, run_dir)?,
         StartMode::Extend { .. } => resume::write_extended(config, run_dir)?,
     }
     checkpoints.prepare()?;

@@ -119,6 +119,19 @@ pub fn write_extended(config: &TrainingConfig, run_dir: &Path) -> Result<(), Run
     }
 }
 
+/// Makes a resumed run's recorded config say where it is logged now (`--resume
+/// --tensorboard`, say), so that the next resume goes on logging there; nothing else changes.
+pub fn write_tracking(config: &TrainingConfig, run_dir: &Path) -> Result<(), TrainingError> {
+    let path = run_dir.join(CONFIG_FILE);
+    let mut saved = TrainingConfig::load(&path)?;
+    if saved.tracking != config.tracking {
+        saved.tracking = config.tracking.clone();
+        let json = serde_json::to_vec_pretty(&saved).expect("config serialises");
+        run::write_atomic(&path, &json)?;
+    }
+    Ok(())
+}
+
 /// The learner as the `loaded` checkpoint left it, how the run had gone until then, and where
 /// it continues.
 pub fn restore(

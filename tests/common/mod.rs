@@ -8,7 +8,7 @@ pub mod photos;
 pub mod server;
 
 use std::fs;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::Compression;
@@ -145,6 +145,36 @@ pub fn lenet_process() -> std::process::Command {
         .env_remove("MLFLOW_EXPERIMENT_NAME")
         .env("XDG_CACHE_HOME", "/nonexistent/lenet-test-cache");
     cmd
+}
+
+/// The rest of a process's output, read on in the background so that it never blocks on a
+/// full pipe; joined for the lines.
+pub type Rest = std::thread::JoinHandle<Vec<String>>;
+
+/// A training process started with `args`, once it has printed a line containing `after`;
+/// with the rest of its output to come.
+pub fn train_until(args: &[String], after: &str) -> (std::process::Child, Rest) {
+    let mut child = lenet_process()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "no line with {after:?}: {lines:?}"
+        );
+        lines.push(line.trim_end().to_string());
+        if line.contains(after) {
+            break;
+        }
+    }
+    let rest = std::thread::spawn(move || reader.lines().map_while(Result::ok).collect());
+    (child, rest)
 }
 
 /// [`lenet_process`] with assert_cmd's assertions.

@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone)]
 pub struct CallError {
     pub message: String,
-    /// Whether trying again could help: the server was unreachable, timed out or answered 5xx.
-    /// A 4xx is the request's fault and fails the same way every time.
+    /// Whether trying again could help: the server was unreachable, timed out, answered 5xx,
+    /// or 429 (too many requests, as hosted servers say). Another 4xx is the request's fault
+    /// and fails the same way every time.
     pub transient: bool,
 }
 
@@ -67,8 +68,18 @@ impl Client {
                 let kind =
                     json!({"key": "mlflow.experimentKind", "value": "custom_model_development"});
                 let body = json!({ "name": name, "tags": [kind] });
-                let created = self.post("mlflow/experiments/create", &body)?;
-                Ok(text(&created["experiment_id"]))
+                match self.post("mlflow/experiments/create", &body) {
+                    Ok(created) => Ok(text(&created["experiment_id"])),
+                    // Another run (a sweep's trial, say) created it in between.
+                    Err(e) if e.message.contains("RESOURCE_ALREADY_EXISTS") => {
+                        let found = self.get(
+                            "mlflow/experiments/get-by-name",
+                            &[("experiment_name", name)],
+                        )?;
+                        Ok(text(&found["experiment"]["experiment_id"]))
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(e),
         }
@@ -219,7 +230,7 @@ fn checked(
         .map_or(url, |p| p.split('?').next().unwrap_or(p));
     Err(CallError {
         message: format!("/api/{path} answered HTTP {status}: {detail}"),
-        transient: status >= 500,
+        transient: status >= 500 || status == 429,
     })
 }
 

@@ -18,6 +18,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -69,6 +70,9 @@ pub struct MlflowLog {
     sender: Sender<Message>,
     /// The sending thread's last word: where the run went and what it could not send.
     report: Mutex<Receiver<String>>,
+    /// Whether the run's end was sent; a log dropped before (training failed on the way)
+    /// ends its run as FAILED rather than leave it RUNNING.
+    ended: AtomicBool,
 }
 
 enum Message {
@@ -153,6 +157,7 @@ impl MlflowLog {
             client,
             sender,
             report: Mutex::new(report),
+            ended: AtomicBool::new(false),
         })
     }
 
@@ -201,23 +206,45 @@ impl MlflowLog {
     /// Ends the run with its status, once what was logged is sent (waiting at most
     /// [`END_WAIT`]); returns one line saying where it went and what could not be sent.
     pub fn end(&self, end: RunEnd) -> String {
+        if self.ended.swap(true, Ordering::SeqCst) {
+            return format!("MLflow: {} (ended already)", self.record.page());
+        }
         let _ = self.sender.send(Message::End(end));
         let report = self.report.lock().unwrap_or_else(|p| p.into_inner());
         match report.recv_timeout(END_WAIT) {
             Ok(line) => line,
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => format!(
+            Err(RecvTimeoutError::Timeout) => format!(
                 "MLflow: {} (still sending after {} s; what was not sent is lost)",
                 self.record.page(),
                 END_WAIT.as_secs()
             ),
+            Err(RecvTimeoutError::Disconnected) => format!(
+                "MLflow: {} (the thread sending to it stopped; what it had not sent is lost)",
+                self.record.page()
+            ),
         }
+    }
+
+    /// Lets go of the run without ending it, for a process that turns out not to be the one
+    /// training it (another holds the run folder).
+    pub fn leave(&self) {
+        self.ended.store(true, Ordering::SeqCst);
     }
 
     /// Marks the run KILLED there and then, for a process about to exit (the dashboard's kill).
     pub fn killed_now(&self) {
+        self.ended.store(true, Ordering::SeqCst);
         let _ =
             self.client
                 .set_status(&self.record.run_id, RunEnd::Killed.status(), Some(now_ms()));
+    }
+}
+
+impl Drop for MlflowLog {
+    fn drop(&mut self) {
+        if !self.ended.load(Ordering::SeqCst) {
+            self.end(RunEnd::Failed);
+        }
     }
 }
 
@@ -297,7 +324,7 @@ impl Worker {
                 let timestamp = now_ms();
                 let metrics: Vec<Metric> = values
                     .iter()
-                    .filter(|(key, _, step)| key.starts_with("test_") || *step > self.logged_epochs)
+                    .filter(|(key, _, step)| self.wanted(key, *step))
                     .map(|(key, value, step)| Metric {
                         key,
                         value: *value,
@@ -317,9 +344,18 @@ impl Worker {
         }
     }
 
+    /// Whether a metric value is to be sent: not one of an epoch the MLflow run already had.
+    fn wanted(&self, key: &str, step: i64) -> bool {
+        key.starts_with("test_") || step > self.logged_epochs
+    }
+
     fn count(&mut self, message: &Message) {
         match message {
-            Message::Metrics(values) => self.unsent_metrics += values.len(),
+            Message::Metrics(values) => {
+                let unsent = values.iter().filter(|(k, _, step)| self.wanted(k, *step));
+                let unsent = unsent.count();
+                self.unsent_metrics += unsent;
+            }
             Message::Artifact(..) => self.unsent_artifacts += 1,
             Message::End(_) => self.status_unsent = true,
         }

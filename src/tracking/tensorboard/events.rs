@@ -86,15 +86,10 @@ impl EventWriter {
         self.plugin_record(SESSION_START_TAG, HParamsData::SessionStartInfo(start))
     }
 
-    /// How the run ended, for the HParams tab's status column.
-    pub fn ended(&mut self, success: bool) -> Result<(), TrackingError> {
-        let status = if success {
-            proto::STATUS_SUCCESS
-        } else {
-            proto::STATUS_FAILURE
-        };
+    /// That the run finished, for the HParams tab's status column.
+    pub fn finished(&mut self) -> Result<(), TrackingError> {
         let end = SessionEndInfo {
-            status,
+            status: proto::STATUS_SUCCESS,
             end_time_secs: now(),
         };
         self.plugin_record(SESSION_END_TAG, HParamsData::SessionEndInfo(end))?;

@@ -56,12 +56,17 @@ impl TensorBoardLog {
         // drops what the stopped process logged past its checkpoint, which this one logs again.
         let next = global_step(batches_per_epoch, epoch, batches_done) + 1;
         let dir = run_dir.join(TENSORBOARD_DIR);
+        let first = !has_events(&dir);
         let mut log = Self {
             events: EventWriter::create(&dir, continues.then_some(next))?,
             batches_per_epoch,
             window: (0.0, 0),
         };
-        log.events.hparams(params, group)?;
+        // TensorBoard keeps the first HParams records of a run's files and ignores later
+        // ones, so only the process that starts the run's log writes them.
+        if first {
+            log.events.hparams(params, group)?;
+        }
         log.events.flush()?;
         Ok(log)
     }
@@ -122,11 +127,21 @@ impl TensorBoardLog {
         self.events.flush()
     }
 
-    /// How the run ended: finished, or failed. A stopped run says nothing, since it goes on
-    /// when resumed.
-    pub fn ended(&mut self, finished: bool) -> Result<(), TrackingError> {
-        self.events.ended(finished)
+    /// That the run finished, for the HParams tab. TensorBoard reads a run's first such
+    /// record, so an extended run keeps the first. A run that stops or fails says nothing: it
+    /// can still be resumed and finish.
+    pub fn finished(&mut self) -> Result<(), TrackingError> {
+        self.events.finished()
     }
+}
+
+/// Whether `dir` holds event files of an earlier process.
+fn has_events(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().contains("tfevents"))
+    })
 }
 
 /// The global step of a position in a run: training batches done since it began.

@@ -129,9 +129,8 @@ pub struct SessionEndInfo {
     pub end_time_secs: f64,
 }
 
-/// The HParams plugin's `Status`.
+/// The HParams plugin's `Status` of a session that ended well.
 pub const STATUS_SUCCESS: i32 = 1;
-pub const STATUS_FAILURE: i32 = 2;
 
 /// `google.protobuf.Value`, for the three kinds of value a config key holds.
 #[derive(Clone, PartialEq, prost::Message)]
