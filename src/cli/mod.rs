@@ -105,8 +105,8 @@ pub struct TrainArgs {
     /// Where to write the run's outputs (config: artifact_dir) [default: artifacts/<config name>]
     #[arg(long, value_name = "DIR")]
     pub artifact_dir: Option<PathBuf>,
-    /// Also log the run as TensorBoard event files in RUN/tensorboard/, for `tensorboard
-    /// --logdir artifacts` (config: tracking.tensorboard)
+    /// Also log the run as TensorBoard event files in the run folder's tensorboard/, for
+    /// `tensorboard --logdir artifacts` (config: tracking.tensorboard)
     #[arg(long)]
     pub tensorboard: bool,
     /// Also log the run to this MLflow tracking server, e.g. http://127.0.0.1:5000 (config:
