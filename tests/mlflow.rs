@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{lenet, mlflow_python, project_file, real_mnist_dir, summary_of, train_until};
+use common::{
+    interrupt_after, lenet, mlflow_python, real_mnist_dir, runs_json, summary_of, train_until,
+};
 use lenet::run::MlflowRecord;
 use lenet::run::history::{self, EpochMetrics};
 use serde_json::Value;
@@ -139,23 +141,9 @@ impl Drop for MlflowServer {
     }
 }
 
-/// The args of a smoke run into `run` logged to `uri`, on real MNIST.
+/// The args of a smoke run of `epochs` epochs into `run` logged to `uri`.
 fn smoke_args(run: &Path, uri: &str, epochs: usize) -> Vec<String> {
-    [
-        "--config",
-        &project_file("configs/smoke.json"),
-        "--no-tui",
-        "--epochs",
-        &epochs.to_string(),
-        "--mlflow",
-        uri,
-        "--data-dir",
-        &real_mnist_dir().to_string_lossy(),
-        "--artifact-dir",
-        &run.to_string_lossy(),
-    ]
-    .map(String::from)
-    .to_vec()
+    common::smoke_args(run, epochs, &["--mlflow", uri])
 }
 
 fn metrics_csv(run: &Path) -> Vec<EpochMetrics> {
@@ -297,12 +285,7 @@ fn mlflow_logs_a_run_as_its_folder_holds_it() {
         );
     }
 
-    let runs = lenet()
-        .args(["runs", "--json", "--artifacts"])
-        .arg(root.path())
-        .output()
-        .unwrap();
-    let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let runs = runs_json(root.path());
     assert_eq!(runs[0]["logged_to"][0]["tracker"], "mlflow", "{runs}");
     assert_eq!(runs[0]["logged_to"][0]["at"], record.page().as_str());
 }
@@ -315,10 +298,7 @@ fn mlflow_keeps_a_stopped_and_resumed_run_as_one_run() {
     let server = MlflowServer::start(&python);
     let root = tempfile::tempdir().unwrap();
     let run = root.path().join("stopped");
-    let (mut child, _) = train_until(&smoke_args(&run, &server.uri, 3), "epoch 1/3");
-    // SAFETY: signalling the child this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    interrupt_after(&smoke_args(&run, &server.uri, 3), "epoch 1/3");
     let first = record(&run);
     assert_eq!(server.run(&first.run_id)["info"]["status"], "KILLED");
 

@@ -430,12 +430,7 @@ fn lenet_runs_prints_the_runs_as_a_table_and_as_json() {
     assert_eq!(last_two(lines[2]), "finished -", "{table}");
     assert_eq!(last_two(lines[3]), "stopped -", "{table}");
 
-    let output = lenet()
-        .args(["runs", "--json", "--artifacts"])
-        .arg(artifacts())
-        .output()
-        .unwrap();
-    let runs: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let runs = common::runs_json(artifacts());
     assert_eq!(runs.as_array().unwrap().len(), 3);
     assert_eq!(runs[1]["test_accuracy"], summary.test_accuracy);
     assert_eq!(runs[1]["logged_to"], serde_json::json!([]));

@@ -14,7 +14,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{
-    lenet, project_file, real_mnist_dir, summary_of, tensorboard_python, train_smoke, train_until,
+    interrupt_after, lenet, project_file, real_mnist_dir, runs_json, smoke_args, summary_of,
+    tensorboard_python, train_smoke,
 };
 use lenet::run::history::{self, EpochMetrics};
 use lenet::tracking::tensorboard::{BATCH_LOSS_EVERY, TensorBoardLog};
@@ -149,12 +150,7 @@ fn tensorboard_reads_a_run_as_its_metrics_config_and_pictures() {
         assert_eq!(image["step"], test_step);
     }
 
-    let runs = lenet()
-        .args(["runs", "--json", "--artifacts"])
-        .arg(root.path())
-        .output()
-        .unwrap();
-    let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let runs = runs_json(root.path());
     assert_eq!(runs[0]["logged_to"][0]["tracker"], "tensorboard", "{runs}");
     assert_eq!(
         runs[0]["logged_to"].as_array().map(Vec::len),
@@ -244,33 +240,11 @@ fn tensorboard_turned_on_for_a_resume_goes_on_logging_when_resumed_again() {
     };
     let root = tempfile::tempdir().unwrap();
     let run = root.path().join("late");
-    let args = |extra: &[&str]| -> Vec<String> {
-        let mut args: Vec<String> = [
-            "--config",
-            &project_file("configs/smoke.json"),
-            "--no-tui",
-            "--epochs",
-            "3",
-            "--data-dir",
-            &real_mnist_dir().to_string_lossy(),
-            "--artifact-dir",
-            &run.to_string_lossy(),
-        ]
-        .map(String::from)
-        .to_vec();
-        args.extend(extra.iter().map(|a| a.to_string()));
-        args
-    };
     // Started without TensorBoard and stopped in its second epoch...
-    let (mut child, _) = train_until(&args(&[]), "epoch 1/3");
-    // SAFETY: signalling the child this test started.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    interrupt_after(&smoke_args(&run, 3, &[]), "epoch 1/3");
     // ...resumed with it, and stopped again at once...
-    let (mut child, _) = train_until(&args(&["--resume", "--tensorboard"]), "Resuming at epoch");
-    // SAFETY: as above.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let resumed = smoke_args(&run, 3, &["--resume", "--tensorboard"]);
+    interrupt_after(&resumed, "Resuming at epoch");
     // ...then resumed plainly: the run's config now says to log, so it does.
     lenet()
         .args(["resume", "--no-tui", "--run"])

@@ -170,19 +170,22 @@ pub fn details(dir: &Path) -> RunDetails {
     }
 }
 
-/// The trackers the run folder says it was logged to, and where.
-fn logged_to(dir: &Path) -> Vec<Tracked> {
-    let events = dir.join(TENSORBOARD_DIR);
-    let has_events = fs::read_dir(&events).is_ok_and(|entries| {
+/// Whether the run in `run_dir` holds TensorBoard event files.
+pub fn has_tensorboard_events(run_dir: &Path) -> bool {
+    fs::read_dir(run_dir.join(TENSORBOARD_DIR)).is_ok_and(|entries| {
         entries
             .flatten()
             .any(|entry| entry.file_name().to_string_lossy().contains("tfevents"))
-    });
+    })
+}
+
+/// The trackers the run folder says it was logged to, and where.
+fn logged_to(dir: &Path) -> Vec<Tracked> {
     let mut trackers = Vec::new();
-    if has_events {
+    if has_tensorboard_events(dir) {
         trackers.push(Tracked {
             tracker: "tensorboard".to_string(),
-            at: events.display().to_string(),
+            at: dir.join(TENSORBOARD_DIR).display().to_string(),
         });
     }
     if let Some(record) = MlflowRecord::read(dir) {

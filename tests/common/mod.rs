@@ -177,6 +177,51 @@ pub fn train_until(args: &[String], after: &str) -> (std::process::Child, Rest) 
     (child, rest)
 }
 
+/// A training process started with `args` and stopped with SIGINT (Ctrl-C) once it has
+/// printed a line containing `after`; it must end as a stopped run does, with 130.
+#[cfg(unix)]
+pub fn interrupt_after(args: &[String], after: &str) {
+    let (mut child, _) = train_until(args, after);
+    // SAFETY: signalling the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(130),
+        "stopped after {after:?}"
+    );
+}
+
+/// The arguments of a `configs/smoke.json` run of `epochs` epochs into `run` on real MNIST,
+/// one line per epoch, with `extra` after them.
+pub fn smoke_args(run: &Path, epochs: usize, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--config",
+        &project_file("configs/smoke.json"),
+        "--no-tui",
+        "--epochs",
+        &epochs.to_string(),
+        "--data-dir",
+        &real_mnist_dir().to_string_lossy(),
+        "--artifact-dir",
+        &run.to_string_lossy(),
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+/// `lenet runs --json` on the artifacts folder `artifacts`.
+pub fn runs_json(artifacts: &Path) -> serde_json::Value {
+    let output = lenet()
+        .args(["runs", "--json", "--artifacts"])
+        .arg(artifacts)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "lenet runs --json");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// [`lenet_process`] with assert_cmd's assertions.
 pub fn lenet() -> assert_cmd::Command {
     assert_cmd::Command::from_std(lenet_process())

@@ -15,7 +15,6 @@
 mod client;
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -388,12 +387,6 @@ impl Worker {
                 error.as_deref().unwrap_or("no answer")
             ),
         }
-    }
-}
-
-impl fmt::Display for MlflowTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (experiment {})", self.uri, self.experiment)
     }
 }
 

@@ -48,10 +48,6 @@ impl EventWriter {
         Ok(writer)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// A number, shown as a chart under its tag ("valid/accuracy").
     pub fn scalar(&mut self, tag: &str, step: i64, value: f64) -> Result<(), TrackingError> {
         self.summary(step, tag, None, Some(Kind::SimpleValue(value as f32)))

@@ -24,9 +24,9 @@ use std::path::Path;
 use serde_json::Value as Json;
 
 use super::TrackingError;
-use crate::run::TENSORBOARD_DIR;
 use crate::run::history::EpochMetrics;
-pub use events::EventWriter;
+use crate::run::{TENSORBOARD_DIR, has_tensorboard_events};
+use events::EventWriter;
 
 /// How many training batches each point of the `train/batch_loss` chart averages.
 pub const BATCH_LOSS_EVERY: usize = 50;
@@ -55,8 +55,8 @@ impl TensorBoardLog {
         // A continued run starts with a session marker at its next batch's step: TensorBoard
         // drops what the stopped process logged past its checkpoint, which this one logs again.
         let next = global_step(batches_per_epoch, epoch, batches_done) + 1;
+        let first = !has_tensorboard_events(run_dir);
         let dir = run_dir.join(TENSORBOARD_DIR);
-        let first = !has_events(&dir);
         let mut log = Self {
             events: EventWriter::create(&dir, continues.then_some(next))?,
             batches_per_epoch,
@@ -135,16 +135,7 @@ impl TensorBoardLog {
     }
 }
 
-/// Whether `dir` holds event files of an earlier process.
-fn has_events(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().contains("tfevents"))
-    })
-}
-
 /// The global step of a position in a run: training batches done since it began.
-pub fn global_step(batches_per_epoch: usize, epoch: usize, batches_done: usize) -> i64 {
+fn global_step(batches_per_epoch: usize, epoch: usize, batches_done: usize) -> i64 {
     ((epoch.max(1) - 1) * batches_per_epoch + batches_done) as i64
 }
