@@ -16,7 +16,8 @@
 //!   also logged to (TensorBoard, MLflow);
 //! - [`inference`]: running a model, `eval`, `predict`, `explain`, `export`, `import`;
 //! - [`training`]: training through Burn's `Learner`, resumable, in phases;
-//! - [`serve`]: the runs in the browser, over [`run`] and [`inference`];
+//! - [`sweep`]: many runs from one file, here or as a SLURM job array, ranked;
+//! - [`serve`]: the runs and sweeps in the browser, over [`run`], [`sweep`] and [`inference`];
 //! - [`bench`]: how fast each backend trains, evaluates and predicts.
 
 pub mod bench;
@@ -30,5 +31,6 @@ pub mod model;
 pub mod report;
 pub mod run;
 pub mod serve;
+pub mod sweep;
 pub mod tracking;
 pub mod training;

@@ -58,6 +58,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(args)) => cli::bench::bench_command(args),
         Some(Command::Serve(args)) => cli::serve::serve_command(args),
         Some(Command::Runs(args)) => cli::serve::runs_command(args),
+        Some(Command::Sweep(args)) => cli::sweep::sweep_command(args),
     };
     match result {
         Ok(code) => code,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// The library's top-level modules from the bottom up: each may use only those before it.
 /// Modules on one line share a layer and use nothing of each other.
-const LAYERS: [&[&str]; 11] = [
+const LAYERS: [&[&str]; 12] = [
     &["input", "device"],
     &["kernels"],
     &["data"],
@@ -19,6 +19,7 @@ const LAYERS: [&[&str]; 11] = [
     &["report", "tracking"],
     &["inference"],
     &["training"],
+    &["sweep"],
     &["serve"],
     &["bench"],
 ];

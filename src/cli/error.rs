@@ -14,6 +14,7 @@ use lenet::inference::export::ExportError;
 use lenet::report::plots::PlotError;
 use lenet::run::{RunError, invocation};
 use lenet::serve::ServeError;
+use lenet::sweep::SweepError;
 use lenet::training::TrainingError;
 
 #[derive(Debug, Error)]
@@ -38,6 +39,8 @@ pub enum Error {
     Serve(#[from] ServeError),
     #[error(transparent)]
     Bench(#[from] BenchError),
+    #[error(transparent)]
+    Sweep(#[from] SweepError),
 }
 
 impl Error {
@@ -45,7 +48,9 @@ impl Error {
     /// stopped by Ctrl-C), 2 for a problem with what the user asked for (config, flags, device,
     /// run folder policy), 1 for a problem met while doing it (data, I/O, training).
     pub fn exit_code(&self) -> u8 {
-        if matches!(self, Error::Training(error) if error.stopped_run().is_some()) {
+        if let Error::Training(error) | Error::Sweep(SweepError::Training(error)) = self
+            && error.stopped_run().is_some()
+        {
             return 130;
         }
         let usage = match self {
@@ -57,6 +62,7 @@ impl Error {
             Error::Training(error) => error.is_usage(),
             Error::Serve(error) => error.is_usage(),
             Error::Bench(error) => error.is_usage(),
+            Error::Sweep(error) => error.is_usage(),
         };
         if usage { 2 } else { 1 }
     }
@@ -64,7 +70,9 @@ impl Error {
     /// The line the program ends with.
     pub fn line(&self) -> String {
         match self {
-            Error::Training(error) => training_line(error),
+            Error::Training(error) | Error::Sweep(SweepError::Training(error)) => {
+                training_line(error)
+            }
             error => format!("error: {error}"),
         }
     }

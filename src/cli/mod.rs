@@ -9,6 +9,7 @@ pub mod error;
 pub mod explain;
 pub mod inference;
 pub mod serve;
+pub mod sweep;
 pub mod train;
 
 use std::path::PathBuf;
@@ -73,6 +74,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// List the runs under the artifacts folder: config, epochs, test accuracy, state
     Runs(RunsArgs),
+    /// Many runs from one sweep file (W&B's form): a grid or a random search over config keys,
+    /// run here N at a time or as a SLURM job array, ranked by a metric (`lenet sweep report`)
+    Sweep(SweepArgs),
 }
 
 #[derive(Debug, Args)]
@@ -354,6 +358,77 @@ pub struct RunsArgs {
     #[arg(long, value_name = "DIR", default_value = "artifacts")]
     pub artifacts: PathBuf,
     /// Print the runs as JSON, as `GET /api/runs` of `lenet serve` gives them
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `lenet sweep --config FILE` runs a sweep; `lenet sweep report --sweep DIR` ranks its trials.
+///
+/// Each trial is an ordinary run folder, DIR/<sweep name>/<trial>/, so eval, predict, export,
+/// serve and resume work on it. Running the same sweep again skips the trials that are done and
+/// resumes the stopped ones; Ctrl-C stops every trial with a checkpoint. docs/sweeps.md has the
+/// sweep file's keys.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct SweepArgs {
+    #[command(subcommand)]
+    pub command: Option<SweepCommand>,
+    #[command(flatten)]
+    pub run: SweepRunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SweepCommand {
+    /// The trials of a sweep ranked by its metric: the values that vary, the test figures, the
+    /// state of each, and the best named
+    Report(SweepReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SweepRunArgs {
+    /// The sweep file (JSON, in W&B's sweep form), e.g. configs/sweeps/speedrun-lr-batch.json
+    #[arg(long, short, value_name = "FILE", required = true)]
+    pub config: Option<PathBuf>,
+    /// Trials trained at a time on this machine, each in a process of its own [default: the
+    /// cores divided by the sweep's threads_per_trial; one at a time on every core without it]
+    #[arg(long, value_name = "N", value_parser = whole_number(1usize))]
+    pub parallel: Option<usize>,
+    /// The folder the sweep's own folder goes in: DIR/<sweep name>/<trial>/ [default: artifacts]
+    #[arg(long, value_name = "DIR")]
+    pub artifact_dir: Option<PathBuf>,
+    /// Folder holding the data set, for every trial (config: data.dir)
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Train only trial N (from 1), in this process, new or resumed: what each of the sweep's
+    /// processes, and each SLURM array task, runs
+    #[arg(long, value_name = "N", value_parser = whole_number(1usize),
+        conflicts_with_all = ["parallel", "slurm"])]
+    pub trial: Option<usize>,
+    /// Submit the sweep to SLURM with sbatch: a job array of one task per trial that is not
+    /// done, each on threads_per_trial CPUs (1 without it), on the shared filesystem
+    #[arg(long, conflicts_with = "parallel")]
+    pub slurm: bool,
+    /// An sbatch option for the job array, passed through; repeat for several, e.g.
+    /// --slurm-arg=--partition=short --slurm-arg=--time=0:30:00
+    #[arg(
+        long,
+        value_name = "ARG",
+        requires = "slurm",
+        allow_hyphen_values = true
+    )]
+    pub slurm_arg: Vec<String>,
+    /// With --slurm: print the job script instead of submitting it
+    #[arg(long, requires = "slurm")]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepReportArgs {
+    /// The sweep's folder, e.g. artifacts/speedrun-lr-batch
+    #[arg(long, value_name = "DIR")]
+    pub sweep: PathBuf,
+    /// Print the report as JSON: {"metric", "goal", "trials": [{"run", "parameters", "metric",
+    /// "test_accuracy", "state", ...}]}, best first
     #[arg(long)]
     pub json: bool,
 }

@@ -51,10 +51,10 @@ pub fn resume_command(args: &ResumeArgs) -> Result<ExitCode, Error> {
 }
 
 /// Where a run was also logged, as training tells it at the end: printed after the summary.
-type Tracked = Arc<Mutex<Vec<String>>>;
+pub(super) type Tracked = Arc<Mutex<Vec<String>>>;
 
 /// Says what the run is about to do, trains, and prints the summary.
-fn train(training: Training, tracked: &Tracked) -> Result<ExitCode, Error> {
+pub(super) fn train(training: Training, tracked: &Tracked) -> Result<ExitCode, Error> {
     for warning in training.warnings() {
         eprintln!("warning: {warning}");
     }
@@ -94,7 +94,7 @@ fn train(training: Training, tracked: &Tracked) -> Result<ExitCode, Error> {
 /// How the command line trains: the dashboard unless `no_tui`, Ctrl-C as a stop, the
 /// dashboard's kill said in the command line's words, and where the run was logged kept for
 /// after the summary.
-fn options(no_tui: bool) -> (TrainOptions, Tracked) {
+pub(super) fn options(no_tui: bool) -> (TrainOptions, Tracked) {
     let tracked = Tracked::default();
     let keep = tracked.clone();
     let options = TrainOptions {

@@ -9,4 +9,4 @@ pub mod plots;
 pub mod text;
 
 pub use eval_report::{ClassReport, EvalReport, Mistake};
-pub use text::{epoch_line, layer_table, runs_table, thousands};
+pub use text::{epoch_line, layer_table, percent, runs_table, thousands};

@@ -22,6 +22,11 @@ pub fn thousands(n: usize) -> String {
     out
 }
 
+/// A fraction as a percentage to two places (`0.9926` -> `99.26%`), `-` when there is none.
+pub fn percent(fraction: Option<f64>) -> String {
+    fraction.map_or("-".to_string(), |v| format!("{:.2}%", v * 100.0))
+}
+
 fn shape(dims: &[usize]) -> String {
     dims.iter()
         .map(|d| d.to_string())
@@ -174,7 +179,6 @@ pub fn epoch_line(epoch: &EpochMetrics, total_epochs: usize) -> String {
 impl fmt::Display for RunSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let last = self.history.last();
-        let percent = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}%", v * 100.0));
         writeln!(
             f,
             "Test accuracy: {:.2}% ({} of {} images), test loss {:.4}",
@@ -191,10 +195,11 @@ impl fmt::Display for RunSummary {
             percent(last.and_then(|e| e.valid_accuracy)),
         )?;
         if let Some(epoch) = self.stopped_early_at {
-            writeln!(
-                f,
-                "Stopped early after epoch {epoch}: validation stopped improving"
-            )?;
+            let why = self
+                .stopped_by
+                .as_deref()
+                .unwrap_or("validation stopped improving");
+            writeln!(f, "Stopped early after epoch {epoch}: {why}")?;
         }
         if let Some(best) = &self.best {
             writeln!(

@@ -55,7 +55,10 @@ pub enum RunError {
     Unfinished { dir: PathBuf },
     #[error("{}: the run is still training (no final model yet); wait for it to finish", dir.display())]
     StillTraining { dir: PathBuf },
-    #[error("{name:?}: not a run name (one folder name, without separators or a leading dot)")]
+    #[error(
+        "{name:?}: not a run name (one folder name, or <sweep>/<trial> for a sweep's trial, \
+         without other separators or a leading dot)"
+    )]
     BadRunName { name: String },
     #[error("no run called {name:?} in {}", artifacts.display())]
     NoSuchRun { name: String, artifacts: PathBuf },

@@ -17,6 +17,9 @@ pub const MLFLOW_FILE: &str = "mlflow.json";
 pub const TENSORBOARD_DIR: &str = "tensorboard";
 /// How the run is going or how it ended (see [`super::status`]).
 pub const STATUS_FILE: &str = "status.json";
+/// Marks a folder of runs made by one sweep (`lenet sweep`), each trial a run folder in it;
+/// such a folder's runs go by `<sweep>/<trial>` among the runs of the folder above.
+pub const SWEEP_FILE: &str = "sweep.json";
 
 /// Everything a run puts in its folder; `--overwrite` removes exactly these, nothing else.
 pub const RUN_ENTRIES: [&str; 15] = [

@@ -11,7 +11,7 @@ use super::error::RunError;
 use super::folder::name;
 use super::history::{self, EpochMetrics};
 use super::invocation::invocation;
-use super::layout::{CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, TENSORBOARD_DIR};
+use super::layout::{CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, SWEEP_FILE, TENSORBOARD_DIR};
 use super::lock::RunLock;
 use super::mlflow_record::MlflowRecord;
 use super::status::{RunState, RunStatus, rfc3339};
@@ -74,21 +74,23 @@ pub fn list_runs(artifacts: &Path) -> Result<Vec<RunInfo>, RunError> {
     Ok(dirs.iter().map(|dir| details(dir).info).collect())
 }
 
-/// The folder of the run called `name` under `artifacts`. A name is one plain folder name:
-/// anything that could lead elsewhere (`..`, a separator, a hidden name) is refused.
+/// The folder of the run called `name` under `artifacts`: a folder in it, or a trial of a
+/// sweep in it (`<sweep>/<trial>`). Each part is one plain folder name: anything that could
+/// lead elsewhere (`..`, another separator, a hidden name) is refused.
 pub fn find_run(artifacts: &Path, name: &str) -> Result<PathBuf, RunError> {
-    let mut components = Path::new(name).components();
-    let plain = matches!(
-        (components.next(), components.next()),
-        (Some(Component::Normal(_)), None)
-    ) && !name.starts_with('.')
-        && !name.contains(['/', '\\']);
-    if !plain {
-        return Err(RunError::BadRunName {
-            name: name.to_string(),
-        });
+    let bad = || RunError::BadRunName {
+        name: name.to_string(),
+    };
+    let parts: Vec<&str> = name.split('/').collect();
+    if parts.len() > 2 || !parts.iter().all(|part| is_plain(part)) {
+        return Err(bad());
     }
-    let dir = artifacts.join(name);
+    if parts.len() == 2 && !artifacts.join(parts[0]).join(SWEEP_FILE).is_file() {
+        return Err(bad());
+    }
+    let dir = parts
+        .iter()
+        .fold(artifacts.to_path_buf(), |dir, part| dir.join(part));
     if !dir.join(CONFIG_FILE).is_file() {
         return Err(RunError::NoSuchRun {
             name: name.to_string(),
@@ -96,6 +98,16 @@ pub fn find_run(artifacts: &Path, name: &str) -> Result<PathBuf, RunError> {
         });
     }
     Ok(dir)
+}
+
+/// Whether `part` is one folder name that stays where it is.
+fn is_plain(part: &str) -> bool {
+    let mut components = Path::new(part).components();
+    matches!(
+        (components.next(), components.next()),
+        (Some(Component::Normal(_)), None)
+    ) && !part.starts_with('.')
+        && !part.contains(['/', '\\'])
 }
 
 /// Everything the folder `dir` says about its run.
@@ -118,7 +130,10 @@ pub fn details(dir: &Path) -> RunDetails {
     let (state, message) = if let Some(summary) = &summary {
         let early = summary
             .stopped_early_at
-            .map(|epoch| format!("stopped early after epoch {epoch}"));
+            .map(|epoch| match &summary.stopped_by {
+                Some(why) => format!("stopped early after epoch {epoch}: {why}"),
+                None => format!("stopped early after epoch {epoch}"),
+            });
         (RunState::Finished, early)
     } else if RunLock::is_held(dir) {
         (RunState::Training, None)
@@ -219,6 +234,32 @@ mod tests {
             find_run(root.path(), "absent"),
             Err(RunError::NoSuchRun { .. })
         ));
+        // A trial of a sweep goes by `<sweep>/<trial>`; a plain folder's insides do not.
+        fs::create_dir_all(root.path().join("sweep/trial")).unwrap();
+        fs::write(root.path().join("sweep/trial").join(CONFIG_FILE), "{}").unwrap();
+        fs::create_dir_all(root.path().join("good/inner")).unwrap();
+        fs::write(root.path().join("good/inner").join(CONFIG_FILE), "{}").unwrap();
+        assert!(matches!(
+            find_run(root.path(), "sweep/trial"),
+            Err(RunError::BadRunName { .. })
+        ));
+        fs::write(root.path().join("sweep").join(SWEEP_FILE), "{}").unwrap();
+        assert_eq!(
+            find_run(root.path(), "sweep/trial").unwrap(),
+            root.path().join("sweep/trial")
+        );
+        for bad in [
+            "good/inner",
+            "sweep/..",
+            "sweep/../good",
+            "sweep/trial/x",
+            "sweep/.x",
+        ] {
+            assert!(
+                matches!(find_run(root.path(), bad), Err(RunError::BadRunName { .. })),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

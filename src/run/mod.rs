@@ -40,7 +40,7 @@ pub use folder::{create_dir, name, prepare, prepare_resume, save_model};
 pub use invocation::invocation;
 pub use layout::{
     BEST_EVAL_DIR, BEST_MODEL_FILE, CHECKPOINT_DIR, CONFIG_FILE, EVAL_DIR, METRICS_FILE,
-    MLFLOW_FILE, MODEL_FILE, PLOTS_DIR, STATUS_FILE, SUMMARY_FILE, TENSORBOARD_DIR,
+    MLFLOW_FILE, MODEL_FILE, PLOTS_DIR, STATUS_FILE, SUMMARY_FILE, SWEEP_FILE, TENSORBOARD_DIR,
 };
 pub use listing::{RunDetails, RunInfo, Tracked, find_run, has_tensorboard_events, list_runs};
 pub use lock::RunLock;

@@ -39,6 +39,10 @@ pub struct RunSummary {
     /// The epoch at which early stopping ended the run, before its configured epochs.
     #[serde(default)]
     pub stopped_early_at: Option<usize>,
+    /// Why the run ended early when it was not early stopping but its caller that ended it (a
+    /// sweep's hyperband, which compares the run with the sweep's other trials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
     pub history: Vec<EpochMetrics>,
 }
 

@@ -147,6 +147,7 @@ impl Training {
             on_progress: self.options.on_progress.clone(),
             run_dir: self.run_dir.clone(),
             early_stopping: self.config.early_stopping,
+            epoch_gate: self.options.epoch_gate.clone(),
             tensorboard,
             mlflow: self.mlflow.clone(),
         }
@@ -289,6 +290,7 @@ impl Training {
             classes: self.data.classes.clone(),
             best,
             stopped_early_at: outcome.stopped_early_at,
+            stopped_by: outcome.stopped_by,
             history,
         };
         let summary_json = serde_json::to_vec_pretty(&summary).expect("summary serialises");

@@ -33,7 +33,9 @@ mod resume;
 pub mod step;
 
 pub use error::TrainingError;
-pub use options::{KillHook, Progress, ProgressHook, StartMode, TrackedHook, TrainOptions};
+pub use options::{
+    EpochGate, KillHook, Progress, ProgressHook, StartMode, TrackedHook, TrainOptions,
+};
 pub use prepare::Training;
 
 use crate::config::TrainingConfig;

@@ -7,6 +7,7 @@ use burn::train::Interrupter;
 
 use super::error::TrainingError;
 use crate::data::loader::Position;
+use crate::run::history::EpochMetrics;
 
 /// How a run starts in its folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +57,11 @@ pub type KillHook = Arc<dyn Fn(&TrainingError) + Send + Sync>;
 /// what could not be sent there.
 pub type TrackedHook = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Asked between epochs (and before a resumed run's first) with the epochs done so far: a
+/// reason ends the run there, as early stopping does, tested and written as finished, with the
+/// reason in its summary. Never asked after the last epoch, nor before the first.
+pub type EpochGate = Arc<dyn Fn(&[EpochMetrics]) -> Option<String> + Send + Sync>;
+
 /// How a run is carried out, beyond what the config says.
 #[derive(Clone)]
 pub struct TrainOptions {
@@ -70,6 +76,8 @@ pub struct TrainOptions {
     pub on_kill: Option<KillHook>,
     /// Told where the run was also logged, as it ends.
     pub on_tracked: Option<TrackedHook>,
+    /// Ends the run early, between epochs, when it gives a reason (a sweep's hyperband).
+    pub epoch_gate: Option<EpochGate>,
 }
 
 impl Default for TrainOptions {
@@ -80,6 +88,7 @@ impl Default for TrainOptions {
             on_progress: None,
             on_kill: None,
             on_tracked: None,
+            epoch_gate: None,
         }
     }
 }

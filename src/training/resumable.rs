@@ -29,7 +29,7 @@ use burn::train::{
 };
 
 use super::checkpoint::{CheckpointState, Checkpoints};
-use super::options::{Progress, ProgressHook};
+use super::options::{EpochGate, Progress, ProgressHook};
 use crate::config::EarlyStopping;
 use crate::data::loader::{EpochCursor, Position};
 use crate::model::LeNet5;
@@ -64,8 +64,11 @@ pub struct Outcome {
     pub history: Vec<EpochMetrics>,
     /// The newest checkpoint written or resumed from, and where it continues.
     pub checkpoint: Option<(PathBuf, Position)>,
-    /// The last epoch, when early stopping ended the run before its configured epochs.
+    /// The last epoch, when early stopping (or the caller's gate) ended the run before its
+    /// configured epochs.
     pub stopped_early_at: Option<usize>,
+    /// The gate's reason, when it was the caller's gate that ended the run.
+    pub stopped_by: Option<String>,
 }
 
 pub struct ResumableLoop {
@@ -88,6 +91,8 @@ pub struct ResumableLoop {
     /// The run's folder, where each epoch's metrics and plots are written as it ends.
     pub run_dir: PathBuf,
     pub early_stopping: Option<EarlyStopping>,
+    /// The caller's say, between epochs, in whether the run goes on.
+    pub epoch_gate: Option<EpochGate>,
     /// The run's TensorBoard log, when it has one: batch losses and epochs go there too.
     pub tensorboard: Option<Arc<Mutex<TensorBoardLog>>>,
     /// The run's MLflow log, when it has one: epochs go there too, in the background.
@@ -402,14 +407,28 @@ impl ResumableLoop {
         .map_err(|e| Stop::Write(e.to_string()))
     }
 
-    /// Whether the history meets the early stopping criterion, recording the stop when it does.
+    /// Whether the history meets the early stopping criterion, or the caller's gate ends the
+    /// run here, recording the stop when one does.
     fn stops_early(&self) -> bool {
-        let Some(rule) = self.early_stopping else {
+        let mut outcome = self.recorded();
+        if let Some(rule) = self.early_stopping {
+            outcome.stopped_early_at = history::stopped_early(&outcome.history, &rule);
+            if outcome.stopped_early_at.is_some() {
+                return true;
+            }
+        }
+        let Some(gate) = &self.epoch_gate else {
             return false;
         };
-        let mut outcome = self.recorded();
-        outcome.stopped_early_at = history::stopped_early(&outcome.history, &rule);
-        outcome.stopped_early_at.is_some()
+        let Some(last) = outcome.history.last().map(|e| e.epoch) else {
+            return false;
+        };
+        let Some(reason) = gate(&outcome.history) else {
+            return false;
+        };
+        outcome.stopped_early_at = Some(last);
+        outcome.stopped_by = Some(reason);
+        true
     }
 
     /// Optimizer steps taken by the time the run reaches `position`.

@@ -150,6 +150,7 @@ pub fn restore(
         checkpoint: Some((path, start)),
         stop: None,
         stopped_early_at: None,
+        stopped_by: None,
     };
     (outcome, start)
 }

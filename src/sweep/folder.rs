@@ -1,0 +1,306 @@
+//! The sweep's folder: `sweep.json`, which records the sweep's settings and its trials, and
+//! each trial's run folder, whose state is read from what it holds (as `lenet runs` reads it).
+//!
+//! ```text
+//! <artifact dir>/<sweep name>/
+//!   sweep.json              the settings, the base config and every trial's values
+//!   01-batch_size=32,.../   each trial an ordinary run folder
+//!   logs/<trial>.log        each trial's output, when run here; slurm-<job>_<task>.log on SLURM
+//!   slurm.sh                the job array script, when submitted to SLURM
+//! ```
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::error::SweepError;
+use super::plan::{SweepPlan, Trial};
+use super::spec::{EarlyTerminate, Method, Metric};
+use crate::run::history::{self, EpochMetrics};
+use crate::run::listing::details;
+use crate::run::{
+    CONFIG_FILE, METRICS_FILE, RunState, RunSummary, SUMMARY_FILE, SWEEP_FILE, create_dir,
+    write_atomic,
+};
+
+/// Where a sweep's trials write their output when run on this machine.
+pub const LOGS_DIR: &str = "logs";
+
+/// What `sweep.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepRecord {
+    pub name: String,
+    pub method: Method,
+    pub seed: u64,
+    pub metric: Metric,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_terminate: Option<EarlyTerminate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads_per_trial: Option<usize>,
+    /// The dotted config keys whose values differ between trials.
+    pub varied: Vec<String>,
+    /// The parameters drawn on a logarithmic scale.
+    #[serde(default)]
+    pub log_scale: Vec<String>,
+    /// The config every trial starts from.
+    pub base: Map<String, Value>,
+    pub trials: Vec<Trial>,
+}
+
+impl SweepRecord {
+    pub fn of(plan: &SweepPlan) -> Self {
+        Self {
+            name: plan.spec.name.clone(),
+            method: plan.spec.method,
+            seed: plan.spec.seed,
+            metric: plan.spec.metric,
+            early_terminate: plan.spec.early_terminate,
+            threads_per_trial: plan.spec.threads_per_trial,
+            varied: plan.varied.clone(),
+            log_scale: plan.log_scale(),
+            base: plan.spec.base.clone(),
+            trials: plan.trials.clone(),
+        }
+    }
+
+    /// The record in the sweep folder `dir`.
+    pub fn read(dir: &Path) -> Result<Self, SweepError> {
+        let path = dir.join(SWEEP_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SweepError::NotASweep {
+                    dir: dir.to_path_buf(),
+                });
+            }
+            Err(e) => {
+                return Err(SweepError::BadRecord {
+                    dir: dir.to_path_buf(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        serde_json::from_slice(&bytes).map_err(|e| SweepError::BadRecord {
+            dir: dir.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// What differs from `other` that makes them two sweeps, if anything: its settings, its
+    /// base config, or trials other than a random sweep's list carried on.
+    fn differs_from(&self, other: &SweepRecord) -> Option<&'static str> {
+        let settings = |r: &SweepRecord| {
+            (
+                r.method,
+                r.seed,
+                r.metric,
+                r.early_terminate,
+                r.varied.clone(),
+            )
+        };
+        if settings(self) != settings(other) {
+            return Some("method, seed, metric, early_terminate or the parameters that vary");
+        }
+        if self.base != other.base {
+            return Some("the base configs");
+        }
+        let shared = self.trials.len().min(other.trials.len());
+        if self.trials[..shared] != other.trials[..shared] {
+            return Some("the trials' values");
+        }
+        if self.method == Method::Grid && self.trials.len() != other.trials.len() {
+            return Some("the grids");
+        }
+        None
+    }
+}
+
+/// Opens the sweep's folder for running it: writes `sweep.json` for a new sweep, checks that a
+/// folder holding one holds this sweep (a random sweep may have grown more trials since), and
+/// makes the folder for the logs.
+pub fn open(plan: &SweepPlan) -> Result<(), SweepError> {
+    let record = SweepRecord::of(plan);
+    if plan.dir.join(SWEEP_FILE).exists() {
+        let existing = SweepRecord::read(&plan.dir)?;
+        if let Some(what) = record.differs_from(&existing) {
+            return Err(SweepError::Changed {
+                dir: plan.dir.clone(),
+                name: existing.name,
+                what: what.to_string(),
+            });
+        }
+        if existing.trials.len() >= record.trials.len() {
+            return Ok(create_dir(&plan.dir.join(LOGS_DIR))?);
+        }
+    } else if plan.dir.join(CONFIG_FILE).exists() {
+        return Err(SweepError::Usage {
+            message: format!(
+                "{}: holds a run, not a sweep; give the sweep another name or --artifact-dir",
+                plan.dir.display()
+            ),
+        });
+    }
+    create_dir(&plan.dir.join(LOGS_DIR))?;
+    let json = serde_json::to_vec_pretty(&record).expect("the record serialises");
+    Ok(write_atomic(&plan.dir.join(SWEEP_FILE), &json)?)
+}
+
+/// Where a trial is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrialState {
+    /// Not started.
+    Pending,
+    /// A process trains it now.
+    Training,
+    /// Stopped (Ctrl-C, killed): the sweep resumes it from its checkpoint when run again.
+    Stopped,
+    /// Ended by an error; the sweep leaves it as it is.
+    Failed,
+    Finished,
+    /// Ended early by the sweep's hyperband, then tested and written as a finished run.
+    Terminated,
+}
+
+impl TrialState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrialState::Pending => "pending",
+            TrialState::Training => "training",
+            TrialState::Stopped => "stopped",
+            TrialState::Failed => "failed",
+            TrialState::Finished => "finished",
+            TrialState::Terminated => "terminated",
+        }
+    }
+
+    /// Whether running the sweep again leaves the trial as it is.
+    pub fn is_done(self) -> bool {
+        matches!(
+            self,
+            TrialState::Finished | TrialState::Terminated | TrialState::Failed
+        )
+    }
+}
+
+/// A trial as its run folder has it.
+#[derive(Debug, Clone)]
+pub struct TrialStatus {
+    pub dir: PathBuf,
+    pub state: TrialState,
+    /// Its summary, once it finished.
+    pub summary: Option<RunSummary>,
+    /// Its epochs so far.
+    pub history: Vec<EpochMetrics>,
+    pub epochs_planned: Option<usize>,
+    /// Why it stopped, failed or was terminated.
+    pub message: Option<String>,
+}
+
+impl TrialStatus {
+    /// The trial whose run folder is `dir`.
+    pub fn read(dir: &Path) -> Self {
+        if !dir.join(CONFIG_FILE).is_file() {
+            return Self {
+                dir: dir.to_path_buf(),
+                state: TrialState::Pending,
+                summary: None,
+                history: Vec::new(),
+                epochs_planned: None,
+                message: None,
+            };
+        }
+        let run = details(dir);
+        let summary: Option<RunSummary> = fs::read(dir.join(SUMMARY_FILE))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+        let state = match run.info.state {
+            RunState::Finished if summary.as_ref().is_some_and(|s| s.stopped_by.is_some()) => {
+                TrialState::Terminated
+            }
+            RunState::Finished => TrialState::Finished,
+            RunState::Training => TrialState::Training,
+            RunState::Stopped => TrialState::Stopped,
+            RunState::Failed => TrialState::Failed,
+        };
+        Self {
+            dir: dir.to_path_buf(),
+            state,
+            summary,
+            history: run.history,
+            epochs_planned: run.info.epochs_planned,
+            message: run.info.message,
+        }
+    }
+}
+
+/// The epochs each other trial of the sweep in `dir` has recorded so far, read from their
+/// folders as they are now (what hyperband compares a trial with).
+pub fn other_histories(dir: &Path, record: &SweepRecord, except: &str) -> Vec<Vec<EpochMetrics>> {
+    record
+        .trials
+        .iter()
+        .filter(|trial| trial.name != except)
+        .map(|trial| {
+            let run = dir.join(&trial.name);
+            let summary: Option<RunSummary> = fs::read(run.join(SUMMARY_FILE))
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+            match summary {
+                Some(summary) => summary.history,
+                None => fs::read_to_string(run.join(METRICS_FILE))
+                    .map(|csv| history::from_csv(&csv))
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(dir: &Path, trials: usize, seed: u64) -> SweepPlan {
+        let file = dir.join("s.json");
+        fs::write(
+            &file,
+            format!(
+                r#"{{"name": "s", "base": {{}}, "method": "random", "trials": {trials}, "seed": {seed},
+                    "parameters": {{"seed": {{"min": 1, "max": 1000}}}}}}"#
+            ),
+        )
+        .unwrap();
+        SweepPlan::load(&file, Some(dir), None).unwrap()
+    }
+
+    #[test]
+    fn a_folder_holds_one_sweep_which_may_grow() {
+        let root = tempfile::tempdir().unwrap();
+        open(&plan(root.path(), 3, 1)).unwrap();
+        let record = SweepRecord::read(&root.path().join("s")).unwrap();
+        assert_eq!(record.trials.len(), 3);
+        open(&plan(root.path(), 3, 1)).unwrap();
+        open(&plan(root.path(), 5, 1)).unwrap();
+        assert_eq!(
+            SweepRecord::read(&root.path().join("s"))
+                .unwrap()
+                .trials
+                .len(),
+            5
+        );
+        open(&plan(root.path(), 2, 1)).unwrap();
+        let error = open(&plan(root.path(), 5, 2)).unwrap_err().to_string();
+        assert!(error.contains("made with other settings"), "{error}");
+        assert!(root.path().join("s").join(LOGS_DIR).is_dir());
+    }
+
+    #[test]
+    fn a_trial_without_a_folder_is_pending() {
+        let root = tempfile::tempdir().unwrap();
+        let status = TrialStatus::read(&root.path().join("absent"));
+        assert_eq!(status.state, TrialState::Pending);
+        assert!(!status.state.is_done());
+    }
+}
