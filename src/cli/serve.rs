@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use lenet::report::runs_table;
 use lenet::run::list_runs;
 use lenet::serve::{ServeOptions, Server};
+use lenet::sweep::folder::list_sweeps;
 
 use super::error::Error;
 use super::{RunsArgs, ServeArgs};
@@ -33,8 +34,13 @@ pub fn serve_command(args: &ServeArgs) -> Result<ExitCode, Error> {
         );
     }
     let runs = list_runs(&args.artifacts)?.len();
+    let sweeps = match list_sweeps(&args.artifacts).len() {
+        0 => String::new(),
+        1 => " and 1 sweep".to_string(),
+        n => format!(" and {n} sweeps"),
+    };
     println!(
-        "Serving {runs} run{} from {} at {} (Ctrl-C stops)",
+        "Serving {runs} run{}{sweeps} from {} at {} (Ctrl-C stops)",
         if runs == 1 { "" } else { "s" },
         args.artifacts.display(),
         server.url()
@@ -50,10 +56,27 @@ pub fn runs_command(args: &RunsArgs) -> Result<ExitCode, Error> {
             "{}",
             serde_json::to_string_pretty(&runs).expect("runs serialise")
         );
-    } else if runs.is_empty() {
-        println!("No runs in {}", args.artifacts.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sweeps = list_sweeps(&args.artifacts);
+    if runs.is_empty() {
+        let outside = if sweeps.is_empty() {
+            ""
+        } else {
+            " outside its sweeps"
+        };
+        println!("No runs in {}{outside}", args.artifacts.display());
     } else {
         print!("{}", runs_table(&runs));
+    }
+    // A sweep's trials are runs of the sweep's own folder: named here, listed by the report.
+    for dir in sweeps {
+        println!(
+            "Sweep {}: {} sweep report --sweep {}",
+            lenet::run::name(&dir),
+            lenet::run::invocation(),
+            dir.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

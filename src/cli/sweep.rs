@@ -169,11 +169,11 @@ fn local_command(plan: &SweepPlan, args: &SweepRunArgs, file: &Path) -> Result<E
                 resumed,
                 log,
             } => say(format!(
-                "{} {} {}  ({})",
+                "{} {} {}  (log: {})",
                 tag(trial),
                 if resumed { "resumed" } else { "started" },
                 trial.name,
-                log.display()
+                log.strip_prefix(&plan.dir).unwrap_or(log).display()
             )),
             Event::Ended {
                 trial,

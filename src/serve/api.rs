@@ -32,6 +32,7 @@ use crate::inference::explain::{Explanation, Filters, explain_prepared, filters}
 use crate::inference::predict::predict_prepared;
 use crate::report::EvalReport;
 use crate::run::{self, EVAL_DIR, FinishedRun, MODEL_FILE, RunDetails, RunInfo};
+use crate::sweep::{SweepReport, folder};
 
 /// How many of the most confident mistakes the run page shows.
 const MISTAKES_SHOWN: usize = 24;
@@ -52,6 +53,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/runs/{name}/predict", post(predict))
         .route("/api/runs/{name}/explain", post(explain))
         .route("/api/runs/{name}/filters", get(run_filters))
+        .route("/api/sweeps", get(sweeps))
+        .route("/api/sweeps/{name}", get(sweep))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
@@ -79,6 +82,31 @@ async fn not_found(request: Request) -> ApiError {
 
 async fn runs(State(state): State<Arc<AppState>>) -> Result<Json<Vec<RunInfo>>, ApiError> {
     blocking(move || Ok(Json(run::list_runs(&state.artifacts)?))).await
+}
+
+/// The sweeps in the artifacts folder, each ranked as `lenet sweep report` ranks it.
+async fn sweeps(State(state): State<Arc<AppState>>) -> Result<Json<Vec<SweepReport>>, ApiError> {
+    blocking(move || {
+        let reports = folder::list_sweeps(&state.artifacts)
+            .iter()
+            .map(|dir| SweepReport::read(dir, false))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Json(reports))
+    })
+    .await
+}
+
+/// One sweep ranked, with every trial's epochs for its curves.
+async fn sweep(
+    State(state): State<Arc<AppState>>,
+    name: Result<UrlPath<String>, PathRejection>,
+) -> Result<Json<SweepReport>, ApiError> {
+    let name = run_name(name)?;
+    blocking(move || {
+        let dir = folder::find_sweep(&state.artifacts, &name)?;
+        Ok(Json(SweepReport::read(&dir, true)?))
+    })
+    .await
 }
 
 /// A run name from the address, or why it cannot be one.

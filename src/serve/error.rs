@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use crate::data::image::ImageError;
 use crate::inference::InferenceError;
 use crate::run::RunError;
+use crate::sweep::SweepError;
 
 /// A failed request: its status and one line saying what is wrong.
 #[derive(Debug)]
@@ -59,6 +60,17 @@ impl From<RunError> for ApiError {
             RunError::BadRunName { .. } => StatusCode::BAD_REQUEST,
             RunError::NoSuchRun { .. } => StatusCode::NOT_FOUND,
             RunError::Unfinished { .. } | RunError::StillTraining { .. } => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, error.to_string())
+    }
+}
+
+impl From<SweepError> for ApiError {
+    fn from(error: SweepError) -> Self {
+        let status = match &error {
+            SweepError::BadSweepName { .. } => StatusCode::BAD_REQUEST,
+            SweepError::NoSuchSweep { .. } => StatusCode::NOT_FOUND,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, error.to_string())

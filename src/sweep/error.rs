@@ -42,6 +42,10 @@ pub enum SweepError {
     NotASweep { dir: PathBuf },
     #[error("{}: sweep.json cannot be read: {message}", dir.display())]
     BadRecord { dir: PathBuf, message: String },
+    #[error("no sweep called {name:?} in {}", artifacts.display())]
+    NoSuchSweep { name: String, artifacts: PathBuf },
+    #[error("{name:?}: not a sweep name (letters, digits, '-', '_' and '.', not first)")]
+    BadSweepName { name: String },
     #[error("--trial {number}: the sweep has trials 1 to {count}")]
     NoSuchTrial { number: usize, count: usize },
     #[error("{message}")]
@@ -76,6 +80,8 @@ impl SweepError {
             | SweepError::Changed { .. }
             | SweepError::NotASweep { .. }
             | SweepError::NoSuchTrial { .. }
+            | SweepError::NoSuchSweep { .. }
+            | SweepError::BadSweepName { .. }
             | SweepError::Usage { .. }
             | SweepError::NoSbatch { .. } => true,
             SweepError::BadRecord { .. } | SweepError::Sbatch(_) | SweepError::Spawn { .. } => {

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use super::error::SweepError;
 use super::plan::{SweepPlan, Trial};
-use super::spec::{EarlyTerminate, Method, Metric};
+use super::spec::{EarlyTerminate, Method, Metric, check_name};
 use crate::run::history::{self, EpochMetrics};
 use crate::run::listing::details;
 use crate::run::{
@@ -145,6 +145,38 @@ pub fn open(plan: &SweepPlan) -> Result<(), SweepError> {
     create_dir(&plan.dir.join(LOGS_DIR))?;
     let json = serde_json::to_vec_pretty(&record).expect("the record serialises");
     Ok(write_atomic(&plan.dir.join(SWEEP_FILE), &json)?)
+}
+
+/// The sweeps directly under `artifacts` (folders holding `sweep.json`), by name.
+pub fn list_sweeps(artifacts: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = fs::read_dir(artifacts)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| path.join(SWEEP_FILE).is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+/// The folder of the sweep called `name` under `artifacts`.
+pub fn find_sweep(artifacts: &Path, name: &str) -> Result<PathBuf, SweepError> {
+    if check_name(name).is_err() {
+        return Err(SweepError::BadSweepName {
+            name: name.to_string(),
+        });
+    }
+    let dir = artifacts.join(name);
+    if !dir.join(SWEEP_FILE).is_file() {
+        return Err(SweepError::NoSuchSweep {
+            name: name.to_string(),
+            artifacts: artifacts.to_path_buf(),
+        });
+    }
+    Ok(dir)
 }
 
 /// Where a trial is.

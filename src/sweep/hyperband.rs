@@ -44,8 +44,8 @@ pub fn judge(
     };
     worse.then(|| {
         format!(
-            "hyperband: {} {value:.4} at epoch {rung} is not among the best 1/{} of the {} \
-             trials that reached it (the line is {threshold:.4})",
+            "hyperband: {} {value:.4} at epoch {rung}, below the best 1/{} of the {} trials \
+             there (from {threshold:.4})",
             metric.name.as_str(),
             rule.eta,
             reached.len()
@@ -121,7 +121,7 @@ mod tests {
             reason.contains("valid_accuracy 0.8500 at epoch 2"),
             "{reason}"
         );
-        assert!(reason.contains("of the 3 trials"), "{reason}");
+        assert!(reason.contains("of the 3 trials there"), "{reason}");
         // The last epoch is no rung: a trial that got there finishes.
         assert_eq!(
             judge(&RULE, ACCURACY, 2, &history(&[0.1, 0.1]), &others),

@@ -47,8 +47,10 @@ pub struct TrialRow {
     pub state: TrialState,
     pub epochs_done: usize,
     pub epochs_planned: Option<usize>,
-    /// Why the trial stopped, failed or was terminated.
+    /// Why the trial stopped or failed, as its folder says.
     pub message: Option<String>,
+    /// What ended the trial early (hyperband, and why).
+    pub stopped_by: Option<String>,
     /// Its epochs, for the sweep page's curves (left out of the JSON of `lenet sweep report`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<EpochMetrics>>,
@@ -83,6 +85,7 @@ impl SweepReport {
                     state: status.state,
                     epochs_done: status.history.len(),
                     epochs_planned: status.epochs_planned,
+                    stopped_by: status.summary.as_ref().and_then(|s| s.stopped_by.clone()),
                     message: status.message,
                     history: histories.then_some(status.history),
                 }
@@ -243,10 +246,13 @@ impl fmt::Display for SweepReport {
             writeln!(f, "{}", line.join("  ").trim_end())?;
         }
         for trial in &self.trials {
-            if let (TrialState::Failed | TrialState::Terminated, Some(message)) =
-                (trial.state, &trial.message)
-            {
-                writeln!(f, "trial {}: {message}", trial.number)?;
+            let why = match trial.state {
+                TrialState::Failed => trial.message.as_deref(),
+                TrialState::Terminated => trial.stopped_by.as_deref(),
+                _ => None,
+            };
+            if let Some(why) = why {
+                writeln!(f, "trial {}: {why}", trial.number)?;
             }
         }
         match self.best() {

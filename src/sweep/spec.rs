@@ -362,7 +362,7 @@ fn default_goal(name: MetricName) -> Goal {
 }
 
 /// A sweep's name names its folder: one plain folder name.
-fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), String> {
     let plain = !name.is_empty()
         && name.len() <= 100
         && !name.starts_with('.')

@@ -1,6 +1,7 @@
-// lenet serve: one page, four views chosen by the address's #fragment:
-//   #/                the runs        #/run/NAME   one run
-//   #/compare/A,B     runs compared   #/draw/NAME  draw for a run's model
+// lenet serve: one page, five views chosen by the address's #fragment:
+//   #/                the runs and sweeps   #/run/NAME   one run (a sweep's trial: SWEEP/TRIAL)
+//   #/compare/A,B     runs compared         #/draw/NAME  draw for a run's model
+//   #/sweep/NAME      a sweep's trials ranked, the metric against each parameter, the best curves
 // Everything comes from the JSON API under /api (docs/serve.md, "The API"); layers.js draws
 // what the model sees.
 "use strict";
@@ -46,7 +47,7 @@ function route() {
   for (const link of document.querySelectorAll("nav a")) {
     link.classList.toggle("active", link.dataset.nav === (view || "runs"));
   }
-  const views = { "": runsView, run: runView, compare: compareView, draw: drawView };
+  const views = { "": runsView, run: runView, compare: compareView, draw: drawView, sweep: sweepView };
   (views[view] || runsView)(name).catch(showError);
 }
 window.addEventListener("hashchange", route);
@@ -65,10 +66,13 @@ async function runsView() {
       "test accuracy", "started", "state"].map((h) => el("th", { class: h === "epochs" || h === "test accuracy" ? "num" : "" }, h)))),
     body);
   const note = el("p", { class: "muted" });
-  main.replaceChildren(el("h1", {}, "Runs"), table, el("p", {}, compare), note);
+  const sweeps = el("div", { id: "sweeps" });
+  main.replaceChildren(el("h1", {}, "Runs"), table, el("p", {}, compare), note, sweeps);
   const refresh = async () => {
-    const runs = await api("/api/runs");
-    note.textContent = runs.length ? "Updates by itself while a run trains." : "No runs yet: train one with `lenet --config configs/smoke.json`.";
+    const [runs, sweepList] = await Promise.all([api("/api/runs"), api("/api/sweeps")]);
+    sweeps.replaceChildren(...(sweepList.length ? [el("h2", {}, "Sweeps"), sweepsTable(sweepList)] : []));
+    note.textContent = runs.length ? "Updates by itself while a run trains."
+      : sweepList.length ? "No runs outside the sweeps below." : "No runs yet: train one with `lenet --config configs/smoke.json`.";
     body.replaceChildren(...runs.map((run) => {
       const box = el("input", { type: "checkbox", onchange: (e) => (e.target.checked ? selected.add(run.name) : selected.delete(run.name)) });
       box.checked = selected.has(run.name);
@@ -87,6 +91,31 @@ async function runsView() {
   };
   await refresh();
   timer = setInterval(() => refresh().catch(() => {}), 2000);
+}
+
+const sweepLink = (name) => "#/sweep/" + encodeURIComponent(name);
+const trialRun = (sweep, trial) => `${sweep}/${trial.name}`;
+// A sweep metric's value: accuracies in percent, losses to four places.
+const metricFormat = (metric) => (metric.endsWith("accuracy") ? (y) => percent(y) : (y) => y.toFixed(4));
+const plain = (value) => (typeof value === "string" ? value : JSON.stringify(value));
+
+function sweepsTable(sweeps) {
+  return el("table", { id: "sweeps-table" },
+    el("thead", {}, el("tr", {}, ["sweep", "trials", "ranked by", "best trial", "its metric", "its test accuracy"]
+      .map((h) => el("th", { class: h.startsWith("its") ? "num" : "" }, h)))),
+    el("tbody", {}, sweeps.map((sweep) => {
+      const best = sweep.trials.find((t) => t.state === "finished" && t.metric !== null);
+      const format = metricFormat(sweep.metric);
+      const states = {};
+      for (const t of sweep.trials) states[t.state] = (states[t.state] || 0) + 1;
+      return el("tr", { "data-sweep": sweep.sweep },
+        el("td", {}, el("a", { href: sweepLink(sweep.sweep) }, sweep.sweep)),
+        el("td", {}, `${sweep.trials.length}: ` + Object.entries(states).map(([s, n]) => `${n} ${s}`).join(", ")),
+        el("td", {}, `${sweep.metric} (${sweep.goal})`),
+        el("td", {}, best ? el("a", { href: runLink(trialRun(sweep.sweep, best)) }, best.name) : "–"),
+        el("td", { class: "num" }, best ? format(best.metric) : "–"),
+        el("td", { class: "num" }, best ? percent(best.test_accuracy) : "–"));
+    })));
 }
 
 // ---- charts ---------------------------------------------------------------------------------
@@ -164,6 +193,153 @@ function curves(history) {
     ], (y) => percent(y, 1)));
 }
 
+// A point per trial of the metric (y) against one parameter's value (x): numbers on a linear
+// or logarithmic axis, other values as categories. A point links to its trial's run.
+function scatterChart(title, key, trials, format, log) {
+  const [width, height, left, right, top, bottom] = [400, 270, 62, 16, 28, 40];
+  const root = svg("svg", { class: "chart scatter", width, height, viewBox: `0 0 ${width} ${height}`, "data-title": title });
+  root.append(svg("text", { x: left, y: 18, class: "title" }, title));
+  const points = trials.filter((t) => t.metric !== null && t.parameters[key] !== undefined);
+  if (!points.length) {
+    root.append(svg("text", { x: left, y: height / 2 }, "no trial has a figure yet"));
+    return root;
+  }
+  const numeric = points.every((t) => typeof t.parameters[key] === "number");
+  const categories = numeric ? [] : [...new Set(points.map((t) => plain(t.parameters[key])))];
+  // Drawn log-uniformly, or spanning more than a factor of 20: a logarithmic axis.
+  const positive = numeric && points.every((t) => t.parameters[key] > 0);
+  const span = positive ? Math.max(...points.map((t) => t.parameters[key])) / Math.min(...points.map((t) => t.parameters[key])) : 1;
+  const logAxis = positive && (log || span >= 20);
+  const xOf = (t) => (numeric ? (logAxis ? Math.log10(t.parameters[key]) : t.parameters[key]) : categories.indexOf(plain(t.parameters[key])));
+  const xs = points.map(xOf);
+  const ys = points.map((t) => t.metric);
+  let [x0, x1] = numeric ? [Math.min(...xs), Math.max(...xs)] : [-0.5, categories.length - 0.5];
+  let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  if (x0 === x1) [x0, x1] = [x0 - 1, x1 + 1];
+  if (y0 === y1) [y0, y1] = [y0 - Math.abs(y0 || 1) * 0.05, y1 + Math.abs(y1 || 1) * 0.05];
+  const [padX, padY] = [numeric ? (x1 - x0) * 0.06 : 0, (y1 - y0) * 0.08];
+  [x0, x1, y0, y1] = [x0 - padX, x1 + padX, y0 - padY, y1 + padY];
+  // An accuracy's axis ends at 100%.
+  if (title.includes("accuracy") && ys.every((y) => y <= 1)) y1 = Math.min(y1, 1);
+  const X = (x) => left + ((x - x0) / (x1 - x0)) * (width - left - right);
+  const Y = (y) => height - bottom - ((y - y0) / (y1 - y0)) * (height - top - bottom);
+  for (let i = 0; i <= 4; i++) {
+    const y = y0 + ((y1 - y0) * i) / 4;
+    root.append(svg("line", { x1: left, x2: width - right, y1: Y(y), y2: Y(y), class: "grid" }));
+    root.append(svg("text", { x: left - 6, y: Y(y) + 4, "text-anchor": "end" }, format(y)));
+  }
+  const ticks = numeric ? [...new Set(points.map((t) => t.parameters[key]))].sort((a, b) => a - b) : categories;
+  const shown = ticks.length > 6 ? ticks.filter((_, i) => i % Math.ceil(ticks.length / 6) === 0) : ticks;
+  for (const tick of shown) {
+    const x = numeric ? (logAxis ? Math.log10(tick) : tick) : categories.indexOf(tick);
+    root.append(svg("text", { x: X(x), y: height - bottom + 16, "text-anchor": "middle" }, numeric ? String(+tick.toPrecision(3)) : tick));
+  }
+  root.append(svg("text", { x: (left + width - right) / 2, y: height - 4, "text-anchor": "middle" }, key + (logAxis ? " (log scale)" : "")));
+  root.append(svg("line", { x1: left, x2: left, y1: top, y2: height - bottom, class: "axis" }));
+  root.append(svg("line", { x1: left, x2: width - right, y1: height - bottom, y2: height - bottom, class: "axis" }));
+  points.forEach((t, i) => {
+    const link = document.createElementNS(SVG, "a");
+    link.setAttribute("href", t.href);
+    const dot = svg("circle", { cx: X(xs[i]), cy: Y(ys[i]), r: 5, class: "trial " + t.state });
+    dot.append(svg("title", {}, `trial ${t.number}: ${format(t.metric)} (${t.state})`));
+    link.append(dot);
+    root.append(link);
+  });
+  return root;
+}
+
+// Parallel coordinates: an axis per varied parameter and one for the metric, a line per trial
+// through its values, the better trials darker.
+function parallelChart(keys, trials, metric, format, logKeys) {
+  const axes = [...keys, metric];
+  const [width, height, left, right, top, bottom] = [Math.max(540, 170 * axes.length), 300, 60, 60, 36, 46];
+  const root = svg("svg", { class: "chart parallel", width, height, viewBox: `0 0 ${width} ${height}`, "data-title": "Parallel coordinates" });
+  root.append(svg("text", { x: 12, y: 18, class: "title" }, "Parallel coordinates: every trial through its values"));
+  const shown = trials.filter((t) => t.metric !== null);
+  const valueOf = (t, axis) => (axis === metric ? t.metric : t.parameters[axis]);
+  const scales = axes.map((axis) => {
+    const values = shown.map((t) => valueOf(t, axis));
+    if (values.every((v) => typeof v === "number")) {
+      const log = logKeys.includes(axis) && values.every((v) => v > 0);
+      const f = log ? Math.log10 : (v) => v;
+      const [a, b] = [Math.min(...values.map(f)), Math.max(...values.map(f))];
+      const position = (v) => (a === b ? 0.5 : (f(v) - a) / (b - a));
+      const label = axis === metric ? format : (v) => String(+v.toPrecision(3));
+      return { position, low: label(Math.min(...values)), high: label(Math.max(...values)) };
+    }
+    const categories = [...new Set(values.map(plain))];
+    return { position: (v) => (categories.length === 1 ? 0.5 : categories.indexOf(plain(v)) / (categories.length - 1)),
+      low: categories[0], high: categories[categories.length - 1] };
+  });
+  const X = (i) => left + (i * (width - left - right)) / (axes.length - 1);
+  const Y = (p) => height - bottom - p * (height - top - bottom);
+  axes.forEach((axis, i) => {
+    root.append(svg("line", { x1: X(i), x2: X(i), y1: top, y2: height - bottom, class: "axis" }));
+    root.append(svg("text", { x: X(i), y: height - bottom + 30, "text-anchor": "middle", class: axis === metric ? "title" : "" }, axis));
+    root.append(svg("text", { x: X(i), y: height - bottom + 14, "text-anchor": "middle" }, String(scales[i].low ?? "")));
+    root.append(svg("text", { x: X(i), y: top - 6, "text-anchor": "middle" }, String(scales[i].high ?? "")));
+  });
+  shown.forEach((t, rank) => {
+    const d = axes.map((axis, i) => `${i ? "L" : "M"}${X(i).toFixed(1)},${Y(scales[i].position(valueOf(t, axis))).toFixed(1)}`).join("");
+    const shade = shown.length === 1 ? 1 : 1 - rank / (shown.length - 1);
+    const line = svg("path", { d, class: "trial-line", stroke: `rgba(47,111,222,${0.15 + 0.85 * shade})` });
+    line.append(svg("title", {}, `trial ${t.number}: ${format(t.metric)}`));
+    root.append(line);
+  });
+  return root;
+}
+
+// ---- one sweep ------------------------------------------------------------------------------
+
+async function sweepView(name) {
+  const head = el("div");
+  const ranking = el("div");
+  const charts = el("div", { class: "charts", id: "sweep-charts" });
+  const parallel = el("div", { id: "sweep-parallel" });
+  const best = el("div", { class: "charts", id: "sweep-curves" });
+  main.replaceChildren(head, ranking, el("h2", {}, "The metric against each parameter"), charts, parallel,
+    el("h2", {}, "The best trials, epoch by epoch"), best);
+  const refresh = async () => {
+    const sweep = await api("/api/sweeps/" + encodeURIComponent(name));
+    const format = metricFormat(sweep.metric);
+    const states = {};
+    for (const t of sweep.trials) states[t.state] = (states[t.state] || 0) + 1;
+    head.replaceChildren(
+      el("h1", {}, "Sweep ", sweep.sweep),
+      el("p", { class: "muted" }, `${sweep.trials.length} trials (${sweep.method}` +
+        (sweep.varied.length ? ` over ${sweep.varied.join(", ")}` : "") + `), ranked by ${sweep.metric} (${sweep.goal}): ` +
+        Object.entries(states).map(([s, n]) => `${n} ${s}`).join(", ") + "."));
+    const trials = sweep.trials.map((t) => ({ ...t, href: runLink(trialRun(sweep.sweep, t)) }));
+    ranking.replaceChildren(el("table", { id: "sweep-ranking" },
+      el("thead", {}, el("tr", {}, ["rank", "trial", ...sweep.varied, sweep.metric, "test accuracy", "epochs", "state"]
+        .map((h, i) => el("th", { class: i === 1 || h === "state" ? "" : "num" }, h)))),
+      el("tbody", {}, trials.map((t, i) => el("tr", { "data-trial": t.name, "data-state": t.state },
+        el("td", { class: "num" }, t.metric === null ? "–" : String(i + 1)),
+        el("td", {}, el("a", { href: t.href }, t.name)),
+        sweep.varied.map((k) => el("td", { class: "num" }, t.parameters[k] === undefined ? "–" : plain(t.parameters[k]))),
+        el("td", { class: "num" }, t.metric === null ? "–" : format(t.metric)),
+        el("td", { class: "num" }, percent(t.test_accuracy)),
+        el("td", { class: "num" }, `${t.epochs_done} / ${t.epochs_planned ?? "?"}`),
+        el("td", { title: t.stopped_by || t.message || "" }, badge(t.state)))))));
+    charts.replaceChildren(...(sweep.varied.length
+      ? [...sweep.varied.map((k) => scatterChart(`${sweep.metric} by ${k}`, k, trials, format, sweep.log_scale.includes(k))),
+        el("p", { class: "muted legend" }, "A point per trial (click for its run): ", el("span", { class: "dot finished" }), " finished, ",
+          el("span", { class: "dot terminated" }, ""), " ended early by hyperband, ", el("span", { class: "dot training" }), " not done.")]
+      : [el("p", { class: "muted" }, "No parameter varies between the trials.")]));
+    parallel.replaceChildren(...(sweep.varied.length > 2 ? [parallelChart(sweep.varied, trials, sweep.metric, format, sweep.log_scale)] : []));
+    // The metric per epoch when every epoch records it; else the validation accuracy.
+    const key = sweep.metric.startsWith("test_") ? "valid_accuracy" : sweep.metric;
+    const top = trials.filter((t) => t.history && t.history.length).slice(0, 5);
+    best.replaceChildren(lineChart(`${key}, the ${top.length} best trials`,
+      top.map((t, i) => ({ name: `trial ${t.number}`, color: COLORS[i % COLORS.length], points: seriesOf(t.history, key) })),
+      metricFormat(key)));
+    return sweep.trials.some((t) => t.state === "training" || t.state === "pending");
+  };
+  if (await refresh()) {
+    timer = setInterval(() => refresh().then((going) => going || clearInterval(timer)).catch(() => {}), 3000);
+  }
+}
+
 // ---- one run --------------------------------------------------------------------------------
 
 async function runView(name) {
@@ -178,11 +354,11 @@ async function runView(name) {
   const refresh = async () => {
     const run = await api("/api/runs/" + encodeURIComponent(name));
     head.replaceChildren(
-      el("h1", {}, run.name, " ", badge(run.state)),
+      el("h1", {}, name, " ", badge(run.state)),
       el("p", { class: "muted" },
         `${run.config || "?"} · ${run.variant || "?"} · ${run.dataset || "?"} · ${run.backend || "?"} · ` +
           `${run.epochs_done} of ${run.epochs_planned ?? "?"} epochs · test accuracy ${percent(run.test_accuracy)} · `,
-        el("a", { href: "#/draw/" + encodeURIComponent(run.name) }, "draw for this model")),
+        el("a", { href: "#/draw/" + encodeURIComponent(name) }, "draw for this model")),
       ...(run.message ? [el("p", { class: run.state === "failed" ? "error" : "muted" }, run.message)] : []));
     charts.replaceChildren(curves(run.history));
     config.textContent = JSON.stringify(run.config_values, null, 2);
@@ -295,6 +471,11 @@ async function compareView(arg) {
 
 async function drawView(name) {
   const finished = (await api("/api/runs")).filter((r) => r.state === "finished");
+  // A sweep's trial (SWEEP/TRIAL) is not among the runs listed: offered when named.
+  if (name && !finished.some((r) => r.name === name)) {
+    const named = await api("/api/runs/" + encodeURIComponent(name)).catch(() => null);
+    if (named && named.state === "finished") finished.unshift({ ...named, name });
+  }
   if (!finished.length) {
     main.replaceChildren(el("h1", {}, "Draw"), el("p", { class: "muted" }, "No finished run yet: train one first."));
     return;
