@@ -1,6 +1,7 @@
 //! `lenet serve` in a real browser: headless Chromium driven through WebDriver (chromedriver),
 //! over runs trained in the test. Each page loads and renders; a real MNIST test digit drawn on
-//! the canvas with pointer strokes is recognised as that digit; an uploaded image is too.
+//! the canvas with pointer strokes is recognised as that digit; an uploaded image is too; a
+//! sweep's page ranks its trials and draws its charts, and links to each trial's run.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without them the
 //! test says so and passes, unless `LENET_REQUIRE_BROWSER` is set, as CI sets it. With
@@ -235,8 +236,8 @@ fn find(names: &[&str]) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-#[test]
-fn browser_shows_the_runs_and_reads_a_drawn_digit() {
+/// Chromium and chromedriver, or `None` after saying why (a failure in CI).
+fn chromium() -> Option<(PathBuf, PathBuf)> {
     let (Some(chromium), Some(chromedriver)) = (
         find(&["chromium", "chromium-browser", "google-chrome"]),
         find(&["chromedriver"]),
@@ -246,6 +247,14 @@ fn browser_shows_the_runs_and_reads_a_drawn_digit() {
             "the browser test",
             "no chromium and chromedriver (apt-get install chromium chromium-driver)",
         );
+        return None;
+    };
+    Some((chromium, chromedriver))
+}
+
+#[test]
+fn browser_shows_the_runs_and_reads_a_drawn_digit() {
+    let Some((chromium, chromedriver)) = chromium() else {
         return;
     };
     let server = Server::start(artifacts());
@@ -358,4 +367,112 @@ fn browser_shows_the_runs_and_reads_a_drawn_digit() {
         json!({ "text": file.to_string_lossy() }),
     );
     assert_eq!(browser.answer(), i64::from(test.label(4)));
+}
+
+#[test]
+fn browser_shows_a_sweep_ranked_with_its_charts() {
+    let Some((chromium, chromedriver)) = chromium() else {
+        return;
+    };
+    // A random sweep over three keys, so the page has a chart per key and parallel coordinates.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("browse.json");
+    std::fs::write(
+        &file,
+        r#"{"name": "browse", "method": "random", "trials": 4, "seed": 3,
+            "base": {"epochs": 2, "checkpoint_every_seconds": 0,
+                     "data": {"validation_size": 300, "train_limit": 1500, "test_limit": 300}},
+            "parameters": {
+              "optimizer.learning_rate": {"min": 0.0005, "max": 0.005, "distribution": "log_uniform"},
+              "batch_size": {"values": [32, 64]},
+              "model.activation": {"values": ["relu", "tanh"]}}}"#,
+    )
+    .unwrap();
+    let artifacts = dir.path().join("artifacts");
+    common::lenet()
+        .args(["sweep", "--parallel", "2", "--config"])
+        .arg(&file)
+        .arg("--artifact-dir")
+        .arg(&artifacts)
+        .arg("--data-dir")
+        .arg(common::real_mnist_dir())
+        .assert()
+        .success();
+    let server = Server::start(&artifacts);
+    let browser = Browser::start(&chromium, &chromedriver);
+    let page = |fragment: &str| format!("{}/{fragment}", server.url);
+
+    browser.open(&page("#/"));
+    browser.wait_until(
+        "the sweeps table",
+        "document.querySelector('#sweeps-table tr[data-sweep=\"browse\"] a')",
+    );
+    browser.click("#sweeps-table tr[data-sweep=\"browse\"] a");
+    browser.wait_until(
+        "the ranking",
+        "document.querySelectorAll('#sweep-ranking tbody tr').length === 4",
+    );
+    browser.wait_until(
+        "a chart per key, a point per trial",
+        "document.querySelectorAll('#sweep-charts svg.scatter').length === 3 && \
+         [...document.querySelectorAll('#sweep-charts svg.scatter')] \
+           .every(s => s.querySelectorAll('circle.trial').length === 4)",
+    );
+    browser.wait_until(
+        "the parallel coordinates",
+        "document.querySelectorAll('#sweep-parallel path.trial-line').length === 4",
+    );
+    browser.wait_until(
+        "the best trials' curves",
+        "document.querySelectorAll('#sweep-curves path.series').length === 4",
+    );
+    // The learning rate, drawn log-uniformly, is on a logarithmic axis.
+    let titles = browser.script(
+        "return [...document.querySelectorAll('#sweep-charts svg.scatter text')].map(t => t.textContent);",
+    );
+    assert!(
+        titles
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "optimizer.learning_rate (log scale)"),
+        "{titles}"
+    );
+    // Ranked best first, as `lenet sweep report` ranks them.
+    let shown = browser.script(
+        "return [...document.querySelectorAll('#sweep-ranking tbody tr')].map(r => r.dataset.trial);",
+    );
+    let report = common::lenet()
+        .args(["sweep", "report", "--json", "--sweep"])
+        .arg(artifacts.join("browse"))
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&report.stdout).unwrap();
+    let ranked: Vec<Value> = report["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].clone())
+        .collect();
+    assert_eq!(shown, Value::Array(ranked));
+    browser.screenshot("sweep.png");
+
+    // The best trial's link opens its run page, as any run's.
+    browser.click("#sweep-ranking tbody tr a");
+    browser.wait_until(
+        "the trial's curves",
+        "document.querySelectorAll('svg.chart path.series').length === 4",
+    );
+    let heading = browser.script("return document.querySelector('h1').textContent;");
+    assert!(
+        heading
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("browse/{}", ranked_first(&report))),
+        "{heading}"
+    );
+}
+
+fn ranked_first(report: &Value) -> String {
+    report["trials"][0]["name"].as_str().unwrap().to_string()
 }

@@ -181,35 +181,47 @@ fn commands_and_flags() -> Vec<(String, Vec<String>)> {
         flags.dedup();
         flags
     };
-    let top = help(&[]);
-    let listed = top
-        .split("Commands:")
-        .nth(1)
-        .and_then(|rest| rest.split("\n\n").next())
-        .expect("lenet --help lists its commands");
-    let mut found = vec![(String::new(), flags(&top))];
-    for line in listed.lines() {
-        // Command names start two spaces in; their wrapped descriptions further.
-        let Some(name) = line
-            .strip_prefix("  ")
-            .and_then(|l| l.split_whitespace().next())
+    // The commands a help text lists under "Commands:", without `help`.
+    let commands = |text: &str| -> Vec<String> {
+        let Some(listed) = text
+            .split("Commands:")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").next())
         else {
-            continue;
+            return Vec::new();
         };
-        if line.starts_with("   ") || name == "help" {
-            continue;
+        listed
+            .lines()
+            // Command names start two spaces in; their wrapped descriptions further.
+            .filter(|line| !line.starts_with("   "))
+            .filter_map(|line| line.strip_prefix("  ")?.split_whitespace().next())
+            .filter(|name| *name != "help")
+            .map(str::to_string)
+            .collect()
+    };
+    let top = help(&[]);
+    assert!(
+        !commands(&top).is_empty(),
+        "lenet --help lists its commands"
+    );
+    let mut found = vec![(String::new(), flags(&top))];
+    for name in commands(&top) {
+        let text = help(&[&name]);
+        // A command's own commands (`lenet sweep report`) too.
+        for sub in commands(&text) {
+            found.push((format!("{name} {sub}"), flags(&help(&[&name, &sub]))));
         }
-        found.push((name.to_string(), flags(&help(&[name]))));
+        found.push((name, flags(&text)));
     }
     found
 }
 
-/// The command line's pages ([Command line](docs/cli.md), and [Runs in the browser]
-/// (docs/serve.md) for `serve`) name every command and every flag the binary has, so that a
-/// new flag without a word in the docs fails here.
+/// The command line's pages ([Command line](docs/cli.md), [Runs in the browser]
+/// (docs/serve.md) for `serve`, [Sweeps](docs/sweeps.md) for `sweep`) name every command and
+/// every flag the binary has, so that a new flag without a word in the docs fails here.
 #[test]
 fn every_command_and_flag_is_in_the_docs() {
-    let text: String = ["docs/cli.md", "docs/serve.md"]
+    let text: String = ["docs/cli.md", "docs/serve.md", "docs/sweeps.md"]
         .iter()
         .map(|page| fs::read_to_string(project().join(page)).unwrap())
         .collect();
@@ -240,7 +252,7 @@ fn every_command_and_flag_is_in_the_docs() {
     }
     assert!(
         missing.is_empty(),
-        "not in docs/cli.md or docs/serve.md:\n{}",
+        "not in docs/cli.md, docs/serve.md or docs/sweeps.md:\n{}",
         missing.join("\n")
     );
 }

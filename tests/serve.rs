@@ -270,6 +270,27 @@ fn every_bad_request_gets_a_4xx_with_one_line_and_the_server_keeps_serving() {
         ),
         ("dot dot", "/api/runs/%2E%2E", None, 400, "not a run name"),
         (
+            "a trial of no sweep",
+            "/api/runs/smoke%2Fsmoke",
+            None,
+            400,
+            "not a run name",
+        ),
+        (
+            "unknown sweep",
+            "/api/sweeps/nobody",
+            None,
+            404,
+            "no sweep called",
+        ),
+        (
+            "hidden sweep name",
+            "/api/sweeps/.lock",
+            None,
+            400,
+            "not a sweep name",
+        ),
+        (
             "hidden name",
             "/api/runs/.lock",
             None,

@@ -53,11 +53,11 @@ fn trial_command(plan: &SweepPlan, number: usize) -> Result<ExitCode, Error> {
     );
     let (options, tracked) = super::train::options(true);
     match trial::start(plan, number, &options)? {
-        TrialStart::Done(status) => {
+        TrialStart::Done { state, dir } => {
             println!(
                 "Already {}, left as it is: {}",
-                status.state.as_str(),
-                status.dir.display()
+                state.as_str(),
+                dir.display()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -65,7 +65,7 @@ fn trial_command(plan: &SweepPlan, number: usize) -> Result<ExitCode, Error> {
             if resumed {
                 println!("Resuming it from its newest checkpoint");
             }
-            super::train::train(training, &tracked)
+            super::train::train(*training, &tracked)
         }
     }
 }

@@ -104,7 +104,7 @@ impl SweepPlan {
     pub fn config(&self, trial: &Trial) -> Result<TrainingConfig, SweepError> {
         let mut json = self.spec.base.clone();
         for (key, value) in &trial.parameters {
-            set_key(&mut json, key, value.clone())
+            set_key(&mut json, &self.spec.defaults, key, value.clone())
                 .map_err(|message| self.problem(trial, message))?;
         }
         let mut config =
@@ -377,10 +377,10 @@ mod tests {
             let batch = trial.parameters["batch_size"].as_u64().unwrap();
             assert!((16..=128).contains(&batch), "{batch}");
         }
-        let activations: std::collections::BTreeSet<_> = first
+        let activations: std::collections::BTreeSet<String> = first
             .trials
             .iter()
-            .map(|t| t.parameters["model.activation"].clone())
+            .map(|t| t.parameters["model.activation"].to_string())
             .collect();
         assert_eq!(activations.len(), 2, "both values drawn in 20 trials");
         assert_eq!(first.log_scale(), ["optimizer.learning_rate"]);
@@ -395,14 +395,21 @@ mod tests {
     fn values_that_cannot_go_together_name_the_trial() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("s.json");
+        // Each value is fine with the base's other one; 0.0002 and 0.0005 together are not.
         fs::write(
             &file,
-            r#"{"base": {"lr_schedule": {"type": "onecycle", "initial_lr": 0.0005}},
-                "parameters": {"optimizer.learning_rate": {"values": [0.001, 0.0002]}}}"#,
+            r#"{"base": {"optimizer": {"type": "adam", "learning_rate": 0.001},
+                         "lr_schedule": {"type": "onecycle", "initial_lr": 0.0001}},
+                "parameters": {"optimizer.learning_rate": {"values": [0.001, 0.0002]},
+                               "lr_schedule.initial_lr": {"values": [0.0001, 0.0005]}}}"#,
         )
         .unwrap();
         let error = SweepPlan::load(&file, None, None).unwrap_err().to_string();
-        assert!(error.contains("0.0002"), "{error}");
+        assert!(
+            error.contains("trial 4 (4-initial_lr=0.0005,learning_rate=0.0002)"),
+            "{error}"
+        );
+        assert!(error.contains("lr_schedule.initial_lr"), "{error}");
     }
 
     #[test]

@@ -89,6 +89,11 @@ pub fn job_array(
 /// Writes the script into the sweep's folder (with `sweep.json` and `logs/`) and submits it
 /// with `sbatch`; returns the job id.
 pub fn submit(plan: &SweepPlan, job: &JobArray) -> Result<String, SweepError> {
+    // Asked first, so that a machine without SLURM is told so before anything is written.
+    Command::new("sbatch")
+        .arg("--version")
+        .output()
+        .map_err(|source| SweepError::NoSbatch { source })?;
     folder::open(plan)?;
     let script = plan.dir.join(SCRIPT_FILE);
     write_atomic(&script, job.script.as_bytes())?;

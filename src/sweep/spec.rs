@@ -188,6 +188,9 @@ pub struct SweepSpec {
     pub name: String,
     /// The config every trial starts from, as JSON (the base file's, or the inline object).
     pub base: Map<String, Value>,
+    /// The base config with every section filled in: where a parameter's section comes from
+    /// when the base leaves it to its default (`optimizer` for `optimizer.learning_rate`).
+    pub defaults: Map<String, Value>,
     pub method: Method,
     pub trials: Option<usize>,
     pub seed: u64,
@@ -268,7 +271,7 @@ impl SweepSpec {
             None => config_name(path),
         };
         check_name(&name).map_err(|why| file_error(format!("name: {why}")))?;
-        let base = read_base(path, file.base)?;
+        let (base, defaults) = read_base(path, file.base)?;
         let metric = match file.metric {
             Some(MetricSection { name, goal }) => Metric {
                 name,
@@ -324,7 +327,7 @@ impl SweepSpec {
                         .to_string(),
                 ));
             }
-            check_parameter(path, &base, &key, &parameter).map_err(parameter_error)?;
+            check_parameter(path, &base, &defaults, &key, &parameter).map_err(parameter_error)?;
             parameters.insert(key, parameter);
         }
         if file.method == Method::Grid {
@@ -342,6 +345,7 @@ impl SweepSpec {
             path: path.to_path_buf(),
             name,
             base,
+            defaults,
             method: file.method,
             trials: file.trials,
             seed: file.seed,
@@ -379,8 +383,10 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// The base config as JSON: the file `base` names (relative to the sweep file's folder), or
-/// the object itself; checked as a config is.
-fn read_base(path: &Path, base: Option<Value>) -> Result<Map<String, Value>, SweepError> {
+/// the object itself; checked as a config is. Also the same with every section filled in.
+type Base = (Map<String, Value>, Map<String, Value>);
+
+fn read_base(path: &Path, base: Option<Value>) -> Result<Base, SweepError> {
     let file_error = |message: String| SweepError::File {
         path: path.to_path_buf(),
         message,
@@ -422,8 +428,12 @@ fn read_base(path: &Path, base: Option<Value>) -> Result<Map<String, Value>, Swe
     config
         .validate()
         .map_err(|e| base_error(e.in_file(&source)))?;
+    let defaults = match serde_json::to_value(&config) {
+        Ok(Value::Object(map)) => map,
+        _ => unreachable!("a config serialises to an object"),
+    };
     match serde_json::from_str(&text) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(map)) => Ok((map, defaults)),
         _ => unreachable!("a config that parses is a JSON object"),
     }
 }
@@ -561,6 +571,7 @@ fn read_range(spec: &Map<String, Value>) -> Result<Parameter, String> {
 fn check_parameter(
     path: &Path,
     base: &Map<String, Value>,
+    defaults: &Map<String, Value>,
     key: &str,
     parameter: &Parameter,
 ) -> Result<(), String> {
@@ -578,7 +589,7 @@ fn check_parameter(
     };
     for value in values {
         let mut config = base.clone();
-        set_key(&mut config, key, value.clone())?;
+        set_key(&mut config, defaults, key, value.clone())?;
         config_from(path, &config).map_err(|problem| format!("{value}: {problem}"))?;
     }
     Ok(())
@@ -592,15 +603,26 @@ pub fn range_value(x: f64, distribution: Distribution) -> Value {
     }
 }
 
-/// Sets the dotted `key` of a config object to `value`, making the sections on the way.
-pub fn set_key(config: &mut Map<String, Value>, key: &str, value: Value) -> Result<(), String> {
+/// Sets the dotted `key` of a config object to `value`. A top-level section the config leaves
+/// out is taken from `defaults` (so that a tagged section keeps its `"type"`); sections below
+/// it are made empty.
+pub fn set_key(
+    config: &mut Map<String, Value>,
+    defaults: &Map<String, Value>,
+    key: &str,
+    value: Value,
+) -> Result<(), String> {
     let mut parts: Vec<&str> = key.split('.').collect();
     let last = parts.pop().expect("split gives at least one part");
     let mut section = config;
     for (depth, part) in parts.iter().enumerate() {
-        let entry = section
-            .entry(part.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
+        let entry = section.entry(part.to_string()).or_insert_with(|| {
+            defaults
+                .get(*part)
+                .filter(|_| depth == 0)
+                .cloned()
+                .unwrap_or(Value::Object(Map::new()))
+        });
         if entry.is_null() {
             *entry = Value::Object(Map::new());
         }
@@ -773,11 +795,27 @@ mod tests {
     #[test]
     fn keys_are_set_through_sections_made_on_the_way() {
         let mut config = Map::new();
-        set_key(&mut config, "augmentation.rotation", Value::from(10)).unwrap();
-        set_key(&mut config, "epochs", Value::from(2)).unwrap();
+        let defaults = serde_json::json!({"optimizer": {"type": "adam", "learning_rate": 0.001}});
+        let defaults = defaults.as_object().unwrap();
+        set_key(
+            &mut config,
+            defaults,
+            "augmentation.rotation_degrees",
+            Value::from(10),
+        )
+        .unwrap();
+        set_key(&mut config, defaults, "epochs", Value::from(2)).unwrap();
+        set_key(
+            &mut config,
+            defaults,
+            "optimizer.learning_rate",
+            Value::from(0.1),
+        )
+        .unwrap();
         assert_eq!(
             Value::Object(config),
-            serde_json::json!({"augmentation": {"rotation": 10}, "epochs": 2})
+            serde_json::json!({"augmentation": {"rotation_degrees": 10}, "epochs": 2,
+                               "optimizer": {"type": "adam", "learning_rate": 0.1}})
         );
     }
 
@@ -791,7 +829,7 @@ mod tests {
             name: MetricName::ValidLoss,
             goal: Goal::Minimize,
         };
-        let mut values = vec![0.5, f64::NAN, 0.9, 0.1];
+        let mut values = [0.5, f64::NAN, 0.9, 0.1];
         values.sort_by(|a, b| up.best_first(*a, *b));
         assert_eq!(&values[..3], &[0.9, 0.5, 0.1]);
         assert!(values[3].is_nan());

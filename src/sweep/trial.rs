@@ -3,6 +3,7 @@
 //! it is, a stopped one resumes from its checkpoint, a new one starts; with hyperband, the
 //! trial judges itself at each rung against the other trials' folders.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::error::SweepError;
@@ -15,9 +16,12 @@ use crate::training::{EpochGate, StartMode, TrainOptions, Training};
 /// What a trial needs done.
 pub enum TrialStart {
     /// Nothing: it finished, was terminated, or failed, as its folder says.
-    Done(TrialStatus),
+    Done { state: TrialState, dir: PathBuf },
     /// Training, prepared: new, or resumed from its checkpoint.
-    Ready { training: Training, resumed: bool },
+    Ready {
+        training: Box<Training>,
+        resumed: bool,
+    },
 }
 
 /// The trial numbered `number` of `plan`, prepared to train with `options` (without the
@@ -31,7 +35,10 @@ pub fn start(
     folder::open(plan)?;
     let status = TrialStatus::read(&plan.trial_dir(trial));
     if status.state.is_done() {
-        return Ok(TrialStart::Done(status));
+        return Ok(TrialStart::Done {
+            state: status.state,
+            dir: status.dir,
+        });
     }
     let config = plan.config(trial)?;
     let mode = match status.state {
@@ -45,7 +52,7 @@ pub fn start(
     }
     let training = Training::prepare(&config, &plan.spec.name, mode, &options)?;
     Ok(TrialStart::Ready {
-        training,
+        training: Box::new(training),
         resumed: mode == StartMode::Resume,
     })
 }
