@@ -79,7 +79,7 @@ fn grid() -> &'static (PathBuf, String) {
 }
 
 #[test]
-fn a_grid_runs_two_at_a_time_into_run_folders_ranked_by_their_summaries() {
+fn sweep_grid_runs_two_at_a_time_into_run_folders_ranked_by_their_summaries() {
     let (artifacts, stdout) = grid();
     let sweep = artifacts.join("grid");
     // Two trials started before the first one ended.
@@ -156,7 +156,7 @@ fn a_grid_runs_two_at_a_time_into_run_folders_ranked_by_their_summaries() {
 }
 
 #[test]
-fn the_same_sweep_again_trains_nothing() {
+fn sweep_run_again_trains_nothing() {
     let (artifacts, _) = grid();
     let sweep = artifacts.join("grid");
     let summaries = |sweep: &Path| -> Vec<SystemTime> {
@@ -192,7 +192,7 @@ fn the_same_sweep_again_trains_nothing() {
 }
 
 #[test]
-fn a_stopped_sweep_resumes_its_trials_from_their_checkpoints() {
+fn sweep_stopped_resumes_its_trials_from_their_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let artifacts = dir.path().join("artifacts");
     let file = sweep_file(
@@ -254,7 +254,7 @@ fn a_stopped_sweep_resumes_its_trials_from_their_checkpoints() {
 }
 
 #[test]
-fn hyperband_ends_the_trials_behind_at_a_rung() {
+fn sweep_hyperband_ends_the_trials_behind_at_a_rung() {
     let dir = tempfile::tempdir().unwrap();
     let artifacts = dir.path().join("artifacts");
     // One at a time, in order: the good learning rate reaches epoch 1 first, and the one that
@@ -317,7 +317,7 @@ fn hyperband_ends_the_trials_behind_at_a_rung() {
 }
 
 #[test]
-fn bad_sweeps_and_flags_are_one_line_errors() {
+fn sweep_bad_files_and_flags_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
     let artifacts = dir.path().join("artifacts");
     // A sweep called "taken" is there already, made from another file.
@@ -450,7 +450,7 @@ fn bad_sweeps_and_flags_are_one_line_errors() {
 }
 
 #[test]
-fn a_dry_run_prints_the_job_array_and_writes_nothing() {
+fn sweep_dry_run_prints_the_job_array_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let artifacts = dir.path().join("my artifacts");
     let file = sweep_file(
@@ -493,7 +493,7 @@ fn a_dry_run_prints_the_job_array_and_writes_nothing() {
 }
 
 #[test]
-fn without_sbatch_a_submission_says_so_and_writes_nothing() {
+fn sweep_without_sbatch_a_submission_says_so_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let artifacts = dir.path().join("artifacts");
     let file = sweep_file(
@@ -514,7 +514,7 @@ fn without_sbatch_a_submission_says_so_and_writes_nothing() {
 }
 
 #[test]
-fn serve_gives_the_sweep_and_its_trials_as_runs() {
+fn sweep_served_with_its_trials_as_runs() {
     use common::server::{Server, http, read_json};
     let (artifacts, _) = grid();
     let server = Server::start(artifacts);

@@ -390,7 +390,8 @@ pub struct SweepRunArgs {
     #[arg(long, short, value_name = "FILE", required = true)]
     pub config: Option<PathBuf>,
     /// Trials trained at a time on this machine, each in a process of its own [default: the
-    /// cores divided by the sweep's threads_per_trial; one at a time on every core without it]
+    /// cores divided by the sweep's threads_per_trial (1 unless set): a trial per core; one at a
+    /// time on a GPU backend]
     #[arg(long, value_name = "N", value_parser = whole_number(1usize))]
     pub parallel: Option<usize>,
     /// The folder the sweep's own folder goes in: DIR/<sweep name>/<trial>/ [default: artifacts]
