@@ -39,9 +39,11 @@ shot() {
     --user-data-dir="$work/chromium" --virtual-time-budget=10000 --screenshot="$1" "$2" 2>/dev/null
   echo "wrote $1 ($2)"
 }
-for sweep in speedrun-lr-batch lenet-random; do
+# Each page's height: the grid's two charts; the random sweep's four, and parallel coordinates.
+for page in speedrun-lr-batch:1220 lenet-random:1900; do
+  sweep=${page%:*}
   if [ -f "$artifacts/$sweep/sweep.json" ]; then
-    shot "$out/$sweep.png" "http://127.0.0.1:$port/#/sweep/$sweep" 1280,1420
+    shot "$out/$sweep.png" "http://127.0.0.1:$port/#/sweep/$sweep" "1280,${page#*:}"
   else
     echo "skipped $sweep: $artifacts/$sweep holds no sweep (run it first)" >&2
   fi

@@ -555,3 +555,62 @@ fn sweep_served_with_its_trials_as_runs() {
         "the served evaluation is the trial's test figure"
     );
 }
+
+#[test]
+fn sweep_random_draws_are_the_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |seed: u64| {
+        sweep_file(
+            dir.path(),
+            &format!("seed{seed}"),
+            &format!(
+                r#"{{"name": "drawn", "method": "random", "trials": 5, "seed": {seed},
+                    "base": {{"epochs": 1, "data": {{"validation_size": 100, "train_limit": 300,
+                                                    "test_limit": 100}}}},
+                    "parameters": {{
+                      "optimizer.learning_rate": {{"min": 0.0001, "max": 0.01, "distribution": "log_uniform"}},
+                      "batch_size": {{"min": 16, "max": 64}},
+                      "model.pooling": {{"values": ["max", "avg"]}}}}}}"#
+            ),
+        )
+    };
+    // One trial trained (the first) records the sweep's draws in sweep.json.
+    let drawn = |seed: u64, into: &str| -> Value {
+        let artifacts = dir.path().join(into);
+        let output = sweep_command(&file(seed), &artifacts, &["--trial", "1"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let record: Value =
+            serde_json::from_slice(&fs::read(artifacts.join("drawn/sweep.json")).unwrap()).unwrap();
+        record["trials"].clone()
+    };
+    let first = drawn(7, "a");
+    assert_eq!(first.as_array().unwrap().len(), 5);
+    assert_eq!(drawn(7, "b"), first, "the same seed draws the same trials");
+    assert_ne!(drawn(8, "c"), first, "another seed draws others");
+    for trial in first.as_array().unwrap() {
+        let rate = trial["parameters"]["optimizer.learning_rate"]
+            .as_f64()
+            .unwrap();
+        assert!((0.0001..=0.01).contains(&rate), "{trial}");
+        let batch = trial["parameters"]["batch_size"].as_u64().unwrap();
+        assert!((16..=64).contains(&batch), "{trial}");
+    }
+    // The trial trained with the values it was drawn with.
+    let trained: Value = serde_json::from_slice(
+        &fs::read(
+            dir.path()
+                .join("a/drawn")
+                .join(first[0]["name"].as_str().unwrap())
+                .join("config.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(trained["batch_size"], first[0]["parameters"]["batch_size"]);
+    assert_eq!(
+        trained["model"]["pooling"],
+        first[0]["parameters"]["model.pooling"]
+    );
+}

@@ -12,6 +12,7 @@ use lenet::device::BackendKind;
 use lenet::run::invocation;
 use lenet::sweep::hyperband::rungs;
 use lenet::sweep::local::{self, Event, LocalRun};
+use lenet::sweep::plan::brief;
 use lenet::sweep::report::figure;
 use lenet::sweep::slurm::{self, SCRIPT_FILE};
 use lenet::sweep::trial::{self, TrialStart};
@@ -79,7 +80,7 @@ fn values(plan: &SweepPlan, trial: &Trial) -> String {
     }
     values
         .iter()
-        .map(|(key, value)| format!("{key}={value}"))
+        .map(|(key, value)| format!("{key}={}", brief(value)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -87,12 +88,17 @@ fn values(plan: &SweepPlan, trial: &Trial) -> String {
 /// Trials at a time and threads each: as asked, else the cores shared out a thread each, or on
 /// a GPU one trial at a time. On these 2 cores two speedrun trials of a thread each took 26.1 s
 /// together, one of two threads 21.2 s alone: 1.6x the trials an hour.
-fn shares(cores: usize, parallel: Option<usize>, threads: Option<usize>, gpu: bool) -> (usize, usize) {
+fn shares(
+    cores: usize,
+    parallel: Option<usize>,
+    threads: Option<usize>,
+    gpu: bool,
+) -> (usize, usize) {
     match (parallel, threads) {
         (Some(parallel), Some(threads)) => (parallel, threads),
         (Some(parallel), None) => (parallel, (cores / parallel).max(1)),
+        (None, threads) if gpu => (1, threads.unwrap_or(cores)),
         (None, Some(threads)) => ((cores / threads).max(1), threads),
-        (None, None) if gpu => (1, cores),
         (None, None) => (cores, 1),
     }
 }
@@ -371,11 +377,11 @@ fn slurm_command(plan: &SweepPlan, args: &SweepRunArgs, file: &Path) -> Result<E
     );
     let cpus = plan.spec.threads_per_trial.unwrap_or(1);
     let job = slurm::job_array(plan, &command, cpus, &args.slurm_arg)?;
-    if args.dry_run {
+    let folder = plan.dir.display();
+    if args.dry_run && !job.trials.is_empty() {
         print!("{}", job.script);
         return Ok(ExitCode::SUCCESS);
     }
-    let folder = plan.dir.display();
     if job.trials.is_empty() {
         println!(
             "Every trial of sweep {} is done or training: nothing to submit ({} sweep report \
@@ -386,6 +392,8 @@ fn slurm_command(plan: &SweepPlan, args: &SweepRunArgs, file: &Path) -> Result<E
         return Ok(ExitCode::SUCCESS);
     }
     println!("{}", header(plan));
+    // Downloaded once here (MNIST, when no folder has it) rather than by every task at once.
+    local::locate_data(plan)?;
     let id = slurm::submit(plan, &job)?;
     println!(
         "Submitted job {id}: {} array task{} for trials {}, {cpus} CPU{} each",
@@ -429,5 +437,6 @@ mod tests {
         assert_eq!(shares(16, None, Some(2), false), (8, 2));
         assert_eq!(shares(2, Some(4), None, false), (4, 1));
         assert_eq!(shares(2, Some(3), Some(2), true), (3, 2));
+        assert_eq!(shares(16, None, Some(2), true), (1, 2));
     }
 }

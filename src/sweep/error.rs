@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 use crate::config::ConfigError;
+use crate::data::error::DataError;
 use crate::run::RunError;
 use crate::training::TrainingError;
 
@@ -63,6 +64,8 @@ pub enum SweepError {
         source: std::io::Error,
     },
     #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
     Run(#[from] RunError),
     #[error(transparent)]
     Training(#[from] TrainingError),
@@ -87,6 +90,7 @@ impl SweepError {
             SweepError::BadRecord { .. } | SweepError::Sbatch(_) | SweepError::Spawn { .. } => {
                 false
             }
+            SweepError::Data(error) => error.is_usage(),
             SweepError::Run(error) => error.is_usage(),
             SweepError::Training(error) => error.is_usage(),
         }

@@ -107,7 +107,13 @@ impl SweepRecord {
             return Some("the base configs");
         }
         let shared = self.trials.len().min(other.trials.len());
-        if self.trials[..shared] != other.trials[..shared] {
+        let values = |r: &SweepRecord| -> Vec<_> {
+            r.trials[..shared]
+                .iter()
+                .map(|t| t.parameters.clone())
+                .collect()
+        };
+        if values(self) != values(other) {
             return Some("the trials' values");
         }
         if self.method == Method::Grid && self.trials.len() != other.trials.len() {
@@ -323,6 +329,18 @@ mod tests {
             5
         );
         open(&plan(root.path(), 2, 1)).unwrap();
+        // Past 9 trials new names are padded, and the first nine keep theirs.
+        let first = SweepRecord::read(&root.path().join("s")).unwrap().trials[0]
+            .name
+            .clone();
+        let grown = plan(root.path(), 12, 1);
+        assert_eq!(grown.trials[0].name, first);
+        assert!(
+            grown.trials[11].name.starts_with("12-"),
+            "{}",
+            grown.trials[11].name
+        );
+        open(&grown).unwrap();
         let error = open(&plan(root.path(), 5, 2)).unwrap_err().to_string();
         assert!(error.contains("made with other settings"), "{error}");
         assert!(root.path().join("s").join(LOGS_DIR).is_dir());

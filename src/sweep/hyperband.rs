@@ -44,8 +44,8 @@ pub fn judge(
     };
     worse.then(|| {
         format!(
-            "hyperband: {} {value:.4} at epoch {rung}, below the best 1/{} of the {} trials \
-             there (from {threshold:.4})",
+            "hyperband: {} {value:.4} at epoch {rung} is not among the best 1/{} of the {} \
+             trials there (the line is {threshold:.4})",
             metric.name.as_str(),
             rule.eta,
             reached.len()

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use super::error::SweepError;
 use super::folder::{self, LOGS_DIR, TrialState, TrialStatus};
 use super::plan::{SweepPlan, Trial};
+use crate::data::source::locate_dataset;
+use crate::data::{DatasetKind, idx};
 use crate::run::RunLock;
 
 /// How the sweep is run here.
@@ -74,6 +76,34 @@ struct Running<'a> {
     log: PathBuf,
 }
 
+/// The trials running now. Any still running when it is dropped (the sweep ending on an error)
+/// are stopped as by Ctrl-C and waited for: none outlives the sweep, or loses its checkpoint.
+struct Trials<'a>(Vec<Running<'a>>);
+
+impl<'a> std::ops::Deref for Trials<'a> {
+    type Target = Vec<Running<'a>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Trials<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Trials<'_> {
+    fn drop(&mut self) {
+        for run in self.0.iter() {
+            interrupt(&run.child);
+        }
+        for run in self.0.iter_mut() {
+            let _ = run.child.wait();
+        }
+    }
+}
+
 /// How often the trials are looked at.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -103,13 +133,15 @@ pub fn run(
         }
     }
     waiting.reverse();
-    let mut running: Vec<Running> = Vec::new();
+    // Downloaded once here (MNIST, when no folder has it) rather than by every trial at once.
+    locate_data(plan)?;
+    let mut running = Trials(Vec::new());
     let mut outcome = LocalOutcome::default();
     let mut last_epochs = None;
     loop {
         if local.stop.load(Ordering::SeqCst) && !outcome.stopped {
             outcome.stopped = true;
-            for run in &running {
+            for run in running.iter() {
                 interrupt(&run.child);
             }
             on_event(Event::Stopping {
@@ -155,7 +187,7 @@ pub fn run(
                 log: &run.log,
             });
         }
-        for run in &running {
+        for run in running.iter() {
             let i = run.trial.number - 1;
             epochs[i] = epochs_of(&TrialStatus::read(&plan.trial_dir(run.trial)), planned[i]);
         }
@@ -232,15 +264,36 @@ fn open_log(path: &Path) -> Result<File, SweepError> {
         .map_err(crate::run::RunError::io(path, "open"))?)
 }
 
+/// Where every trial's data is, found (and MNIST downloaded into the cache, if no folder holds
+/// it) once for the sweep, so that trials started together do not each download it.
+pub fn locate_data(plan: &SweepPlan) -> Result<(), SweepError> {
+    let mut located: Vec<(DatasetKind, Option<PathBuf>)> = Vec::new();
+    for trial in &plan.trials {
+        let config = plan.config(trial)?;
+        let key = (config.data.dataset, config.data.dir.clone());
+        if !located.contains(&key) {
+            locate_dataset(key.0, key.1.as_deref(), &idx::FILE_NAMES)?;
+            located.push(key);
+        }
+    }
+    Ok(())
+}
+
 /// A process group of the trial's own, and a Ctrl-C of its own should the sweep die first.
 #[cfg(target_os = "linux")]
 fn detach(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     command.process_group(0);
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    // SAFETY: getpid, prctl and getppid are async-signal-safe; nothing else runs between fork
+    // and exec.
+    let sweep = unsafe { libc::getpid() };
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT);
+            // The sweep died before the signal was asked for: the trial is not started.
+            if libc::getppid() != sweep {
+                return Err(std::io::Error::other("the sweep ended"));
+            }
             Ok(())
         });
     }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::error::SweepError;
+use super::folder::SweepRecord;
 use super::spec::{Distribution, Method, Parameter, SweepSpec, config_from, range_value, set_key};
 use crate::config::TrainingConfig;
 use crate::data::SplitSize;
@@ -69,12 +70,23 @@ impl SweepPlan {
             ),
         };
         let width = values.len().to_string().len();
+        // A random sweep grown past 9 (or 99) trials pads its numbers wider: the trials it had
+        // keep the names their folders have.
+        let recorded = SweepRecord::read(&plan.dir)
+            .map(|r| r.trials)
+            .unwrap_or_default();
         plan.trials = values
             .into_iter()
             .enumerate()
             .map(|(i, parameters)| Trial {
                 number: i + 1,
-                name: trial_name(i + 1, width, &parameters, &plan.varied),
+                name: recorded
+                    .get(i)
+                    .filter(|r| r.parameters == parameters)
+                    .map_or_else(
+                        || trial_name(i + 1, width, &parameters, &plan.varied),
+                        |r| r.name.clone(),
+                    ),
                 parameters,
             })
             .collect();
@@ -279,8 +291,9 @@ fn trial_name(
     safe.chars().take(120).collect()
 }
 
-/// A value as a folder name shows it: numbers drawn at random to 3 significant digits.
-fn brief(value: &Value) -> String {
+/// A value as a folder name and the report's table show it: numbers drawn at random to 3
+/// significant digits.
+pub fn brief(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
         Value::Number(n) if n.is_f64() => {

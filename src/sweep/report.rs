@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::error::SweepError;
 use super::folder::{SweepRecord, TrialState, TrialStatus};
+use super::plan::brief;
 use super::spec::{Goal, Metric, MetricName};
 use crate::report::percent;
 use crate::run::history::EpochMetrics;
@@ -93,7 +94,8 @@ impl SweepReport {
             .collect();
         trials.sort_by(|a, b| rank(metric, a, b));
         Ok(Self {
-            sweep: record.name,
+            // The folder's name, which the page's links and the API use, even if renamed.
+            sweep: crate::run::name(dir),
             dir: dir.to_path_buf(),
             metric: metric.name,
             goal: metric.goal,
@@ -160,13 +162,9 @@ pub fn figure(metric: MetricName, value: Option<f64>) -> String {
     }
 }
 
-/// A value as the table shows it.
+/// A value as the table shows it (the JSON has every digit).
 fn cell(value: Option<&Value>) -> String {
-    match value {
-        None => "-".to_string(),
-        Some(Value::String(text)) => text.clone(),
-        Some(value) => value.to_string(),
-    }
+    value.map_or("-".to_string(), brief)
 }
 
 /// The ranking as a table, the best trial named under it.

@@ -42,7 +42,10 @@ pub fn job_array(
                 ),
             });
         }
-        if ["--array", "-a"].contains(&option) {
+        // sbatch takes `-a1-3` and any unambiguous start of `--array` too.
+        let array = (option.starts_with("-a") && !option.starts_with("--"))
+            || (option.len() >= 4 && "--array".starts_with(option));
+        if array {
             return Err(SweepError::Usage {
                 message: format!(
                     "--slurm-arg {arg:?}: the sweep makes the array, one task per trial"

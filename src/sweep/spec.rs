@@ -315,7 +315,7 @@ impl SweepSpec {
         for (key, value) in file.parameters {
             let parameter_error = |message: String| SweepError::Parameter {
                 path: path.to_path_buf(),
-                key: key.clone(),
+                key: crate::config::error::printable(&key),
                 message,
             };
             check_key(&key).map_err(parameter_error)?;
@@ -725,6 +725,10 @@ mod tests {
             (
                 r#"{"base": {}, "parameters": {"Batch Size": {"value": 1}}}"#,
                 "not a config key",
+            ),
+            (
+                r#"{"base": {}, "parameters": {"batch\nsize": {"value": 1}}}"#,
+                "parameters.batch\\nsize: not a config key",
             ),
             (
                 r#"{"base": {}, "parameters": {"epochs.x": {"value": 1}}}"#,

@@ -174,8 +174,11 @@ impl SupervisedLearningStrategy<LeNet5> for ResumableLoop {
         self.report(Progress::Starting(self.start));
         for epoch in starting_epoch..=components.num_epochs {
             // Checked before each epoch rather than after, so that a run resumed from the
-            // checkpoint of the epoch that met the criterion stops there too.
-            if self.stops_early() {
+            // checkpoint of the epoch that met the criterion stops there too. The caller's gate
+            // is asked only where the model is the last epoch's: not when a resumed run has
+            // trained part of the next one already.
+            let at_epoch_end = epoch != self.start.epoch || self.start.batches_done == 0;
+            if self.stops_early(at_epoch_end) {
                 break;
             }
             if !self.run_epoch(&mut session, epoch) {
@@ -407,9 +410,9 @@ impl ResumableLoop {
         .map_err(|e| Stop::Write(e.to_string()))
     }
 
-    /// Whether the history meets the early stopping criterion, or the caller's gate ends the
-    /// run here, recording the stop when one does.
-    fn stops_early(&self) -> bool {
+    /// Whether the history meets the early stopping criterion, or (`at_epoch_end`) the caller's
+    /// gate ends the run here, recording the stop when one does.
+    fn stops_early(&self, at_epoch_end: bool) -> bool {
         let mut outcome = self.recorded();
         if let Some(rule) = self.early_stopping {
             outcome.stopped_early_at = history::stopped_early(&outcome.history, &rule);
@@ -417,7 +420,7 @@ impl ResumableLoop {
                 return true;
             }
         }
-        let Some(gate) = &self.epoch_gate else {
+        let Some(gate) = self.epoch_gate.as_ref().filter(|_| at_epoch_end) else {
             return false;
         };
         let Some(last) = outcome.history.last().map(|e| e.epoch) else {

@@ -42,7 +42,9 @@ const showError = (error) => main.replaceChildren(el("p", { class: "error" }, St
 function route() {
   clearInterval(timer);
   timer = null;
-  const [view, arg] = location.hash.replace(/^#\/?/, "").split("/");
+  // A trial's run is SWEEP%2FTRIAL, or SWEEP/TRIAL when typed: the rest of the address is the name.
+  const [view, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
+  const arg = rest.join("/");
   const name = arg ? decodeURIComponent(arg) : "";
   for (const link of document.querySelectorAll("nav a")) {
     link.classList.toggle("active", link.dataset.nav === (view || "runs"));
@@ -69,7 +71,8 @@ async function runsView() {
   const sweeps = el("div", { id: "sweeps" });
   main.replaceChildren(el("h1", {}, "Runs"), table, el("p", {}, compare), note, sweeps);
   const refresh = async () => {
-    const [runs, sweepList] = await Promise.all([api("/api/runs"), api("/api/sweeps")]);
+    // The runs show even when the sweeps cannot be read.
+    const [runs, sweepList] = await Promise.all([api("/api/runs"), api("/api/sweeps").catch(() => [])]);
     sweeps.replaceChildren(...(sweepList.length ? [el("h2", {}, "Sweeps"), sweepsTable(sweepList)] : []));
     note.textContent = runs.length ? "Updates by itself while a run trains."
       : sweepList.length ? "No runs outside the sweeps below." : "No runs yet: train one with `lenet --config configs/smoke.json`.";
@@ -98,6 +101,8 @@ const trialRun = (sweep, trial) => `${sweep}/${trial.name}`;
 // A sweep metric's value: accuracies in percent, losses to four places.
 const metricFormat = (metric) => (metric.endsWith("accuracy") ? (y) => percent(y) : (y) => y.toFixed(4));
 const plain = (value) => (typeof value === "string" ? value : JSON.stringify(value));
+// A value as a table or an axis shows it: numbers to three significant digits.
+const short = (value) => (typeof value === "number" ? String(+value.toPrecision(3)) : plain(value));
 
 function sweepsTable(sweeps) {
   return el("table", { id: "sweeps-table" },
@@ -228,11 +233,14 @@ function scatterChart(title, key, trials, format, log) {
     root.append(svg("line", { x1: left, x2: width - right, y1: Y(y), y2: Y(y), class: "grid" }));
     root.append(svg("text", { x: left - 6, y: Y(y) + 4, "text-anchor": "end" }, format(y)));
   }
+  // A tick at each value the trials took, where it does not crowd the one before.
   const ticks = numeric ? [...new Set(points.map((t) => t.parameters[key]))].sort((a, b) => a - b) : categories;
-  const shown = ticks.length > 6 ? ticks.filter((_, i) => i % Math.ceil(ticks.length / 6) === 0) : ticks;
-  for (const tick of shown) {
-    const x = numeric ? (logAxis ? Math.log10(tick) : tick) : categories.indexOf(tick);
-    root.append(svg("text", { x: X(x), y: height - bottom + 16, "text-anchor": "middle" }, numeric ? String(+tick.toPrecision(3)) : tick));
+  let lastTick = -Infinity;
+  for (const tick of ticks) {
+    const x = X(numeric ? (logAxis ? Math.log10(tick) : tick) : categories.indexOf(tick));
+    if (x - lastTick < 48) continue;
+    lastTick = x;
+    root.append(svg("text", { x, y: height - bottom + 16, "text-anchor": "middle" }, numeric ? short(tick) : tick));
   }
   root.append(svg("text", { x: (left + width - right) / 2, y: height - 4, "text-anchor": "middle" }, key + (logAxis ? " (log scale)" : "")));
   root.append(svg("line", { x1: left, x2: left, y1: top, y2: height - bottom, class: "axis" }));
@@ -256,6 +264,10 @@ function parallelChart(keys, trials, metric, format, logKeys) {
   const root = svg("svg", { class: "chart parallel", width, height, viewBox: `0 0 ${width} ${height}`, "data-title": "Parallel coordinates" });
   root.append(svg("text", { x: 12, y: 18, class: "title" }, "Parallel coordinates: every trial through its values"));
   const shown = trials.filter((t) => t.metric !== null);
+  if (!shown.length) {
+    root.append(svg("text", { x: left, y: height / 2 }, "no trial has a figure yet"));
+    return root;
+  }
   const valueOf = (t, axis) => (axis === metric ? t.metric : t.parameters[axis]);
   const scales = axes.map((axis) => {
     const values = shown.map((t) => valueOf(t, axis));
@@ -312,11 +324,11 @@ async function sweepView(name) {
     const trials = sweep.trials.map((t) => ({ ...t, href: runLink(trialRun(sweep.sweep, t)) }));
     ranking.replaceChildren(el("table", { id: "sweep-ranking" },
       el("thead", {}, el("tr", {}, ["rank", "trial", ...sweep.varied, sweep.metric, "test accuracy", "epochs", "state"]
-        .map((h, i) => el("th", { class: i === 1 || h === "state" ? "" : "num" }, h)))),
+        .map((h) => el("th", { class: h === "state" ? "" : "num" }, h)))),
       el("tbody", {}, trials.map((t, i) => el("tr", { "data-trial": t.name, "data-state": t.state },
         el("td", { class: "num" }, t.metric === null ? "–" : String(i + 1)),
-        el("td", {}, el("a", { href: t.href }, t.name)),
-        sweep.varied.map((k) => el("td", { class: "num" }, t.parameters[k] === undefined ? "–" : plain(t.parameters[k]))),
+        el("td", { class: "num" }, el("a", { href: t.href, title: t.name }, String(t.number))),
+        sweep.varied.map((k) => el("td", { class: "num", title: plain(t.parameters[k]) }, t.parameters[k] === undefined ? "–" : short(t.parameters[k]))),
         el("td", { class: "num" }, t.metric === null ? "–" : format(t.metric)),
         el("td", { class: "num" }, percent(t.test_accuracy)),
         el("td", { class: "num" }, `${t.epochs_done} / ${t.epochs_planned ?? "?"}`),
