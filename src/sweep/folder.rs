@@ -1,5 +1,5 @@
-//! The sweep's folder: `sweep.json`, which records the sweep's settings and its trials, and
-//! each trial's run folder, whose state is read from what it holds (as `lenet runs` reads it).
+//! The sweep's folder: `sweep.json` written or checked ([`super::record`]), and each trial's run
+//! folder, whose state is read from what it holds (as `lenet runs` reads it).
 //!
 //! ```text
 //! <artifact dir>/<sweep name>/
@@ -12,12 +12,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde::Serialize;
 
 use super::error::SweepError;
-use super::plan::{SweepPlan, Trial};
-use super::spec::{EarlyTerminate, Method, Metric, check_name};
+use super::plan::SweepPlan;
+use super::record::SweepRecord;
+use super::spec::check_name;
 use crate::run::history::{self, EpochMetrics};
 use crate::run::listing::details;
 use crate::run::{
@@ -28,106 +28,11 @@ use crate::run::{
 /// Where a sweep's trials write their output when run on this machine.
 pub const LOGS_DIR: &str = "logs";
 
-/// What `sweep.json` holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SweepRecord {
-    pub name: String,
-    pub method: Method,
-    pub seed: u64,
-    pub metric: Metric,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub early_terminate: Option<EarlyTerminate>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub threads_per_trial: Option<usize>,
-    /// The dotted config keys whose values differ between trials.
-    pub varied: Vec<String>,
-    /// The parameters drawn on a logarithmic scale.
-    #[serde(default)]
-    pub log_scale: Vec<String>,
-    /// The config every trial starts from.
-    pub base: Map<String, Value>,
-    pub trials: Vec<Trial>,
-}
-
-impl SweepRecord {
-    pub fn of(plan: &SweepPlan) -> Self {
-        Self {
-            name: plan.spec.name.clone(),
-            method: plan.spec.method,
-            seed: plan.spec.seed,
-            metric: plan.spec.metric,
-            early_terminate: plan.spec.early_terminate,
-            threads_per_trial: plan.spec.threads_per_trial,
-            varied: plan.varied.clone(),
-            log_scale: plan.log_scale(),
-            base: plan.spec.base.clone(),
-            trials: plan.trials.clone(),
-        }
-    }
-
-    /// The record in the sweep folder `dir`.
-    pub fn read(dir: &Path) -> Result<Self, SweepError> {
-        let path = dir.join(SWEEP_FILE);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(SweepError::NotASweep {
-                    dir: dir.to_path_buf(),
-                });
-            }
-            Err(e) => {
-                return Err(SweepError::BadRecord {
-                    dir: dir.to_path_buf(),
-                    message: e.to_string(),
-                });
-            }
-        };
-        serde_json::from_slice(&bytes).map_err(|e| SweepError::BadRecord {
-            dir: dir.to_path_buf(),
-            message: e.to_string(),
-        })
-    }
-
-    /// What differs from `other` that makes them two sweeps, if anything: its settings, its
-    /// base config, or trials other than a random sweep's list carried on.
-    fn differs_from(&self, other: &SweepRecord) -> Option<&'static str> {
-        let settings = |r: &SweepRecord| {
-            (
-                r.method,
-                r.seed,
-                r.metric,
-                r.early_terminate,
-                r.varied.clone(),
-            )
-        };
-        if settings(self) != settings(other) {
-            return Some("method, seed, metric, early_terminate or the parameters that vary");
-        }
-        if self.base != other.base {
-            return Some("the base configs");
-        }
-        let shared = self.trials.len().min(other.trials.len());
-        let values = |r: &SweepRecord| -> Vec<_> {
-            r.trials[..shared]
-                .iter()
-                .map(|t| t.parameters.clone())
-                .collect()
-        };
-        if values(self) != values(other) {
-            return Some("the trials' values");
-        }
-        if self.method == Method::Grid && self.trials.len() != other.trials.len() {
-            return Some("the grids");
-        }
-        None
-    }
-}
-
 /// Opens the sweep's folder for running it: writes `sweep.json` for a new sweep, checks that a
 /// folder holding one holds this sweep (a random sweep may have grown more trials since), and
 /// makes the folder for the logs.
 pub fn open(plan: &SweepPlan) -> Result<(), SweepError> {
-    let record = SweepRecord::of(plan);
+    let record = plan.record();
     if plan.dir.join(SWEEP_FILE).exists() {
         let existing = SweepRecord::read(&plan.dir)?;
         if let Some(what) = record.differs_from(&existing) {

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use super::error::SweepError;
 use super::folder::{self, LOGS_DIR, TrialState, TrialStatus};
-use super::plan::{SweepPlan, Trial};
+use super::plan::SweepPlan;
+use super::record::Trial;
 use crate::data::source::locate_dataset;
 use crate::data::{DatasetKind, idx};
 use crate::run::RunLock;

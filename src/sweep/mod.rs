@@ -1,5 +1,6 @@
 //! Sweeps: many runs from one file. A sweep file in W&B's form ([`spec`]) makes a list of
-//! trials ([`plan`]), each an ordinary run folder inside the sweep's folder ([`folder`]), so
+//! trials ([`plan`]), recorded in `sweep.json` ([`record`]), each an ordinary run folder inside
+//! the sweep's folder ([`folder`]), so
 //! that eval, predict, export, serve and resume work on a trial unchanged. A trial is trained
 //! by `lenet sweep --trial N` ([`trial`]); the sweep runs them here, several at a time
 //! ([`local`]), or as a SLURM job array ([`slurm`]). Poor trials can be ended early by
@@ -13,13 +14,15 @@ pub mod folder;
 pub mod hyperband;
 pub mod local;
 pub mod plan;
+pub mod record;
 pub mod report;
 pub mod slurm;
 pub mod spec;
 pub mod trial;
 
 pub use error::SweepError;
-pub use folder::{SweepRecord, TrialState, TrialStatus};
-pub use plan::{SweepPlan, Trial};
+pub use folder::{TrialState, TrialStatus};
+pub use plan::SweepPlan;
+pub use record::{SweepRecord, Trial};
 pub use report::{SweepReport, TrialRow};
 pub use spec::{Goal, Metric, MetricName, SweepSpec};

@@ -5,23 +5,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::error::SweepError;
-use super::folder::SweepRecord;
+use super::record::{SweepRecord, Trial};
 use super::spec::{Distribution, Method, Parameter, SweepSpec, config_from, range_value, set_key};
 use crate::config::TrainingConfig;
 use crate::data::SplitSize;
 use crate::data::rng::Rng;
-
-/// One trial: its number (from 1), its folder's name, and every parameter's value in it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Trial {
-    pub number: usize,
-    pub name: String,
-    pub parameters: BTreeMap<String, Value>,
-}
 
 /// A sweep ready to run: its file read, its trials made, and where it goes.
 #[derive(Debug, Clone)]
@@ -94,6 +85,22 @@ impl SweepPlan {
             plan.config(trial)?;
         }
         Ok(plan)
+    }
+
+    /// What `sweep.json` records of the sweep.
+    pub fn record(&self) -> SweepRecord {
+        SweepRecord {
+            name: self.spec.name.clone(),
+            method: self.spec.method,
+            seed: self.spec.seed,
+            metric: self.spec.metric,
+            early_terminate: self.spec.early_terminate,
+            threads_per_trial: self.spec.threads_per_trial,
+            varied: self.varied.clone(),
+            log_scale: self.log_scale(),
+            base: self.spec.base.clone(),
+            trials: self.trials.clone(),
+        }
     }
 
     /// The trial numbered `number`.
@@ -310,14 +317,6 @@ pub fn brief(value: &Value) -> String {
         }
         other => other.to_string(),
     }
-}
-
-/// What a trial's JSON holds, as `sweep.json` records it with the sweep's other settings.
-pub fn as_map(parameters: &BTreeMap<String, Value>) -> Map<String, Value> {
-    parameters
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
 }
 
 #[cfg(test)]

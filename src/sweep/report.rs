@@ -10,8 +10,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::error::SweepError;
-use super::folder::{SweepRecord, TrialState, TrialStatus};
+use super::folder::{TrialState, TrialStatus};
 use super::plan::brief;
+use super::record::SweepRecord;
 use super::spec::{Goal, Metric, MetricName};
 use crate::report::percent;
 use crate::run::history::EpochMetrics;

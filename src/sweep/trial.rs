@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::error::SweepError;
-use super::folder::{self, SweepRecord, TrialState, TrialStatus};
+use super::folder::{self, TrialState, TrialStatus};
 use super::hyperband;
-use super::plan::{SweepPlan, Trial};
+use super::plan::SweepPlan;
+use super::record::Trial;
 use crate::run::history::EpochMetrics;
 use crate::training::{EpochGate, StartMode, TrainOptions, Training};
 
@@ -63,7 +64,7 @@ fn hyperband_gate(plan: &SweepPlan, trial: &Trial, epochs: usize) -> EpochGate {
     let rule = plan.spec.early_terminate.expect("asked for with a rule");
     let metric = plan.spec.metric;
     let dir = plan.dir.clone();
-    let record = SweepRecord::of(plan);
+    let record = plan.record();
     let name = trial.name.clone();
     Arc::new(move |history: &[EpochMetrics]| {
         let epoch = history.last()?.epoch;
