@@ -442,12 +442,7 @@ fn browser_shows_a_sweep_ranked_with_its_charts() {
     let shown = browser.script(
         "return [...document.querySelectorAll('#sweep-ranking tbody tr')].map(r => r.dataset.trial);",
     );
-    let report = common::lenet()
-        .args(["sweep", "report", "--json", "--sweep"])
-        .arg(artifacts.join("browse"))
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&report.stdout).unwrap();
+    let report = common::sweep_report_json(&artifacts.join("browse"));
     let ranked: Vec<Value> = report["trials"]
         .as_array()
         .unwrap()

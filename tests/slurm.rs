@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{lenet_process, real_mnist_dir, summary_of};
-use serde_json::Value;
+use common::{lenet_process, real_mnist_dir, summary_of, sweep_report_json};
 
 /// A one-node cluster: its daemons, ended on drop, and its `slurm.conf`.
 struct Cluster {
@@ -220,16 +219,6 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) -> Result<(), String> {
     Ok(())
 }
 
-fn report(sweep: &Path) -> Value {
-    let output = lenet_process()
-        .args(["sweep", "report", "--json", "--sweep"])
-        .arg(sweep)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
 #[test]
 fn a_sweep_runs_as_a_slurm_job_array() {
     // SAFETY: geteuid has no preconditions.
@@ -274,7 +263,7 @@ fn a_sweep_runs_as_a_slurm_job_array() {
     let sweep = artifacts.join("cluster");
     let start = Instant::now();
     let finished = loop {
-        let report = report(&sweep);
+        let report = sweep_report_json(&sweep);
         let trials = report["trials"].as_array().unwrap().clone();
         if trials.iter().all(|t| t["state"] == "finished") {
             break trials;

@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{every_case, lenet, lenet_process, real_mnist_dir, summary_of};
+use common::{every_case, lenet, lenet_process, real_mnist_dir, summary_of, sweep_report_json};
 use serde_json::Value;
 
 /// A base config small enough for tests: a few thousand images, a validation split.
@@ -38,16 +38,6 @@ fn sweep_command(file: &Path, artifacts: &Path, extra: &[&str]) -> std::process:
         .arg(real_mnist_dir())
         .args(extra);
     command
-}
-
-fn report_json(sweep: &Path) -> Value {
-    let output = lenet()
-        .args(["sweep", "report", "--json", "--sweep"])
-        .arg(sweep)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 /// The 4-trial grid, run 2 at a time once per test binary: its artifacts folder and what the
@@ -94,7 +84,7 @@ fn sweep_grid_runs_two_at_a_time_into_run_folders_ranked_by_their_summaries() {
         .count();
     assert_eq!(started, 2, "{stdout}");
 
-    let report = report_json(&sweep);
+    let report = sweep_report_json(&sweep);
     assert_eq!(report["metric"], "valid_accuracy");
     assert_eq!(report["goal"], "maximize");
     let trials = report["trials"].as_array().unwrap();
@@ -227,7 +217,7 @@ fn sweep_stopped_resumes_its_trials_from_their_checkpoints() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
     assert!(stderr.contains("run the same command again"), "{stderr}");
-    let report = report_json(&sweep);
+    let report = sweep_report_json(&sweep);
     for trial in report["trials"].as_array().unwrap() {
         assert_eq!(trial["state"], "stopped", "{trial}");
         assert!(trial["epochs_done"].as_u64().unwrap() >= 1, "{trial}");
@@ -276,7 +266,7 @@ fn sweep_hyperband_ends_the_trials_behind_at_a_rung() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("judged at epochs 1, 2"), "{stdout}");
-    let report = report_json(&artifacts.join("hb"));
+    let report = sweep_report_json(&artifacts.join("hb"));
     assert_eq!(report["goal"], "minimize");
     let trials = report["trials"].as_array().unwrap();
     let by_rate = |rate: f64| {
@@ -439,14 +429,27 @@ fn sweep_bad_files_and_flags_are_one_line_errors() {
     let entries: Vec<_> = fs::read_dir(&artifacts).unwrap().flatten().collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
 
-    let report = lenet()
-        .args(["sweep", "report", "--sweep"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&report.stderr);
-    assert_eq!(report.status.code(), Some(2));
-    assert!(stderr.contains("not a sweep folder"), "{stderr}");
+    // The report of what is no sweep, and the other way round a sweep file given as a config.
+    let trial = artifacts.join("taken").join("1-seed=1");
+    fs::create_dir_all(&trial).unwrap();
+    let arg = |path: &Path| path.to_string_lossy().into_owned();
+    let report = |path: String| vec!["sweep".to_string(), "report".into(), "--sweep".into(), path];
+    let wrong: Vec<(Vec<String>, &str)> = vec![
+        (report(arg(dir.path())), "not a sweep folder"),
+        (report("/nonexistent/sweep".into()), "no such folder"),
+        (report(arg(&trial)), "a trial of the sweep in"),
+        (
+            vec!["--config".into(), arg(&other)],
+            "a sweep file, not a training config",
+        ),
+    ];
+    for (args, expected) in wrong {
+        let output = lenet().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
 }
 
 #[test]
@@ -528,7 +531,7 @@ fn sweep_served_with_its_trials_as_runs() {
     assert_eq!(sweeps[0]["sweep"], "grid");
     let (status, sweep) = get("/api/sweeps/grid");
     assert_eq!(status, 200);
-    let report = report_json(&artifacts.join("grid"));
+    let report = sweep_report_json(&artifacts.join("grid"));
     let trials = sweep["trials"].as_array().unwrap();
     for (served, reported) in trials.iter().zip(report["trials"].as_array().unwrap()) {
         assert_eq!(

@@ -47,14 +47,15 @@ fn run_command(args: &SweepRunArgs) -> Result<ExitCode, Error> {
 /// `--trial N`: the trial trained in this process, as `lenet train` trains a run.
 fn trial_command(plan: &SweepPlan, number: usize) -> Result<ExitCode, Error> {
     let trial = plan.trial(number)?;
+    let (options, tracked) = super::train::options(true);
+    let start = trial::start(plan, number, &options)?;
     println!(
         "Sweep {}, trial {number} of {}: {}",
         plan.spec.name,
         plan.trials.len(),
         values(plan, trial)
     );
-    let (options, tracked) = super::train::options(true);
-    match trial::start(plan, number, &options)? {
+    match start {
         TrialStart::Done { state, dir } => {
             println!(
                 "Already {}, left as it is: {}",
@@ -131,10 +132,13 @@ fn local_command(plan: &SweepPlan, args: &SweepRunArgs, file: &Path) -> Result<E
     });
     let (parallel, threads) = shares(cores, args.parallel, plan.spec.threads_per_trial, gpu);
     let count = plan.trials.len();
+    // A folder holding another sweep is refused before anything is said of this one.
+    lenet::sweep::folder::open(plan)?;
     println!("{}", header(plan));
     println!(
-        "Running {parallel} at a time, {threads} thread{} each, into {} (each trial a run \
+        "Running {} at a time, {threads} thread{} each, into {} (each trial a run \
          folder; its output in logs/)",
+        parallel.min(count),
         if threads == 1 { "" } else { "s" },
         plan.dir.display()
     );

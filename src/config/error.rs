@@ -13,6 +13,12 @@ pub enum ConfigError {
     },
     #[error("{}: not valid JSON: {message}", path.display())]
     Syntax { path: PathBuf, message: String },
+    #[error(
+        "{}: a sweep file, not a training config: run it with `lenet sweep --config FILE` \
+         (docs/sweeps.md)",
+        path.display()
+    )]
+    SweepFile { path: PathBuf },
     #[error("{}: {key}: {message}", path.display())]
     Key {
         path: PathBuf,

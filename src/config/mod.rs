@@ -137,6 +137,14 @@ impl TrainingConfig {
                 message: "the top level must be an object, { ... }".to_string(),
             });
         }
+        if let Ok(serde_json::Value::Object(top)) = serde_json::from_str(text)
+            && top.contains_key("parameters")
+            && (top.contains_key("base") || top.contains_key("method"))
+        {
+            return Err(ConfigError::SweepFile {
+                path: path.to_path_buf(),
+            });
+        }
         let mut json = serde_json::Deserializer::from_str(text);
         let config: Self = serde_path_to_error::deserialize(&mut json).map_err(|err| {
             let key = err.path().to_string();

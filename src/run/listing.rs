@@ -128,12 +128,17 @@ pub fn details(dir: &Path) -> RunDetails {
             .unwrap_or_default(),
     };
     let (state, message) = if let Some(summary) = &summary {
-        let early = summary
-            .stopped_early_at
-            .map(|epoch| match &summary.stopped_by {
-                Some(why) => format!("stopped early after epoch {epoch}: {why}"),
+        // What ended it, in a word ("hyperband"); summary.json has the whole reason.
+        let early = summary.stopped_early_at.map(|epoch| {
+            match summary
+                .stopped_by
+                .as_deref()
+                .and_then(|why| why.split(':').next())
+            {
+                Some(by) => format!("stopped early after epoch {epoch} by {by}"),
                 None => format!("stopped early after epoch {epoch}"),
-            });
+            }
+        });
         (RunState::Finished, early)
     } else if RunLock::is_held(dir) {
         (RunState::Training, None)

@@ -41,6 +41,13 @@ pub enum SweepError {
     },
     #[error("{}: not a sweep folder (no sweep.json); `lenet sweep --config FILE` makes one", dir.display())]
     NotASweep { dir: PathBuf },
+    #[error(
+        "{}: a trial of the sweep in {}; pass --sweep {}",
+        dir.display(),
+        sweep.display(),
+        sweep.display()
+    )]
+    TrialNotSweep { dir: PathBuf, sweep: PathBuf },
     #[error("{}: sweep.json cannot be read: {message}", dir.display())]
     BadRecord { dir: PathBuf, message: String },
     #[error("no sweep called {name:?} in {}", artifacts.display())]
@@ -82,6 +89,7 @@ impl SweepError {
             | SweepError::Base { .. }
             | SweepError::Changed { .. }
             | SweepError::NotASweep { .. }
+            | SweepError::TrialNotSweep { .. }
             | SweepError::NoSuchTrial { .. }
             | SweepError::NoSuchSweep { .. }
             | SweepError::BadSweepName { .. }

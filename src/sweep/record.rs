@@ -43,6 +43,15 @@ pub struct SweepRecord {
 }
 
 impl SweepRecord {
+    /// The epochs `trial` trains for: its own value, else the base config's, else the default.
+    pub fn epochs(&self, trial: &Trial) -> Option<usize> {
+        let set = trial.parameters.get("epochs").or(self.base.get("epochs"));
+        match set {
+            Some(value) => value.as_u64().map(|n| n as usize),
+            None => Some(crate::config::TrainingConfig::default().epochs),
+        }
+    }
+
     /// The record in the sweep folder `dir`.
     pub fn read(dir: &Path) -> Result<Self, SweepError> {
         let path = dir.join(SWEEP_FILE);

@@ -15,6 +15,7 @@ use super::plan::brief;
 use super::record::SweepRecord;
 use super::spec::{Goal, Metric, MetricName};
 use crate::report::percent;
+use crate::run::SWEEP_FILE;
 use crate::run::history::EpochMetrics;
 
 /// A sweep's trials, best first.
@@ -61,6 +62,17 @@ pub struct TrialRow {
 impl SweepReport {
     /// The report of the sweep in `dir`; with `histories`, each trial's epochs too.
     pub fn read(dir: &Path, histories: bool) -> Result<Self, SweepError> {
+        if !dir.is_dir() {
+            return Err(SweepError::Run(crate::run::RunError::NoSuchFolder {
+                dir: dir.to_path_buf(),
+            }));
+        }
+        if let Some(sweep) = dir.parent().filter(|p| p.join(SWEEP_FILE).is_file()) {
+            return Err(SweepError::TrialNotSweep {
+                dir: dir.to_path_buf(),
+                sweep: sweep.to_path_buf(),
+            });
+        }
         let record = SweepRecord::read(dir)?;
         let metric = record.metric;
         let mut trials: Vec<TrialRow> = record
@@ -86,7 +98,7 @@ impl SweepReport {
                     test_loss: status.summary.as_ref().map(|s| s.test_loss),
                     state: status.state,
                     epochs_done: status.history.len(),
-                    epochs_planned: status.epochs_planned,
+                    epochs_planned: status.epochs_planned.or_else(|| record.epochs(trial)),
                     stopped_by: status.summary.as_ref().and_then(|s| s.stopped_by.clone()),
                     message: status.message,
                     history: histories.then_some(status.history),

@@ -253,6 +253,18 @@ impl SweepSpec {
                 "not a sweep file: the top level must be an object, { ... }".to_string(),
             ));
         }
+        if let Ok(Value::Object(top)) = serde_json::from_str::<Value>(text)
+            && !top.contains_key("base")
+            && ["model", "optimizer", "epochs", "batch_size", "data"]
+                .iter()
+                .any(|key| top.contains_key(*key))
+        {
+            return Err(file_error(
+                "a training config, not a sweep file: train it with `lenet --config FILE`, or \
+                 sweep over it from a sweep file whose \"base\" names it (docs/sweeps.md)"
+                    .to_string(),
+            ));
+        }
         let mut json = serde_json::Deserializer::from_str(text);
         let file: SweepFile = serde_path_to_error::deserialize(&mut json).map_err(|err| {
             let key = err.path().to_string();
@@ -643,11 +655,18 @@ pub fn set_key(
 /// The config `config` makes, checked, or what is wrong with it in one line (the key and why).
 pub fn config_from(path: &Path, config: &Map<String, Value>) -> Result<TrainingConfig, String> {
     let text = serde_json::to_string(config).expect("JSON serialises");
+    // serde ends its messages with a place in the text it read, which here is lenet's own
+    // one-line JSON of the trial's config, not the user's file: left out.
+    let unplaced = |message: String| match message.rfind(" at line ") {
+        Some(at) if message[at..].contains(" column ") => message[..at].to_string(),
+        _ => message,
+    };
     let problem = |error: ConfigError| match error {
-        ConfigError::Key { key, message, .. } => format!("{key}: {message}"),
+        ConfigError::Key { key, message, .. } => format!("{key}: {}", unplaced(message)),
         ConfigError::Value { key, message } => format!("{key}: {message}"),
-        ConfigError::Syntax { message, .. } => message,
+        ConfigError::Syntax { message, .. } => unplaced(message),
         ConfigError::Read { source, .. } => source.to_string(),
+        error @ ConfigError::SweepFile { .. } => error.to_string(),
     };
     let config = TrainingConfig::parse(path, &text).map_err(problem)?;
     config.validate().map_err(problem)?;
@@ -696,6 +715,10 @@ mod tests {
             (r#"{"base": 3}"#, "base: expected a config file's path"),
             (r#"{"base": {"epochs": 0}}"#, "epochs: must be at least 1"),
             (r#"{"base": {"epoch": 2}}"#, "unknown field `epoch`"),
+            (
+                r#"{"epochs": 2, "batch_size": 8}"#,
+                "a training config, not a sweep file",
+            ),
             (r#"{"base": {}, "name": "a/b"}"#, "cannot name a folder"),
             (
                 r#"{"base": {}, "method": "bayes"}"#,
@@ -777,6 +800,12 @@ mod tests {
             let error = parse(text).expect_err(text);
             assert!(error.contains(expected), "{text}: {error}");
             assert!(!error.contains('\n'), "{text}: {error}");
+            if error.contains("parameters.") {
+                assert!(
+                    !error.contains(" column "),
+                    "no place in lenet's own text: {error}"
+                );
+            }
         }
     }
 

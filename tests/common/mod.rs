@@ -222,6 +222,17 @@ pub fn runs_json(artifacts: &Path) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// `lenet sweep report --json` on the sweep folder `sweep`.
+pub fn sweep_report_json(sweep: &Path) -> serde_json::Value {
+    let output = lenet()
+        .args(["sweep", "report", "--json", "--sweep"])
+        .arg(sweep)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// [`lenet_process`] with assert_cmd's assertions.
 pub fn lenet() -> assert_cmd::Command {
     assert_cmd::Command::from_std(lenet_process())

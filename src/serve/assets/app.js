@@ -74,6 +74,8 @@ async function runsView() {
     // The runs show even when the sweeps cannot be read.
     const [runs, sweepList] = await Promise.all([api("/api/runs"), api("/api/sweeps").catch(() => [])]);
     sweeps.replaceChildren(...(sweepList.length ? [el("h2", {}, "Sweeps"), sweepsTable(sweepList)] : []));
+    // Only sweeps here: no empty table of runs, nothing to compare.
+    table.hidden = compare.hidden = !runs.length && sweepList.length > 0;
     note.textContent = runs.length ? "Updates by itself while a run trains."
       : sweepList.length ? "No runs outside the sweeps below." : "No runs yet: train one with `lenet --config configs/smoke.json`.";
     body.replaceChildren(...runs.map((run) => {
@@ -102,7 +104,13 @@ const trialRun = (sweep, trial) => `${sweep}/${trial.name}`;
 const metricFormat = (metric) => (metric.endsWith("accuracy") ? (y) => percent(y) : (y) => y.toFixed(4));
 const plain = (value) => (typeof value === "string" ? value : JSON.stringify(value));
 // A value as a table or an axis shows it: numbers to three significant digits.
-const short = (value) => (typeof value === "number" ? String(+value.toPrecision(3)) : plain(value));
+const short = (value) => {
+  if (typeof value !== "number") return plain(value);
+  const rounded = +value.toPrecision(3);
+  // As `lenet sweep report` writes it: the shorter of 0.00972 and 9.72e-3.
+  const [fixed, exponent] = [String(rounded), rounded.toExponential(2)];
+  return fixed.length <= exponent.length ? fixed : exponent;
+};
 
 function sweepsTable(sweeps) {
   return el("table", { id: "sweeps-table" },
@@ -134,6 +142,15 @@ const svg = (tag, attrs = {}, text) => {
   return node;
 };
 
+// Five grid lines across a chart from y0 to y1 (Y places a value), each labelled on the left.
+function yGrid(root, Y, y0, y1, left, right, format) {
+  for (let i = 0; i <= 4; i++) {
+    const y = y0 + ((y1 - y0) * i) / 4;
+    root.append(svg("line", { x1: left, x2: right, y1: Y(y), y2: Y(y), class: "grid" }));
+    root.append(svg("text", { x: left - 6, y: Y(y) + 4, "text-anchor": "end" }, format(y)));
+  }
+}
+
 // A line chart of `series` ({name, points: [[epoch, value]]}) with a dot per point whose
 // tooltip gives the value.
 function lineChart(title, series, format) {
@@ -155,11 +172,7 @@ function lineChart(title, series, format) {
   [y0, y1] = [y0 - pad, y1 + pad];
   const X = (x) => left + ((x - x0) / (x1 - x0)) * (width - left - right);
   const Y = (y) => height - bottom - ((y - y0) / (y1 - y0)) * (height - top - bottom);
-  for (let i = 0; i <= 4; i++) {
-    const y = y0 + ((y1 - y0) * i) / 4;
-    root.append(svg("line", { x1: left, x2: width - right, y1: Y(y), y2: Y(y), class: "grid" }));
-    root.append(svg("text", { x: left - 6, y: Y(y) + 4, "text-anchor": "end" }, format(y)));
-  }
+  yGrid(root, Y, y0, y1, left, width - right, format);
   const step = Math.max(1, Math.ceil((x1 - x0) / 10));
   for (let x = Math.ceil(x0); x <= x1; x += step) {
     root.append(svg("text", { x: X(x), y: height - bottom + 16, "text-anchor": "middle" }, String(x)));
@@ -228,17 +241,13 @@ function scatterChart(title, key, trials, format, log) {
   if (title.includes("accuracy") && ys.every((y) => y <= 1)) y1 = Math.min(y1, 1);
   const X = (x) => left + ((x - x0) / (x1 - x0)) * (width - left - right);
   const Y = (y) => height - bottom - ((y - y0) / (y1 - y0)) * (height - top - bottom);
-  for (let i = 0; i <= 4; i++) {
-    const y = y0 + ((y1 - y0) * i) / 4;
-    root.append(svg("line", { x1: left, x2: width - right, y1: Y(y), y2: Y(y), class: "grid" }));
-    root.append(svg("text", { x: left - 6, y: Y(y) + 4, "text-anchor": "end" }, format(y)));
-  }
+  yGrid(root, Y, y0, y1, left, width - right, format);
   // A tick at each value the trials took, where it does not crowd the one before.
   const ticks = numeric ? [...new Set(points.map((t) => t.parameters[key]))].sort((a, b) => a - b) : categories;
   let lastTick = -Infinity;
   for (const tick of ticks) {
     const x = X(numeric ? (logAxis ? Math.log10(tick) : tick) : categories.indexOf(tick));
-    if (x - lastTick < 48) continue;
+    if (x - lastTick < 64) continue;
     lastTick = x;
     root.append(svg("text", { x, y: height - bottom + 16, "text-anchor": "middle" }, numeric ? short(tick) : tick));
   }
@@ -276,7 +285,7 @@ function parallelChart(keys, trials, metric, format, logKeys) {
       const f = log ? Math.log10 : (v) => v;
       const [a, b] = [Math.min(...values.map(f)), Math.max(...values.map(f))];
       const position = (v) => (a === b ? 0.5 : (f(v) - a) / (b - a));
-      const label = axis === metric ? format : (v) => String(+v.toPrecision(3));
+      const label = axis === metric ? format : short;
       return { position, low: label(Math.min(...values)), high: label(Math.max(...values)) };
     }
     const categories = [...new Set(values.map(plain))];
@@ -366,7 +375,10 @@ async function runView(name) {
   const refresh = async () => {
     const run = await api("/api/runs/" + encodeURIComponent(name));
     head.replaceChildren(
-      el("h1", {}, name, " ", badge(run.state)),
+      el("h1", {}, name, " ", badge(run.state),
+        ...(run.message && run.message.startsWith("stopped early") ? [" ", badge("ended early")] : [])),
+      // A sweep's trial (SWEEP/TRIAL) links back to its sweep.
+      ...(name.includes("/") ? [el("p", {}, "A trial of the sweep ", el("a", { href: sweepLink(name.split("/")[0]) }, name.split("/")[0]))] : []),
       el("p", { class: "muted" },
         `${run.config || "?"} · ${run.variant || "?"} · ${run.dataset || "?"} · ${run.backend || "?"} · ` +
           `${run.epochs_done} of ${run.epochs_planned ?? "?"} epochs · test accuracy ${percent(run.test_accuracy)} · `,
