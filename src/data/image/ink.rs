@@ -29,7 +29,7 @@ impl InkMap {
         let (width, height) = (grey.width() as usize, grey.height() as usize);
         let mut values = grey.into_raw();
         // The paper is most of the picture: if most of it is light, the ink is dark.
-        if median(values.clone()) > 0.5 {
+        if median(&values) > 0.5 {
             values.iter_mut().for_each(|v| *v = 1.0 - *v);
         }
         let (background, noise) = fit_background(&values, width, height);
@@ -66,51 +66,75 @@ fn greyscale(image: &DynamicImage) -> ImageBuffer<Luma<f32>, Vec<f32>> {
     imageops::resize(&grey, size(width), size(height), FilterType::Triangle)
 }
 
-/// The element at position `len / 2` of `values` sorted (the upper median), found by radix
-/// selection on the floats' bits: the same element a sort by `f32::total_cmp` puts there, in
-/// a few passes over counts instead of a quickselect's comparisons (the preparation takes
-/// several medians of a whole picture).
-fn median(values: Vec<f32>) -> f32 {
-    if values.is_empty() {
+/// The element at position `len / 2` of `values` sorted by `f32::total_cmp` (the upper
+/// median). The preparation takes several medians of a whole picture, so this is made for its
+/// pictures: first the first value is tried, in one counting pass (most of a drawing or a clean
+/// scan is paper of one exact value, and the median is it); otherwise a radix selection on the
+/// floats' bits, whose first pass keeps only the values under the wanted digit for the others.
+fn median(values: &[f32]) -> f32 {
+    let Some(&first) = values.first() else {
         return 0.0;
-    }
-    // Bits that sort as the floats do under total_cmp: negatives flipped whole, positives with
-    // the sign bit set.
-    let key = |v: f32| {
-        let bits = v.to_bits();
-        if bits >> 31 == 1 {
-            !bits
-        } else {
-            bits | 1 << 31
-        }
     };
-    let mut rank = values.len() / 2;
-    let keys: Vec<u32> = values.into_iter().map(key).collect();
-    // Digit by digit from the top: count the keys that share the digits found so far, and keep
-    // the digit under which the wanted rank falls.
-    let (mut prefix, mut known) = (0u32, 0u32);
-    let mut counts = [0usize; 1 << 11];
-    for (shift, width) in [(21, 11), (10, 11), (0, 10)] {
+    let rank = values.len() / 2;
+    let guess = key(first);
+    let (mut below, mut equal) = (0usize, 0usize);
+    for &v in values {
+        let k = key(v);
+        below += usize::from(k < guess);
+        equal += usize::from(k == guess);
+    }
+    if (below..below + equal).contains(&rank) {
+        return first;
+    }
+    // The top 11 bits first, over every value; then the values under the chosen digit alone.
+    let mut counts = vec![0usize; 1 << 11];
+    for &v in values {
+        counts[(key(v) >> 21) as usize] += 1;
+    }
+    let (top, mut rank) = digit_at(&counts, rank);
+    let mut keys: Vec<u32> = values
+        .iter()
+        .map(|&v| key(v))
+        .filter(|k| k >> 21 == top)
+        .collect();
+    let mut prefix = top << 21;
+    for (shift, width) in [(10, 11), (0, 10)] {
         let mask = (1u32 << width) - 1;
         counts.fill(0);
         for &k in &keys {
-            if k & known == prefix {
-                counts[((k >> shift) & mask) as usize] += 1;
-            }
+            counts[((k >> shift) & mask) as usize] += 1;
         }
-        let mut digit = 0;
-        while rank >= counts[digit] {
-            rank -= counts[digit];
-            digit += 1;
-        }
-        prefix |= (digit as u32) << shift;
-        known |= mask << shift;
+        let (digit, below) = digit_at(&counts, rank);
+        rank = below;
+        prefix |= digit << shift;
+        keys.retain(|k| (k >> shift) & mask == digit);
     }
-    let bits = prefix;
-    f32::from_bits(if bits >> 31 == 1 {
-        bits & !(1 << 31)
+    from_key(prefix)
+}
+
+/// The digit under which the element of `rank` falls, given each digit's count, and its rank
+/// among that digit's elements.
+fn digit_at(counts: &[usize], mut rank: usize) -> (u32, usize) {
+    let mut digit = 0;
+    while rank >= counts[digit] {
+        rank -= counts[digit];
+        digit += 1;
+    }
+    (digit as u32, rank)
+}
+
+/// Bits that sort as the floats do under `total_cmp`: negatives flipped whole, positives with
+/// the sign bit set.
+fn key(v: f32) -> u32 {
+    let bits = v.to_bits();
+    if bits >> 31 == 1 { !bits } else { bits | 1 << 31 }
+}
+
+fn from_key(key: u32) -> f32 {
+    f32::from_bits(if key >> 31 == 1 {
+        key & !(1 << 31)
     } else {
-        !bits
+        !key
     })
 }
 
@@ -122,8 +146,8 @@ fn fit_background(values: &[f32], width: usize, height: usize) -> (Vec<f32>, f32
     let axes = Axes::new(width, height);
     // Start from the pixels near the picture's typical level: most of the picture is paper,
     // and a large or bold digit would otherwise pull the first surface up under itself.
-    let middle = median(values.to_vec());
-    let spread = 1.4826 * median(values.iter().map(|v| (v - middle).abs()).collect());
+    let middle = median(values);
+    let spread = 1.4826 * median(&values.iter().map(|v| (v - middle).abs()).collect::<Vec<_>>());
     let start = middle + (3.0 * spread).max(0.05);
     let mut paper: Vec<bool> = values.iter().map(|&v| v <= start).collect();
     let mut background = vec![middle; values.len()];
@@ -137,8 +161,9 @@ fn fit_background(values: &[f32], width: usize, height: usize) -> (Vec<f32>, f32
             .filter(|&i| paper[i])
             .map(|i| values[i] - background[i])
             .collect();
-        let centre = median(residuals.clone());
-        noise = 1.4826 * median(residuals.iter().map(|r| (r - centre).abs()).collect());
+        let centre = median(&residuals);
+        noise = 1.4826
+            * median(&residuals.iter().map(|r| (r - centre).abs()).collect::<Vec<_>>());
         let limit = (3.0 * noise).max(0.02);
         let refitted: Vec<bool> = (0..values.len())
             .map(|i| values[i] - background[i] < limit)
@@ -154,11 +179,11 @@ fn fit_background(values: &[f32], width: usize, height: usize) -> (Vec<f32>, f32
         .iter()
         .fold((f32::MAX, f32::MIN), |(lo, hi), &b| (lo.min(b), hi.max(b)));
     if high - low < FLAT {
-        let paper_values = (0..values.len())
+        let paper_values: Vec<f32> = (0..values.len())
             .filter(|&i| paper[i])
             .map(|i| values[i])
             .collect();
-        background = vec![median(paper_values); values.len()];
+        background = vec![median(&paper_values); values.len()];
     }
     (background, noise)
 }
@@ -284,7 +309,13 @@ mod tests {
             let mut sorted = values.clone();
             sorted.sort_by(f32::total_cmp);
             let expected = sorted[sorted.len() / 2];
-            assert_eq!(median(values).to_bits(), expected.to_bits(), "{len}");
+            assert_eq!(median(&values).to_bits(), expected.to_bits(), "{len}");
+            // The first value tried as the median: it is, or it is not.
+            values.insert(0, expected);
+            let mut sorted = values.clone();
+            sorted.sort_by(f32::total_cmp);
+            let expected = sorted[sorted.len() / 2];
+            assert_eq!(median(&values).to_bits(), expected.to_bits(), "{len}, first");
         }
     }
 

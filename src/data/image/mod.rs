@@ -295,11 +295,16 @@ pub fn mnist_style(image: &DynamicImage) -> Option<Prepared> {
 /// every pixel that is not the digit's set to 0.
 fn crop(map: &InkMap, digit: &[bool]) -> Option<ImageBuffer<Luma<f32>, Vec<f32>>> {
     let w = map.width;
-    let kept = || (0..digit.len()).filter(|&p| digit[p]);
-    let (x0, x1) = (kept().map(|p| p % w).min()?, kept().map(|p| p % w).max()?);
-    let (y0, y1) = (kept().map(|p| p / w).min()?, kept().map(|p| p / w).max()?);
-    let strongest = kept().map(|p| map.ink[p]).fold(0.0f32, f32::max);
-    if strongest <= 0.0 {
+    // The box and the strongest ink, in one pass.
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    let mut strongest = 0.0f32;
+    for (y, row) in digit.chunks_exact(w).enumerate() {
+        for (x, _) in row.iter().enumerate().filter(|(_, kept)| **kept) {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+            strongest = strongest.max(map.ink[y * w + x]);
+        }
+    }
+    if x0 > x1 || strongest <= 0.0 {
         return None;
     }
     // Faint ink (a pencil, a dim photo) is brought to full strength, as MNIST's digits have;
