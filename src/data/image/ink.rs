@@ -3,6 +3,8 @@
 //! fitted to the pixels that are not ink, not one value for the whole picture.
 
 use image::imageops::{self, FilterType};
+use std::sync::OnceLock;
+
 use image::{DynamicImage, ImageBuffer, Luma};
 
 use super::shrink::WORKING_SIDE;
@@ -28,16 +30,20 @@ impl InkMap {
         let grey = greyscale(image);
         let (width, height) = (grey.width() as usize, grey.height() as usize);
         let mut values = grey.into_raw();
+        let mut scratch = Scratch::default();
         // The paper is most of the picture: if most of it is light, the ink is dark.
-        if median(&values) > 0.5 {
+        if scratch.median(&values) > 0.5 {
             values.iter_mut().for_each(|v| *v = 1.0 - *v);
         }
-        let (background, noise) = fit_background(&values, width, height);
-        let ink = values
-            .iter()
-            .zip(&background)
-            .map(|(v, b)| (v - b).max(0.0))
-            .collect();
+        let (background, noise) = fit_background(&values, width, height, &mut scratch);
+        let ink = match background {
+            Background::Flat(level) => values.iter().map(|v| (v - level).max(0.0)).collect(),
+            Background::Surface(surface) => values
+                .iter()
+                .zip(&surface)
+                .map(|(v, b)| (v - b).max(0.0))
+                .collect(),
+        };
         InkMap {
             width,
             height,
@@ -50,12 +56,32 @@ impl InkMap {
 /// The picture's grey levels (0 black, 1 white), composited over white paper, and scaled down
 /// (averaging) if it is larger than the working size.
 fn greyscale(image: &DynamicImage) -> ImageBuffer<Luma<f32>, Vec<f32>> {
-    let grey_alpha = image.to_luma_alpha32f();
-    let (width, height) = grey_alpha.dimensions();
-    let grey: Vec<f32> = grey_alpha
-        .pixels()
-        .map(|p| p[0] * p[1] + (1.0 - p[1]))
-        .collect();
+    let (width, height) = (image.width(), image.height());
+    let composited = |grey: f32, alpha: f32| grey * alpha + (1.0 - alpha);
+    let grey: Vec<f32> = match image {
+        // Grey pictures of 8 bits (a drawing, a scan) through a table of what each byte is as
+        // a float, the image crate's own values, without its buffer of float pairs. (Its
+        // colour to grey in floats is kept for colour pictures: a grey level taken at 8 bits
+        // differs from it.)
+        DynamicImage::ImageLuma8(luma) => {
+            let levels = byte_levels();
+            luma.iter()
+                .map(|&l| composited(levels[l as usize], 1.0))
+                .collect()
+        }
+        DynamicImage::ImageLumaA8(luma_alpha) => {
+            let levels = byte_levels();
+            luma_alpha
+                .chunks_exact(2)
+                .map(|p| composited(levels[p[0] as usize], levels[p[1] as usize]))
+                .collect()
+        }
+        _ => image
+            .to_luma_alpha32f()
+            .pixels()
+            .map(|p| composited(p[0], p[1]))
+            .collect(),
+    };
     let grey = ImageBuffer::from_raw(width, height, grey).expect("one value per pixel");
     let longer = width.max(height);
     if longer <= WORKING_SIDE {
@@ -66,58 +92,85 @@ fn greyscale(image: &DynamicImage) -> ImageBuffer<Luma<f32>, Vec<f32>> {
     imageops::resize(&grey, size(width), size(height), FilterType::Triangle)
 }
 
-/// The element at position `len / 2` of `values` sorted by `f32::total_cmp` (the upper
-/// median). The preparation takes several medians of a whole picture, so this is made for its
-/// pictures: first the first value is tried, in one counting pass (most of a drawing or a clean
-/// scan is paper of one exact value, and the median is it); otherwise a radix selection on the
-/// floats' bits, whose first pass keeps only the values under the wanted digit for the others.
-fn median(values: &[f32]) -> f32 {
-    let Some(&first) = values.first() else {
-        return 0.0;
-    };
-    let rank = values.len() / 2;
-    let guess = key(first);
-    let (mut below, mut equal) = (0usize, 0usize);
-    for &v in values {
-        let k = key(v);
-        below += usize::from(k < guess);
-        equal += usize::from(k == guess);
-    }
-    if (below..below + equal).contains(&rank) {
-        return first;
-    }
-    // The top 11 bits first, over every value; then the values under the chosen digit alone.
-    let mut counts = vec![0usize; 1 << 11];
-    for &v in values {
-        counts[(key(v) >> 21) as usize] += 1;
-    }
-    let (top, mut rank) = digit_at(&counts, rank);
-    let mut keys: Vec<u32> = values
-        .iter()
-        .map(|&v| key(v))
-        .filter(|k| k >> 21 == top)
-        .collect();
-    let mut prefix = top << 21;
-    for (shift, width) in [(10, 11), (0, 10)] {
-        let mask = (1u32 << width) - 1;
-        counts.fill(0);
-        for &k in &keys {
-            counts[((k >> shift) & mask) as usize] += 1;
+/// Each byte's value as the image crate turns it into a float.
+fn byte_levels() -> &'static [f32; 256] {
+    static LEVELS: OnceLock<[f32; 256]> = OnceLock::new();
+    LEVELS.get_or_init(|| {
+        let bytes = ImageBuffer::<Luma<u8>, Vec<u8>>::from_fn(256, 1, |x, _| Luma([x as u8]));
+        let floats = DynamicImage::ImageLuma8(bytes).to_luma32f().into_raw();
+        std::array::from_fn(|i| floats[i])
+    })
+}
+
+/// Buffers the background fit's medians reuse: the deviations whose median is taken, and the
+/// radix selection's counts and candidates.
+#[derive(Default)]
+struct Scratch {
+    values: Vec<f32>,
+    keys: Vec<u32>,
+}
+
+impl Scratch {
+    /// The element at position `len / 2` of `values` sorted by `f32::total_cmp` (the upper
+    /// median). First the first value is tried, in one counting pass: most of a drawing or a
+    /// clean scan is paper of one exact value, and the median is it. Otherwise by radix
+    /// selection on the floats' bits: counts of the top 11 bits over every value, then of the
+    /// next digits over the values under the chosen digit alone.
+    fn median(&mut self, values: &[f32]) -> f32 {
+        let Some(&first) = values.first() else {
+            return 0.0;
+        };
+        let rank = values.len() / 2;
+        let guess = key(first);
+        let (mut below, mut equal) = (0usize, 0usize);
+        for &v in values {
+            let k = key(v);
+            below += usize::from(k < guess);
+            equal += usize::from(k == guess);
         }
-        let (digit, below) = digit_at(&counts, rank);
-        rank = below;
-        prefix |= digit << shift;
-        keys.retain(|k| (k >> shift) & mask == digit);
+        if (below..below + equal).contains(&rank) {
+            return first;
+        }
+        let mut counts = [0u32; 1 << 11];
+        for &v in values {
+            counts[(key(v) >> 21) as usize] += 1;
+        }
+        let (top, mut rank) = digit_at(&counts, rank);
+        self.keys.clear();
+        self.keys
+            .extend(values.iter().map(|&v| key(v)).filter(|k| k >> 21 == top));
+        let mut prefix = top << 21;
+        for (shift, width) in [(10, 11), (0, 10)] {
+            let mask = (1u32 << width) - 1;
+            counts.fill(0);
+            for &k in &self.keys {
+                counts[((k >> shift) & mask) as usize] += 1;
+            }
+            let (digit, below) = digit_at(&counts, rank);
+            rank = below;
+            prefix |= digit << shift;
+            self.keys.retain(|k| (k >> shift) & mask == digit);
+        }
+        from_key(prefix)
     }
-    from_key(prefix)
+
+    /// The median of the distances of `values` from `centre`.
+    fn median_deviation(&mut self, values: impl Iterator<Item = f32>, centre: f32) -> f32 {
+        let mut deviations = std::mem::take(&mut self.values);
+        deviations.clear();
+        deviations.extend(values.map(|v| (v - centre).abs()));
+        let median = self.median(&deviations);
+        self.values = deviations;
+        median
+    }
 }
 
 /// The digit under which the element of `rank` falls, given each digit's count, and its rank
 /// among that digit's elements.
-fn digit_at(counts: &[usize], mut rank: usize) -> (u32, usize) {
+fn digit_at(counts: &[u32], mut rank: usize) -> (u32, usize) {
     let mut digit = 0;
-    while rank >= counts[digit] {
-        rank -= counts[digit];
+    while rank >= counts[digit] as usize {
+        rank -= counts[digit] as usize;
         digit += 1;
     }
     (digit as u32, rank)
@@ -127,7 +180,11 @@ fn digit_at(counts: &[usize], mut rank: usize) -> (u32, usize) {
 /// the sign bit set.
 fn key(v: f32) -> u32 {
     let bits = v.to_bits();
-    if bits >> 31 == 1 { !bits } else { bits | 1 << 31 }
+    if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 1 << 31
+    }
 }
 
 fn from_key(key: u32) -> f32 {
@@ -138,54 +195,68 @@ fn from_key(key: u32) -> f32 {
     })
 }
 
+/// The paper's level under each pixel.
+enum Background {
+    Flat(f32),
+    Surface(Vec<f32>),
+}
+
 /// The background under `values` (ink bright) and the paper's noise: a quadratic surface in x
 /// and y, fitted by least squares to the pixels that are not ink, found by refitting without
 /// the pixels well above the last fit until they no longer change (at most four fits). A nearly
 /// flat surface becomes the paper's median.
-fn fit_background(values: &[f32], width: usize, height: usize) -> (Vec<f32>, f32) {
+fn fit_background(
+    values: &[f32],
+    width: usize,
+    height: usize,
+    scratch: &mut Scratch,
+) -> (Background, f32) {
     let axes = Axes::new(width, height);
     // Start from the pixels near the picture's typical level: most of the picture is paper,
     // and a large or bold digit would otherwise pull the first surface up under itself.
-    let middle = median(values);
-    let spread = 1.4826 * median(&values.iter().map(|v| (v - middle).abs()).collect::<Vec<_>>());
+    let middle = scratch.median(values);
+    let spread = 1.4826 * scratch.median_deviation(values.iter().copied(), middle);
     let start = middle + (3.0 * spread).max(0.05);
     let mut paper: Vec<bool> = values.iter().map(|&v| v <= start).collect();
-    let mut background = vec![middle; values.len()];
+    let mut background = Vec::new();
+    let (mut low, mut high) = (middle, middle);
+    let mut residuals = Vec::new();
     let mut noise = 0.0;
     for _ in 0..4 {
         let Some(coefficients) = least_squares(values, &paper, &axes) else {
             break;
         };
-        background = axes.surface(&coefficients);
-        let residuals: Vec<f32> = (0..values.len())
-            .filter(|&i| paper[i])
-            .map(|i| values[i] - background[i])
-            .collect();
-        let centre = median(&residuals);
-        noise = 1.4826
-            * median(&residuals.iter().map(|r| (r - centre).abs()).collect::<Vec<_>>());
+        (low, high) = axes.surface(&coefficients, &mut background);
+        residuals.clear();
+        residuals.extend(
+            (values.iter().zip(&background).zip(&paper))
+                .filter(|(_, paper)| **paper)
+                .map(|((v, b), _)| v - b),
+        );
+        let centre = scratch.median(&residuals);
+        noise = 1.4826 * scratch.median_deviation(residuals.iter().copied(), centre);
         let limit = (3.0 * noise).max(0.02);
-        let refitted: Vec<bool> = (0..values.len())
-            .map(|i| values[i] - background[i] < limit)
-            .collect();
         // The same pixels would give the same fit again: the fit has settled.
-        let settled = refitted == paper;
-        paper = refitted;
+        let mut settled = true;
+        for ((paper, &v), &b) in paper.iter_mut().zip(values).zip(&background) {
+            let refitted = v - b < limit;
+            settled &= refitted == *paper;
+            *paper = refitted;
+        }
         if settled {
             break;
         }
     }
-    let (low, high) = background
-        .iter()
-        .fold((f32::MAX, f32::MIN), |(lo, hi), &b| (lo.min(b), hi.max(b)));
     if high - low < FLAT {
-        let paper_values: Vec<f32> = (0..values.len())
-            .filter(|&i| paper[i])
-            .map(|i| values[i])
-            .collect();
-        background = vec![median(&paper_values); values.len()];
+        residuals.clear();
+        residuals.extend(
+            (values.iter().zip(&paper))
+                .filter(|(_, paper)| **paper)
+                .map(|(v, _)| v),
+        );
+        return (Background::Flat(scratch.median(&residuals)), noise);
     }
-    (background, noise)
+    (Background::Surface(background), noise)
 }
 
 /// The picture's coordinates scaled to -1..1, each column's x and each row's y, for the
@@ -193,20 +264,29 @@ fn fit_background(values: &[f32], width: usize, height: usize) -> (Vec<f32>, f32
 struct Axes {
     xs: Vec<f64>,
     ys: Vec<f64>,
+    /// The sums of x^0 to x^4 over a whole row, in the order a row's pixels are summed.
+    row_moments: [f64; 5],
 }
 
 impl Axes {
     fn new(width: usize, height: usize) -> Self {
         let scaled = |n: usize, size: usize| 2.0 * n as f64 / size.max(2) as f64 - 1.0;
+        let xs: Vec<f64> = (0..width).map(|x| scaled(x, width)).collect();
+        let mut row_moments = [0.0f64; 5];
+        for &x in &xs {
+            add_powers(&mut row_moments, x);
+        }
         Self {
-            xs: (0..width).map(|x| scaled(x, width)).collect(),
+            xs,
             ys: (0..height).map(|y| scaled(y, height)).collect(),
+            row_moments,
         }
     }
 
-    /// The surface of `c` at every pixel, row by row: per row it is a quadratic in x alone.
-    fn surface(&self, c: &[f64; 6]) -> Vec<f32> {
-        let mut surface = Vec::with_capacity(self.xs.len() * self.ys.len());
+    /// The surface of `c` at every pixel, row by row (per row it is a quadratic in x alone),
+    /// written into `surface`; its lowest and highest values.
+    fn surface(&self, c: &[f64; 6], surface: &mut Vec<f32>) -> (f32, f32) {
+        surface.clear();
         for &y in &self.ys {
             let (constant, linear) = (c[0] + c[2] * y + c[4] * y * y, c[1] + c[5] * y);
             surface.extend(
@@ -216,7 +296,26 @@ impl Axes {
             );
         }
         surface
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(lo, hi), &b| (lo.min(b), hi.max(b)))
     }
+}
+
+/// Adds x^0 to x^4 to `sums`.
+fn add_powers(sums: &mut [f64; 5], x: f64) {
+    let (x2, x3) = (x * x, x * x * x);
+    sums[0] += 1.0;
+    sums[1] += x;
+    sums[2] += x2;
+    sums[3] += x3;
+    sums[4] += x2 * x2;
+}
+
+/// Adds v, v x and v x^2 to `sums`.
+fn add_weighted(sums: &mut [f64; 3], x: f64, v: f64) {
+    sums[0] += v;
+    sums[1] += v * x;
+    sums[2] += v * (x * x);
 }
 
 /// The six coefficients minimising the squared error of the surface against `values` over the
@@ -229,23 +328,26 @@ fn least_squares(values: &[f32], use_pixel: &[bool], axes: &Axes) -> Option<[f64
     let mut moments = [[0.0f64; 5]; 5];
     let mut weighted = [[0.0f64; 3]; 3];
     for (row, &y) in axes.ys.iter().enumerate() {
-        let (mut xm, mut vm) = ([0.0f64; 5], [0.0f64; 3]);
-        for (column, &x) in axes.xs.iter().enumerate() {
-            let p = row * width + column;
-            if !use_pixel[p] {
-                continue;
+        let (used, values) = (
+            &use_pixel[row * width..(row + 1) * width],
+            &values[row * width..(row + 1) * width],
+        );
+        let mut vm = [0.0f64; 3];
+        // A row whose every pixel is used (most of a picture's paper) has the x sums of every
+        // row, summed once in the same order.
+        let xm = if used.iter().all(|&u| u) {
+            for (&x, &v) in axes.xs.iter().zip(values) {
+                add_weighted(&mut vm, x, v as f64);
             }
-            let v = values[p] as f64;
-            let (x2, x3) = (x * x, x * x * x);
-            xm[0] += 1.0;
-            xm[1] += x;
-            xm[2] += x2;
-            xm[3] += x3;
-            xm[4] += x2 * x2;
-            vm[0] += v;
-            vm[1] += v * x;
-            vm[2] += v * x2;
-        }
+            axes.row_moments
+        } else {
+            let mut xm = [0.0f64; 5];
+            for ((&x, &v), _) in axes.xs.iter().zip(values).zip(used).filter(|(_, u)| **u) {
+                add_powers(&mut xm, x);
+                add_weighted(&mut vm, x, v as f64);
+            }
+            xm
+        };
         let mut yj = 1.0;
         for j in 0..5 {
             for i in 0..5 - j {
@@ -309,13 +411,48 @@ mod tests {
             let mut sorted = values.clone();
             sorted.sort_by(f32::total_cmp);
             let expected = sorted[sorted.len() / 2];
-            assert_eq!(median(&values).to_bits(), expected.to_bits(), "{len}");
+            assert_eq!(
+                Scratch::default().median(&values).to_bits(),
+                expected.to_bits(),
+                "{len}"
+            );
             // The first value tried as the median: it is, or it is not.
             values.insert(0, expected);
             let mut sorted = values.clone();
             sorted.sort_by(f32::total_cmp);
             let expected = sorted[sorted.len() / 2];
-            assert_eq!(median(&values).to_bits(), expected.to_bits(), "{len}, first");
+            assert_eq!(
+                Scratch::default().median(&values).to_bits(),
+                expected.to_bits(),
+                "{len}, first"
+            );
+        }
+    }
+
+    #[test]
+    fn grey_levels_are_the_image_crates_own() {
+        let mut seed = 11u32;
+        let mut byte = || {
+            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+            (seed >> 24) as u8
+        };
+        let bytes: Vec<u8> = (0..4 * 300).map(|_| byte()).collect();
+        let rgba = image::RgbaImage::from_raw(20, 15, bytes).unwrap();
+        let images = [
+            DynamicImage::ImageRgba8(rgba.clone()),
+            DynamicImage::ImageRgb8(DynamicImage::ImageRgba8(rgba.clone()).to_rgb8()),
+            DynamicImage::ImageLumaA8(DynamicImage::ImageRgba8(rgba.clone()).to_luma_alpha8()),
+            DynamicImage::ImageLuma8(DynamicImage::ImageRgba8(rgba.clone()).to_luma8()),
+            DynamicImage::ImageRgba16(DynamicImage::ImageRgba8(rgba).to_rgba16()),
+        ];
+        for image in images {
+            let expected: Vec<u32> = image
+                .to_luma_alpha32f()
+                .pixels()
+                .map(|p| (p[0] * p[1] + (1.0 - p[1])).to_bits())
+                .collect();
+            let grey: Vec<u32> = greyscale(&image).iter().map(|v| v.to_bits()).collect();
+            assert_eq!(grey, expected, "{:?}", image.color());
         }
     }
 

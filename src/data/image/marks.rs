@@ -29,6 +29,19 @@ struct Mark {
     on_border: usize,
 }
 
+/// The inclusive box (x0, y0, x1, y1) of the pixels set in `pixels`, rows `width` long.
+pub(super) fn bounds(pixels: &[bool], width: usize) -> Option<[usize; 4]> {
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for (y, row) in pixels.chunks_exact(width).enumerate() {
+        let (Some(first), Some(last)) = (row.iter().position(|&p| p), row.iter().rposition(|&p| p))
+        else {
+            continue;
+        };
+        (x0, y0, x1, y1) = (x0.min(first), y0.min(y), x1.max(last), y.max(y1));
+    }
+    (x0 <= x1).then_some([x0, y0, x1, y1])
+}
+
 /// The digit in `map`, or `None` if the picture holds no ink above its noise.
 pub fn find_digit(map: &InkMap) -> Option<Digit> {
     let peak = peak(map);
@@ -174,27 +187,59 @@ fn components(map: &InkMap, is_ink: impl Fn(f32) -> bool) -> Vec<Mark> {
 
 /// `digit` grown by the pixels within two of it (a 5x5 box around each of its pixels) that
 /// hold any ink above the noise: the faint, anti-aliased edges of its strokes. The box is
-/// grown along the rows, then down the columns: the pixels a look around each of the digit's
-/// would find, in two passes over the picture.
+/// grown along the rows, then down the columns, each a running count over a window of five,
+/// and only around the digit's own box.
 fn with_faint_edges(map: &InkMap, digit: Vec<bool>) -> Vec<bool> {
     let (w, h) = (map.width, map.height);
     let faint = (2.0 * map.noise).max(0.5 / 255.0);
-    // Within two columns of a digit pixel, in the same row.
-    let mut across = vec![false; digit.len()];
-    for (row, out) in digit.chunks_exact(w).zip(across.chunks_exact_mut(w)) {
-        for (x, near) in out.iter_mut().enumerate() {
-            *near = row[x.saturating_sub(2)..(x + 3).min(w)].contains(&true);
+    let Some([x0, y0, x1, y1]) = bounds(&digit, w) else {
+        return digit;
+    };
+    // The digit's box grown by two, within the picture.
+    let (x0, y0, x1, y1) = (
+        x0.saturating_sub(2),
+        y0.saturating_sub(2),
+        (x1 + 2).min(w - 1),
+        (y1 + 2).min(h - 1),
+    );
+    let span = x1 - x0 + 1;
+    // Per pixel of the grown box: how many digit pixels lie within two columns in its row.
+    let mut across = vec![0u8; span * (y1 - y0 + 1)];
+    for (y, out) in (y0..=y1).zip(across.chunks_exact_mut(span)) {
+        let row = &digit[y * w..(y + 1) * w];
+        let at = |x: usize| u8::from(row.get(x).copied().unwrap_or(false));
+        let mut count: u8 = (x0.saturating_sub(2)..x0 + 2).map(at).sum();
+        for (x, near) in (x0..=x1).zip(out.iter_mut()) {
+            count += at(x + 2);
+            *near = count;
+            if x >= 2 {
+                count -= at(x - 2);
+            }
         }
     }
-    // And within two rows of that.
+    // And down the columns, within two rows.
     let mut grown = digit;
-    for y in 0..h {
-        let rows = y.saturating_sub(2)..(y + 3).min(h);
-        for x in 0..w {
+    let mut down = vec![0u8; span];
+    let row_of = |y: usize| &across[(y - y0) * span..(y - y0 + 1) * span];
+    for y in y0..(y0 + 2).min(y1 + 1) {
+        down.iter_mut().zip(row_of(y)).for_each(|(d, &a)| *d += a);
+    }
+    for y in y0..=y1 {
+        if y + 2 <= y1 {
+            down.iter_mut()
+                .zip(row_of(y + 2))
+                .for_each(|(d, &a)| *d += a);
+        }
+        for (x, &near) in (x0..=x1).zip(&down) {
             let p = y * w + x;
-            if !grown[p] && map.ink[p] > faint && rows.clone().any(|yy| across[yy * w + x]) {
+            if near > 0 && map.ink[p] > faint {
                 grown[p] = true;
             }
+        }
+        if y >= y0 + 2 {
+            down.iter_mut()
+                .zip(row_of(y - 2))
+                .for_each(|(d, &a)| *d -= a);
         }
     }
     grown

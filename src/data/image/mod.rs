@@ -295,16 +295,22 @@ pub fn mnist_style(image: &DynamicImage) -> Option<Prepared> {
 /// every pixel that is not the digit's set to 0.
 fn crop(map: &InkMap, digit: &[bool]) -> Option<ImageBuffer<Luma<f32>, Vec<f32>>> {
     let w = map.width;
-    // The box and the strongest ink, in one pass.
-    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    let [x0, y0, x1, y1] = marks::bounds(digit, w)?;
+    let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
+    // The digit's part of each row of the box, as (kept, ink) slices.
+    let rows = || {
+        (y0..=y1).map(move |y| {
+            let at = y * w + x0..y * w + x1 + 1;
+            (&digit[at.clone()], &map.ink[at])
+        })
+    };
     let mut strongest = 0.0f32;
-    for (y, row) in digit.chunks_exact(w).enumerate() {
-        for (x, _) in row.iter().enumerate().filter(|(_, kept)| **kept) {
-            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
-            strongest = strongest.max(map.ink[y * w + x]);
+    for (kept, ink) in rows() {
+        for (_, &ink) in kept.iter().zip(ink).filter(|(kept, _)| **kept) {
+            strongest = strongest.max(ink);
         }
     }
-    if x0 > x1 || strongest <= 0.0 {
+    if strongest <= 0.0 {
         return None;
     }
     // Faint ink (a pencil, a dim photo) is brought to full strength, as MNIST's digits have;
@@ -314,17 +320,14 @@ fn crop(map: &InkMap, digit: &[bool]) -> Option<ImageBuffer<Luma<f32>, Vec<f32>>
     } else {
         strongest
     };
-    let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
-    let values = (0..cw * ch)
-        .map(|i| {
-            let p = (y0 + i / cw) * w + x0 + i % cw;
-            if digit[p] {
-                map.ink[p] / strongest
-            } else {
-                0.0
-            }
-        })
-        .collect();
+    let mut values = Vec::with_capacity(cw * ch);
+    for (kept, ink) in rows() {
+        values.extend(
+            kept.iter()
+                .zip(ink)
+                .map(|(&kept, &ink)| if kept { ink / strongest } else { 0.0 }),
+        );
+    }
     ImageBuffer::from_raw(cw as u32, ch as u32, values)
 }
 
