@@ -151,6 +151,8 @@ fn components(map: &InkMap, is_ink: impl Fn(f32) -> bool) -> Vec<Mark> {
     let (w, h) = (map.width, map.height);
     let mut seen = vec![false; map.ink.len()];
     let mut marks = Vec::new();
+    // The pixels found and not yet looked around, by column and row (no division per pixel).
+    let mut stack = Vec::new();
     for start in 0..map.ink.len() {
         if seen[start] || !is_ink(map.ink[start]) {
             continue;
@@ -162,9 +164,9 @@ fn components(map: &InkMap, is_ink: impl Fn(f32) -> bool) -> Vec<Mark> {
             bounds: [start % w, start / w, start % w, start / w],
             on_border: 0,
         };
-        let mut stack = vec![start];
-        while let Some(p) = stack.pop() {
-            let (x, y) = (p % w, p / w);
+        stack.push((start % w, start / w));
+        while let Some((x, y)) = stack.pop() {
+            let p = y * w + x;
             mark.pixels.push(p);
             mark.ink += map.ink[p];
             let b = &mut mark.bounds;
@@ -175,7 +177,7 @@ fn components(map: &InkMap, is_ink: impl Fn(f32) -> bool) -> Vec<Mark> {
                     let q = yy * w + xx;
                     if !seen[q] && is_ink(map.ink[q]) {
                         seen[q] = true;
-                        stack.push(q);
+                        stack.push((xx, yy));
                     }
                 }
             }
