@@ -102,8 +102,14 @@ fn byte_levels() -> &'static [f32; 256] {
     })
 }
 
+/// Values sampled to find where a median lies, and how far either side of the sample's own
+/// median the bounds are taken: the sample's rank of the true median varies by about
+/// sqrt(1024) / 2 = 16, so 64 is four times that.
+const SAMPLE: usize = 1024;
+const MARGIN: usize = 64;
+
 /// Buffers the background fit's medians reuse: the deviations whose median is taken, and the
-/// radix selection's counts and candidates.
+/// candidates the median is selected from.
 #[derive(Default)]
 struct Scratch {
     values: Vec<f32>,
@@ -113,9 +119,9 @@ struct Scratch {
 impl Scratch {
     /// The element at position `len / 2` of `values` sorted by `f32::total_cmp` (the upper
     /// median). First the first value is tried, in one counting pass: most of a drawing or a
-    /// clean scan is paper of one exact value, and the median is it. Otherwise by radix
-    /// selection on the floats' bits: counts of the top 11 bits over every value, then of the
-    /// next digits over the values under the chosen digit alone.
+    /// clean scan is paper of one exact value, and the median is it. Otherwise it is selected
+    /// among the few values a sample puts near the middle: two passes over the picture in all,
+    /// where a radix selection took four.
     fn median(&mut self, values: &[f32]) -> f32 {
         let Some(&first) = values.first() else {
             return 0.0;
@@ -131,27 +137,37 @@ impl Scratch {
         if (below..below + equal).contains(&rank) {
             return first;
         }
-        let mut counts = [0u32; 1 << 11];
+        // A sample spread evenly over the values, sorted, gives two keys that almost surely
+        // hold the wanted rank between them; one pass counts the keys below the lower and
+        // keeps those between, among which the rank is selected. Should the sample mislead
+        // (a rank outside), every key is selected from instead: the answer is exact either way.
+        let keys = &mut self.keys;
+        let step = values.len().div_ceil(SAMPLE);
+        let mut sample: Vec<u32> = values.iter().step_by(step).map(|&v| key(v)).collect();
+        sample.sort_unstable();
+        let at = rank * sample.len() / values.len();
+        let (low, high) = (
+            sample[at.saturating_sub(MARGIN)],
+            sample[(at + MARGIN).min(sample.len() - 1)],
+        );
+        keys.clear();
+        let mut below = 0usize;
         for &v in values {
-            counts[(key(v) >> 21) as usize] += 1;
-        }
-        let (top, mut rank) = digit_at(&counts, rank);
-        self.keys.clear();
-        self.keys
-            .extend(values.iter().map(|&v| key(v)).filter(|k| k >> 21 == top));
-        let mut prefix = top << 21;
-        for (shift, width) in [(10, 11), (0, 10)] {
-            let mask = (1u32 << width) - 1;
-            counts.fill(0);
-            for &k in &self.keys {
-                counts[((k >> shift) & mask) as usize] += 1;
+            let k = key(v);
+            below += usize::from(k < low);
+            if (low..=high).contains(&k) {
+                keys.push(k);
             }
-            let (digit, below) = digit_at(&counts, rank);
-            rank = below;
-            prefix |= digit << shift;
-            self.keys.retain(|k| (k >> shift) & mask == digit);
         }
-        from_key(prefix)
+        let rank = match rank.checked_sub(below) {
+            Some(within) if within < keys.len() => within,
+            _ => {
+                keys.clear();
+                keys.extend(values.iter().map(|&v| key(v)));
+                rank
+            }
+        };
+        from_key(*keys.select_nth_unstable(rank).1)
     }
 
     /// The median of the distances of `values` from `centre`.
@@ -163,17 +179,6 @@ impl Scratch {
         self.values = deviations;
         median
     }
-}
-
-/// The digit under which the element of `rank` falls, given each digit's count, and its rank
-/// among that digit's elements.
-fn digit_at(counts: &[u32], mut rank: usize) -> (u32, usize) {
-    let mut digit = 0;
-    while rank >= counts[digit] as usize {
-        rank -= counts[digit] as usize;
-        digit += 1;
-    }
-    (digit as u32, rank)
 }
 
 /// Bits that sort as the floats do under `total_cmp`: negatives flipped whole, positives with
@@ -425,6 +430,18 @@ mod tests {
                 "{len}, first"
             );
         }
+    }
+
+    #[test]
+    fn a_sample_that_misleads_still_gives_the_median() {
+        // Every value the sample takes is far above the others: its bounds miss the middle.
+        let step = 5000usize.div_ceil(SAMPLE);
+        let values: Vec<f32> = (0..5000)
+            .map(|i| if i % step == 0 { 1e9 } else { i as f32 })
+            .collect();
+        let mut sorted = values.clone();
+        sorted.sort_by(f32::total_cmp);
+        assert_eq!(Scratch::default().median(&values), sorted[2500]);
     }
 
     #[test]
