@@ -2,8 +2,11 @@
 //! drawn on a 224x224 canvas, as a PNG.
 //!
 //!     cargo bench --bench load -- --run artifacts/lenet [--clients 16] [--requests 2000]
+//!         [--lenet BIN]
 //!
-//! Starts the server on a free port over the run's artifacts folder, warms it, then has
+//! `--lenet` serves and predicts with another build of lenet (one built from an older commit,
+//! say) instead of this one, so two builds can be compared on the same machine minutes apart:
+//! a shared VM's speed drifts by half over a day. Starts the server on a free port over the run's artifacts folder, warms it, then has
 //! `--clients` threads send `--requests` predictions in all, each waiting for its answer before
 //! sending the next; prints requests per second, the latency percentiles and the server's peak
 //! memory (VmHWM). Then times `lenet predict` on `--files` copies of the picture. Not a test:
@@ -21,6 +24,7 @@ use std::time::Instant;
 
 struct Settings {
     run: PathBuf,
+    lenet: PathBuf,
     clients: usize,
     requests: usize,
     files: usize,
@@ -29,6 +33,7 @@ struct Settings {
 fn settings() -> Settings {
     let mut settings = Settings {
         run: PathBuf::from("artifacts/lenet"),
+        lenet: PathBuf::from(env!("CARGO_BIN_EXE_lenet")),
         clients: 16,
         requests: 2000,
         files: 200,
@@ -38,6 +43,7 @@ fn settings() -> Settings {
         let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
         match arg.as_str() {
             "--run" => settings.run = value().into(),
+            "--lenet" => settings.lenet = value().into(),
             "--clients" => settings.clients = value().parse().expect("--clients N"),
             "--requests" => settings.requests = value().parse().expect("--requests N"),
             "--files" => settings.files = value().parse().expect("--files N"),
@@ -62,17 +68,18 @@ fn main() {
     let png = Arc::new(photos::drawn_four());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "{} cores; a 224x224 drawn digit ({} bytes of PNG); the model of {}",
+        "{} cores; a 224x224 drawn digit ({} bytes of PNG); the model of {}; {}",
         cores,
         png.len(),
-        run.display()
+        run.display(),
+        settings.lenet.display()
     );
     serve(&settings, artifacts, &name, &png);
     predict_files(&settings, &run, &png);
 }
 
 fn serve(settings: &Settings, artifacts: &Path, name: &str, png: &Arc<Vec<u8>>) {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_lenet"))
+    let mut server = Command::new(&settings.lenet)
         .args(["serve", "--port", "0", "--artifacts"])
         .arg(artifacts)
         .stdout(Stdio::piped())
@@ -153,7 +160,7 @@ fn predict_files(settings: &Settings, run: &Path, png: &[u8]) {
         std::fs::write(dir.join(format!("{i:05}.png")), png).unwrap();
     }
     let started = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_lenet"))
+    let output = Command::new(&settings.lenet)
         .args(["predict", "--run"])
         .arg(run)
         .arg(&dir)
