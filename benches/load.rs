@@ -6,7 +6,9 @@
 //!
 //! `--lenet` serves and predicts with another build of lenet (one built from an older commit,
 //! say) instead of this one, so two builds can be compared on the same machine minutes apart:
-//! a shared VM's speed drifts by half over a day. Starts the server on a free port over the run's artifacts folder, warms it, then has
+//! a shared VM's speed drifts by half over a day.
+//!
+//! Starts the server on a free port over the run's artifacts folder, warms it, then has
 //! `--clients` threads send `--requests` predictions in all, each waiting for its answer before
 //! sending the next; prints requests per second, the latency percentiles and the server's peak
 //! memory (VmHWM). Then times `lenet predict` on `--files` copies of the picture. Not a test:

@@ -11,6 +11,7 @@ mod api;
 mod assets;
 mod error;
 mod guard;
+mod pool;
 mod state;
 mod upload;
 mod work;

@@ -17,6 +17,8 @@ use crate::inference::InferenceError;
 use crate::inference::eval::run_test_set;
 use crate::run::{FinishedRun, MODEL_FILE, RunError};
 
+use super::pool::ComputePool;
+
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub artifacts: PathBuf,
@@ -68,11 +70,8 @@ pub struct AppState {
     pub in_flight: Arc<tokio::sync::Semaphore>,
     /// Bytes of the uploads held at once (see [`UPLOAD_BUDGET_BYTES`]).
     pub upload_budget: Arc<tokio::sync::Semaphore>,
-    /// The threads computations run on: one per core, so that each gets a core and the rest
-    /// wait their turn rather than slowing everyone down. A thread of its own takes the next
-    /// waiting computation as soon as it is done with one (requests waiting on a semaphore for
-    /// a blocking thread left the cores idle a fifth of the time between hand-overs).
-    pub compute: rayon::ThreadPool,
+    /// The threads computations run on, one per core.
+    pub compute: ComputePool,
 }
 
 impl AppState {
@@ -91,11 +90,7 @@ impl AppState {
             evaluations: Arc::new(tokio::sync::Semaphore::new(MAX_EVALUATIONS)),
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
             upload_budget: Arc::new(tokio::sync::Semaphore::new(UPLOAD_BUDGET_BYTES)),
-            compute: rayon::ThreadPoolBuilder::new()
-                .num_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
-                .thread_name(|i| format!("lenet-compute-{i}"))
-                .build()
-                .expect("the system starts the compute threads"),
+            compute: ComputePool::new(std::thread::available_parallelism().map_or(1, |n| n.get())),
         }
     }
 

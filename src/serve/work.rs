@@ -29,8 +29,8 @@ pub async fn blocking<T: Send + 'static>(
 
 /// Runs a computation (a prediction, an explanation, a test image) on the compute pool,
 /// waiting for a core if all are taken, or answers 503 when too many requests are running or
-/// waiting already. The request's place is held until its computation ends, even if its client
-/// has gone.
+/// waiting already. The request's place is held until its computation ends; one whose client
+/// has gone before its turn is not computed.
 pub async fn compute<T: Send + 'static>(
     state: &Arc<AppState>,
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -41,12 +41,16 @@ pub async fn compute<T: Send + 'static>(
         .try_acquire_owned()
         .map_err(|_| ApiError::busy("as many requests as it takes at once", 1))?;
     let (answer, answered) = tokio::sync::oneshot::channel();
-    state.compute.spawn(move || {
+    let job = move || {
+        if answer.is_closed() {
+            return;
+        }
         let result = catch_unwind(AssertUnwindSafe(work));
         drop(admitted);
         // A client that has gone no longer waits for its answer.
         let _ = answer.send(result);
-    });
+    };
+    state.compute.run(Box::new(job));
     match answered.await {
         Ok(Ok(result)) => result,
         Ok(Err(payload)) => Err(panicked(&*payload)),

@@ -65,13 +65,14 @@ fn greyscale(image: &DynamicImage) -> ImageBuffer<Luma<f32>, Vec<f32>> {
         // differs from it.)
         DynamicImage::ImageLuma8(luma) => {
             let levels = byte_levels();
-            luma.iter()
+            luma.as_raw()[..width as usize * height as usize]
+                .iter()
                 .map(|&l| composited(levels[l as usize], 1.0))
                 .collect()
         }
         DynamicImage::ImageLumaA8(luma_alpha) => {
             let levels = byte_levels();
-            luma_alpha
+            luma_alpha.as_raw()[..2 * width as usize * height as usize]
                 .chunks_exact(2)
                 .map(|p| composited(levels[p[0] as usize], levels[p[1] as usize]))
                 .collect()
@@ -137,13 +138,17 @@ impl Scratch {
         if (below..below + equal).contains(&rank) {
             return first;
         }
-        // A sample spread evenly over the values, sorted, gives two keys that almost surely
+        // A sample scattered over the values, sorted, gives two keys that almost surely
         // hold the wanted rank between them; one pass counts the keys below the lower and
         // keeps those between, among which the rank is selected. Should the sample mislead
         // (a rank outside), every key is selected from instead: the answer is exact either way.
         let keys = &mut self.keys;
-        let step = values.len().div_ceil(SAMPLE);
-        let mut sample: Vec<u32> = values.iter().step_by(step).map(|&v| key(v)).collect();
+        // Positions scattered by a large prime's multiples: an even stride would sample a
+        // few columns of a picture whose width divides it.
+        let len = values.len() as u64;
+        let mut sample: Vec<u32> = (0..SAMPLE.min(values.len()) as u64)
+            .map(|i| key(values[(i * 2_654_435_761 % len) as usize]))
+            .collect();
         sample.sort_unstable();
         let at = rank * sample.len() / values.len();
         let (low, high) = (
@@ -435,9 +440,11 @@ mod tests {
     #[test]
     fn a_sample_that_misleads_still_gives_the_median() {
         // Every value the sample takes is far above the others: its bounds miss the middle.
-        let step = 5000usize.div_ceil(SAMPLE);
-        let values: Vec<f32> = (0..5000)
-            .map(|i| if i % step == 0 { 1e9 } else { i as f32 })
+        let sampled: std::collections::HashSet<u64> = (0..SAMPLE as u64)
+            .map(|i| i * 2_654_435_761 % 5000)
+            .collect();
+        let values: Vec<f32> = (0..5000u64)
+            .map(|i| if sampled.contains(&i) { 1e9 } else { i as f32 })
             .collect();
         let mut sorted = values.clone();
         sorted.sort_by(f32::total_cmp);

@@ -273,6 +273,41 @@ mod tests {
     }
 
     #[test]
+    fn faint_edges_are_the_ink_within_two_pixels_of_the_digit() {
+        let mut seed = 5u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+            seed >> 8
+        };
+        for (width, height) in [(1, 1), (1, 7), (7, 1), (3, 4), (5, 5), (30, 20)] {
+            let ink: Vec<f32> = (0..width * height)
+                .map(|_| if next() % 3 == 0 { 0.0 } else { 0.5 })
+                .collect();
+            let digit: Vec<bool> = (0..width * height).map(|_| next() % 7 == 0).collect();
+            let map = InkMap {
+                width,
+                height,
+                ink,
+                noise: 0.0,
+            };
+            // Each pixel looked at around, within the picture.
+            let near = |x: usize, y: usize| {
+                (y.saturating_sub(2)..(y + 3).min(height)).any(|yy| {
+                    (x.saturating_sub(2)..(x + 3).min(width)).any(|xx| digit[yy * width + xx])
+                })
+            };
+            let expected: Vec<bool> = (0..width * height)
+                .map(|p| digit[p] || (map.ink[p] > 0.5 / 255.0 && near(p % width, p / width)))
+                .collect();
+            assert_eq!(
+                with_faint_edges(&map, digit.clone()),
+                expected,
+                "{width}x{height}"
+            );
+        }
+    }
+
+    #[test]
     fn specks_and_far_marks_are_left_out_and_large_ones_counted() {
         // A digit-sized bar, a second stroke just beside it, a speck, a far mark, and an edge.
         let m = map(

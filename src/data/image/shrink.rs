@@ -81,31 +81,33 @@ fn block_average(
     // Down the block's rows first: whole rows of bytes added side by side, in 16 bits while
     // they fit (twice the sums an instruction takes as in 32), as they do for blocks of up to
     // 257 rows; taller ones (a picture of more than 65,000 pixels a side) in 32.
-    let mut narrow = vec![0u16; used];
-    let mut wide = vec![0u32; used];
+    let mut column_sums16 = vec![0u16; used];
+    let mut column_sums = vec![0u32; used];
     for block_row in 0..height {
         let rows = (block_row * k..(block_row + 1) * k).map(|row| &bytes[row * stride..][..used]);
         if k <= 257 {
-            narrow.fill(0);
+            column_sums16.fill(0);
             for row in rows {
-                narrow
+                column_sums16
                     .iter_mut()
                     .zip(row)
                     .for_each(|(sum, &b)| *sum += b as u16);
             }
-            wide.iter_mut()
-                .zip(&narrow)
-                .for_each(|(wide, &sum)| *wide = sum as u32);
+            column_sums
+                .iter_mut()
+                .zip(&column_sums16)
+                .for_each(|(sum32, &sum)| *sum32 = sum as u32);
         } else {
-            wide.fill(0);
+            column_sums.fill(0);
             for row in rows {
-                wide.iter_mut()
+                column_sums
+                    .iter_mut()
                     .zip(row)
                     .for_each(|(sum, &b)| *sum += b as u32);
             }
         }
         // Then across: each block's k columns, channel by channel.
-        for block in wide.chunks_exact(k * channels) {
+        for block in column_sums.chunks_exact(k * channels) {
             let mut sums = [0u32; 4];
             for pixel in block.chunks_exact(channels) {
                 sums.iter_mut().zip(pixel).for_each(|(sum, &v)| *sum += v);
@@ -159,8 +161,10 @@ mod tests {
         assert!(shrunk(wide16).width() <= LARGE_PICTURE_SIDE);
         let strip = DynamicImage::ImageLuma8(GrayImage::new(6000, 3));
         assert_eq!(shrunk(strip).width(), 6000, "no whole 24x24 block is left");
-        // Blocks taller than 16 bits of sums hold, averaged all the same.
-        let tall = vec![255u8; 300 * 300];
-        assert_eq!(block_average(&tall, 300, 1, 300, 1, 1), [255]);
+        // The tallest block 16-bit sums hold, and one taller, averaged all the same.
+        for k in [257, 300] {
+            let white = vec![255u8; k * k];
+            assert_eq!(block_average(&white, k, 1, k, 1, 1), [255], "{k}");
+        }
     }
 }
