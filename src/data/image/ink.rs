@@ -413,27 +413,25 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.3
         };
+        // The element a sort puts in the middle, checked against the median; returned.
+        let check = |values: &[f32], case: &str| {
+            let mut sorted = values.to_vec();
+            sorted.sort_by(f32::total_cmp);
+            let expected = sorted[sorted.len() / 2];
+            assert_eq!(
+                Scratch::default().median(values).to_bits(),
+                expected.to_bits(),
+                "{case}"
+            );
+            expected
+        };
         for len in [1, 2, 3, 10, 101, 5000] {
             let mut values: Vec<f32> = (0..len).map(|_| next()).collect();
             values.extend([0.0, -0.0, 1.0, -1.0, 0.5, 0.5]);
-            let mut sorted = values.clone();
-            sorted.sort_by(f32::total_cmp);
-            let expected = sorted[sorted.len() / 2];
-            assert_eq!(
-                Scratch::default().median(&values).to_bits(),
-                expected.to_bits(),
-                "{len}"
-            );
+            let expected = check(&values, &format!("{len}"));
             // The first value tried as the median: it is, or it is not.
             values.insert(0, expected);
-            let mut sorted = values.clone();
-            sorted.sort_by(f32::total_cmp);
-            let expected = sorted[sorted.len() / 2];
-            assert_eq!(
-                Scratch::default().median(&values).to_bits(),
-                expected.to_bits(),
-                "{len}, first"
-            );
+            check(&values, &format!("{len}, first"));
         }
     }
 

@@ -86,25 +86,13 @@ fn block_average(
     for block_row in 0..height {
         let rows = (block_row * k..(block_row + 1) * k).map(|row| &bytes[row * stride..][..used]);
         if k <= 257 {
-            column_sums16.fill(0);
-            for row in rows {
-                column_sums16
-                    .iter_mut()
-                    .zip(row)
-                    .for_each(|(sum, &b)| *sum += b as u16);
-            }
+            sum_rows(&mut column_sums16, rows);
             column_sums
                 .iter_mut()
                 .zip(&column_sums16)
                 .for_each(|(sum32, &sum)| *sum32 = sum as u32);
         } else {
-            column_sums.fill(0);
-            for row in rows {
-                column_sums
-                    .iter_mut()
-                    .zip(row)
-                    .for_each(|(sum, &b)| *sum += b as u32);
-            }
+            sum_rows(&mut column_sums, rows);
         }
         // Then across: each block's k columns, channel by channel.
         for block in column_sums.chunks_exact(k * channels) {
@@ -120,6 +108,19 @@ fn block_average(
         }
     }
     out
+}
+
+/// `sums` set to the sums of `rows`, byte by byte down the columns.
+fn sum_rows<'a, S: Copy + From<u8> + std::ops::AddAssign>(
+    sums: &mut [S],
+    rows: impl Iterator<Item = &'a [u8]>,
+) {
+    sums.fill(S::from(0));
+    for row in rows {
+        sums.iter_mut()
+            .zip(row)
+            .for_each(|(sum, &b)| *sum += S::from(b));
+    }
 }
 
 #[cfg(test)]
