@@ -273,7 +273,7 @@ fn fit_background(values: &[f32], axes: &Axes, scratch: &mut Scratch) -> (Backgr
     let mut residuals = Vec::new();
     let mut noise = 0.0;
     for _ in 0..4 {
-        let Some(coefficients) = least_squares(values, &paper, &axes) else {
+        let Some(coefficients) = least_squares(values, &paper, axes) else {
             break;
         };
         (low, high) = axes.surface(&coefficients, &mut background);
