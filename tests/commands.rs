@@ -567,6 +567,25 @@ fn predict_reads_mnist_digits_saved_as_png_as_the_model_reads_them() {
     assert!(same >= 0.999, "{same}");
 }
 
+/// Phone photos of test digits (12-megapixel JPEGs, tests/common/photos.rs) are read as the
+/// digits are, though decoded and prepared at a sixteenth of their size.
+#[test]
+fn phone_photos_of_digits_are_read_as_the_model_reads_the_digits() {
+    let digits = test_digits(10);
+    let read: Vec<Vec<u8>> = digits
+        .iter()
+        .map(|digit| {
+            let photo = common::photos::phone_photo(digit);
+            lenet::data::image::decode_image(&photo, Path::new("photo.jpg"), DIGITS)
+                .unwrap()
+                .pixels
+        })
+        .collect();
+    let same = agreement(&answers(&digits), &answers(&read));
+    println!("phone photos: {:.0}% as on the raw digits", same * 100.0);
+    assert!(same >= 0.9, "{same}");
+}
+
 /// Photo-like pictures of test digits (tests/common/photos.rs) are read as the digits are:
 /// paper, lighting, noise, blur, JPEG, a small digit on a page, EXIF rotation, pen marks.
 #[test]

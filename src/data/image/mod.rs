@@ -27,7 +27,7 @@ use thiserror::Error;
 
 use crate::input::{IMAGE_PIXELS, IMAGE_SIDE};
 use ink::InkMap;
-use shrink::shrunk;
+use shrink::{LARGE_PICTURE_SIDE, averaged, is_large, shrunk};
 
 /// Side of the box MNIST scaled each digit into, inside the 28x28 field.
 const DIGIT_BOX: usize = 20;
@@ -210,7 +210,8 @@ pub fn resized(image: &DynamicImage) -> Prepared {
 /// its EXIF orientation says, as phones store pictures taken sideways. Its size is read from
 /// its header first: an image of more than `max_pixels` is refused before anything is
 /// decoded, and no decode may take more than [`MAX_DECODE_BYTES`]. Of an animation or a
-/// multi-page file, the first frame is read.
+/// multi-page file, the first frame is read. A JPEG larger than preparing looks at (a
+/// camera's) comes out already shrunk, as [`prepare`] would shrink it ([`shrunk_jpeg`]).
 pub fn decode(bytes: &[u8], name: &Path, max_pixels: u64) -> Result<DynamicImage, ImageError> {
     let decode_error = |error: image::ImageError| match error {
         image::ImageError::Limits(_) => ImageError::TooMuchMemory {
@@ -233,11 +234,11 @@ pub fn decode(bytes: &[u8], name: &Path, max_pixels: u64) -> Result<DynamicImage
             .map_err(|e| decode_error(e.into()))
     };
     let mut probe = reader()?;
-    if !probe.format().is_some_and(|f| FORMATS.contains(&f)) {
+    let Some(probe_format) = probe.format().filter(|f| FORMATS.contains(f)) else {
         return Err(ImageError::UnknownFormat {
             path: name.to_path_buf(),
         });
-    }
+    };
     // The header alone, read without limits (PNG's decoder would refuse a large image by its
     // memory, before its size could be named).
     probe.no_limits();
@@ -261,9 +262,40 @@ pub fn decode(bytes: &[u8], name: &Path, max_pixels: u64) -> Result<DynamicImage
         });
     }
     let orientation = decoder.orientation().map_err(decode_error)?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
+    let shrunk = (is_large(width, height) && probe_format == ImageFormat::Jpeg)
+        .then(|| shrunk_jpeg(bytes))
+        .flatten();
+    let mut image = match shrunk {
+        Some(image) => image,
+        None => DynamicImage::from_decoder(decoder).map_err(decode_error)?,
+    };
     image.apply_orientation(orientation);
     Ok(image)
+}
+
+/// A large JPEG decoded at 1/2, 1/4 or 1/8 of its size by its DCT, the smallest scale that
+/// leaves its longer side at least [`LARGE_PICTURE_SIDE`], then averaged down as
+/// [`shrunk`] averages: a phone's 12-megapixel photo is decoded at 504x378 instead of whole, only
+/// for 16x16 blocks of it to be averaged (`jpeg-decoder` scales so; the image crate's decoder
+/// does not). `None` when that decoder cannot read the file (a CMYK or 12-bit JPEG, or a
+/// damaged one): the image crate's decoder then reads it, or names what is wrong.
+fn shrunk_jpeg(bytes: &[u8]) -> Option<DynamicImage> {
+    let mut decoder = jpeg_decoder::Decoder::new(bytes);
+    decoder.set_max_decoding_buffer_size(MAX_DECODE_BYTES as usize);
+    let side = LARGE_PICTURE_SIDE as u16;
+    let (width, height) = decoder.scale(side, side).ok()?;
+    let pixels = decoder.decode().ok()?;
+    let (width, height) = (u32::from(width), u32::from(height));
+    let image = match decoder.info()?.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => {
+            DynamicImage::ImageLuma8(ImageBuffer::from_raw(width, height, pixels)?)
+        }
+        jpeg_decoder::PixelFormat::RGB24 => {
+            DynamicImage::ImageRgb8(ImageBuffer::from_raw(width, height, pixels)?)
+        }
+        jpeg_decoder::PixelFormat::L16 | jpeg_decoder::PixelFormat::CMYK32 => return None,
+    };
+    Some(averaged(image))
 }
 
 /// Brings any image of a digit to the model's input form; `None` if it holds no ink at all.

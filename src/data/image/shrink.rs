@@ -19,19 +19,33 @@ pub const WORKING_SIDE: u32 = 512;
 /// at up to 512.
 pub const LARGE_PICTURE_SIDE: u32 = 256;
 
-/// `image` shrunk by averaging square blocks of `k` x `k` pixels, the smallest `k` that brings
-/// its longer side to at most [`LARGE_PICTURE_SIDE`], when it is more than twice
-/// [`WORKING_SIDE`]; otherwise as it is, for the preparation's own resampling. A block cut by
-/// the right or bottom edge (less than `k` pixels) is left out. A picture whose shorter side is
-/// under `k` (a thin strip) is also left as it is: no whole block would remain. Pictures of 8
-/// bits per channel are averaged as bytes; others (16-bit, float) through the image crate's
-/// `thumbnail`.
+/// Whether a picture this size is a large one, prepared at [`LARGE_PICTURE_SIDE`]: more than
+/// twice [`WORKING_SIDE`] on its longer side.
+pub fn is_large(width: u32, height: u32) -> bool {
+    width.max(height) > 2 * WORKING_SIDE
+}
+
+/// `image` shrunk to at most [`LARGE_PICTURE_SIDE`] by [`averaged`] when it [`is_large`];
+/// otherwise as it is, for the preparation's own resampling.
 pub fn shrunk(image: DynamicImage) -> DynamicImage {
+    if is_large(image.width(), image.height()) {
+        averaged(image)
+    } else {
+        image
+    }
+}
+
+/// `image` shrunk by averaging square blocks of `k` x `k` pixels, the smallest `k` that brings
+/// its longer side to at most [`LARGE_PICTURE_SIDE`]. A block cut by the right or bottom edge
+/// (less than `k` pixels) is left out. A picture whose shorter side is under `k` (a thin strip)
+/// is left as it is: no whole block would remain. Pictures of 8 bits per channel are averaged
+/// as bytes; others (16-bit, float) through the image crate's `thumbnail`.
+pub fn averaged(image: DynamicImage) -> DynamicImage {
     let longer = image.width().max(image.height());
-    if longer <= 2 * WORKING_SIDE {
+    let k = longer.div_ceil(LARGE_PICTURE_SIDE) as usize;
+    if k <= 1 {
         return image;
     }
-    let k = longer.div_ceil(LARGE_PICTURE_SIDE) as usize;
     let (width, height) = (image.width() as usize / k, image.height() as usize / k);
     if width == 0 || height == 0 {
         return image;

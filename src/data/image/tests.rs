@@ -2,7 +2,7 @@
 //! what of a file is read.
 
 use super::*;
-use image::{GrayImage, RgbaImage};
+use image::{GenericImageView, GrayImage, RgbaImage};
 
 /// A dark bar on a light background, `w`x`h` pixels.
 fn bar_image(w: u32, h: u32, light_background: bool) -> DynamicImage {
@@ -134,4 +134,42 @@ fn of_an_animation_the_first_frame_is_read() {
 fn a_blank_image_has_no_digit() {
     let blank = DynamicImage::ImageLuma8(GrayImage::from_pixel(40, 40, Luma([200])));
     assert_eq!(mnist_style(&blank), None);
+}
+
+/// A large JPEG comes out of decoding shrunk, scaled in its DCT, and close to the same
+/// picture decoded whole and averaged, in colour and in grey.
+#[test]
+fn a_large_jpeg_is_decoded_shrunk_close_to_its_whole_decode_averaged() {
+    let jpeg = |image: &DynamicImage| {
+        let mut bytes = Vec::new();
+        image
+            .write_with_encoder(image::codecs::jpeg::JpegEncoder::new_with_quality(
+                &mut bytes, 90,
+            ))
+            .unwrap();
+        bytes
+    };
+    let colour = DynamicImage::ImageRgb8(image::RgbImage::from_fn(2000, 1500, |x, y| {
+        let ink = (900..1100).contains(&x) && (500..1000).contains(&y);
+        let v = if ink { 30 } else { (150 + x / 20) as u8 };
+        image::Rgb([v, v / 2 + (y % 256) as u8 / 4, 200])
+    }));
+    let grey = DynamicImage::ImageLuma8(colour.to_luma8());
+    for image in [colour, grey] {
+        let bytes = jpeg(&image);
+        let shrunk = decode(&bytes, Path::new("big.jpg"), MAX_PIXELS).unwrap();
+        let whole = shrink::averaged(image::load_from_memory(&bytes).unwrap());
+        assert_eq!(shrunk.color(), whole.color());
+        assert_eq!(shrunk.dimensions(), (250, 187), "2000 / 4, then 2x2 blocks");
+        assert_eq!(shrunk.dimensions(), whole.dimensions());
+        let (a, b) = (shrunk.into_bytes(), whole.into_bytes());
+        let differences: Vec<u8> = a.iter().zip(&b).map(|(x, y)| x.abs_diff(*y)).collect();
+        let mean = differences.iter().map(|&d| d as f64).sum::<f64>() / a.len() as f64;
+        assert!(mean < 1.0, "{mean}");
+        assert!(
+            differences.iter().all(|&d| d <= 12),
+            "{:?}",
+            differences.iter().max()
+        );
+    }
 }
