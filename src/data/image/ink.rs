@@ -265,6 +265,11 @@ fn fit_background(values: &[f32], axes: &Axes, scratch: &mut Scratch) -> (Backgr
     // and a large or bold digit would otherwise pull the first surface up under itself.
     let middle = scratch.median(values);
     let spread = 1.4826 * scratch.median_deviation(values.iter().copied(), middle);
+    // Most of the picture one exact level (a drawing, a clean scan, an MNIST digit): that is
+    // the paper, flat and without noise, and the rounds of fitting would only confirm it.
+    if spread == 0.0 {
+        return (Background::Flat(middle), 0.0);
+    }
     let start = middle + (3.0 * spread).max(0.05);
     let mut paper: Vec<bool> = values.iter().map(|&v| v <= start).collect();
     let mut background = Vec::new();
