@@ -30,26 +30,19 @@ impl InkMap {
         let grey = greyscale(image);
         let (width, height) = (grey.width() as usize, grey.height() as usize);
         let mut values = grey.into_raw();
-        let grid = Grid::over(width, height);
-        let mut sample = grid.sample(&values);
         let mut scratch = Scratch::default();
         // The paper is most of the picture: if most of it is light, the ink is dark.
-        if scratch.median(&sample) > 0.5 {
+        if scratch.median(&values) > 0.5 {
             values.iter_mut().for_each(|v| *v = 1.0 - *v);
-            sample.iter_mut().for_each(|v| *v = 1.0 - *v);
         }
-        let (background, noise) = fit_background(&sample, &grid.axes, &mut scratch);
+        let (background, noise) = fit_background(&values, width, height, &mut scratch);
         let ink = match background {
             Background::Flat(level) => values.iter().map(|v| (v - level).max(0.0)).collect(),
-            Background::Surface(coefficients) => {
-                let mut surface = Vec::with_capacity(values.len());
-                Axes::new(0..width, 0..height, width, height).surface(&coefficients, &mut surface);
-                values
-                    .iter()
-                    .zip(&surface)
-                    .map(|(v, b)| (v - b).max(0.0))
-                    .collect()
-            }
+            Background::Surface(surface) => values
+                .iter()
+                .zip(&surface)
+                .map(|(v, b)| (v - b).max(0.0))
+                .collect(),
         };
         InkMap {
             width,
@@ -57,46 +50,6 @@ impl InkMap {
             ink,
             noise,
         }
-    }
-}
-
-/// The background is fitted to the pixels of a grid at most this many on a side: a smooth
-/// surface and the paper's noise are found as well from a few thousand pixels as from all of
-/// them, and each of the fit's rounds (medians, sums, the surface) then takes a fraction of
-/// the time. Pictures up to this size are fitted on all their pixels.
-const FIT_SIDE: usize = 128;
-
-/// The pixels the background is fitted to: every `stride`-th column and row, from the middle of
-/// the first stride.
-struct Grid {
-    columns: Vec<usize>,
-    rows: Vec<usize>,
-    width: usize,
-    axes: Axes,
-}
-
-impl Grid {
-    fn over(width: usize, height: usize) -> Self {
-        let stride = width.max(height).div_ceil(FIT_SIDE).max(1);
-        let columns: Vec<usize> = (stride / 2..width).step_by(stride).collect();
-        let rows: Vec<usize> = (stride / 2..height).step_by(stride).collect();
-        let axes = Axes::new(columns.iter().copied(), rows.iter().copied(), width, height);
-        Self {
-            columns,
-            rows,
-            width,
-            axes,
-        }
-    }
-
-    /// The grid's pixels of `values`, row by row.
-    fn sample(&self, values: &[f32]) -> Vec<f32> {
-        let mut sample = Vec::with_capacity(self.columns.len() * self.rows.len());
-        for &y in &self.rows {
-            let row = &values[y * self.width..(y + 1) * self.width];
-            sample.extend(self.columns.iter().map(|&x| row[x]));
-        }
-        sample
     }
 }
 
@@ -250,17 +203,23 @@ fn from_key(key: u32) -> f32 {
     })
 }
 
-/// The paper's level under each pixel: one value, or a surface's coefficients.
+/// The paper's level under each pixel.
 enum Background {
     Flat(f32),
-    Surface([f64; 6]),
+    Surface(Vec<f32>),
 }
 
 /// The background under `values` (ink bright) and the paper's noise: a quadratic surface in x
 /// and y, fitted by least squares to the pixels that are not ink, found by refitting without
 /// the pixels well above the last fit until they no longer change (at most four fits). A nearly
 /// flat surface becomes the paper's median.
-fn fit_background(values: &[f32], axes: &Axes, scratch: &mut Scratch) -> (Background, f32) {
+fn fit_background(
+    values: &[f32],
+    width: usize,
+    height: usize,
+    scratch: &mut Scratch,
+) -> (Background, f32) {
+    let axes = Axes::new(width, height);
     // Start from the pixels near the picture's typical level: most of the picture is paper,
     // and a large or bold digit would otherwise pull the first surface up under itself.
     let middle = scratch.median(values);
@@ -273,16 +232,14 @@ fn fit_background(values: &[f32], axes: &Axes, scratch: &mut Scratch) -> (Backgr
     let start = middle + (3.0 * spread).max(0.05);
     let mut paper: Vec<bool> = values.iter().map(|&v| v <= start).collect();
     let mut background = Vec::new();
-    let mut fitted = None;
     let (mut low, mut high) = (middle, middle);
     let mut residuals = Vec::new();
     let mut noise = 0.0;
     for _ in 0..4 {
-        let Some(coefficients) = least_squares(values, &paper, axes) else {
+        let Some(coefficients) = least_squares(values, &paper, &axes) else {
             break;
         };
         (low, high) = axes.surface(&coefficients, &mut background);
-        fitted = Some(coefficients);
         residuals.clear();
         residuals.extend(
             (values.iter().zip(&background).zip(&paper))
@@ -303,7 +260,7 @@ fn fit_background(values: &[f32], axes: &Axes, scratch: &mut Scratch) -> (Backgr
             break;
         }
     }
-    let Some(coefficients) = fitted.filter(|_| high - low >= FLAT) else {
+    if high - low < FLAT {
         residuals.clear();
         residuals.extend(
             (values.iter().zip(&paper))
@@ -311,12 +268,12 @@ fn fit_background(values: &[f32], axes: &Axes, scratch: &mut Scratch) -> (Backgr
                 .map(|(v, _)| v),
         );
         return (Background::Flat(scratch.median(&residuals)), noise);
-    };
-    (Background::Surface(coefficients), noise)
+    }
+    (Background::Surface(background), noise)
 }
 
-/// The coordinates of some of a picture's columns and rows, scaled to -1..1 over the whole
-/// picture, for the quadratic surface `c0 + c1 x + c2 y + c3 x^2 + c4 y^2 + c5 xy`.
+/// The picture's coordinates scaled to -1..1, each column's x and each row's y, for the
+/// quadratic surface `c0 + c1 x + c2 y + c3 x^2 + c4 y^2 + c5 xy`.
 struct Axes {
     xs: Vec<f64>,
     ys: Vec<f64>,
@@ -325,21 +282,16 @@ struct Axes {
 }
 
 impl Axes {
-    fn new(
-        columns: impl Iterator<Item = usize>,
-        rows: impl Iterator<Item = usize>,
-        width: usize,
-        height: usize,
-    ) -> Self {
+    fn new(width: usize, height: usize) -> Self {
         let scaled = |n: usize, size: usize| 2.0 * n as f64 / size.max(2) as f64 - 1.0;
-        let xs: Vec<f64> = columns.map(|x| scaled(x, width)).collect();
+        let xs: Vec<f64> = (0..width).map(|x| scaled(x, width)).collect();
         let mut row_moments = [0.0f64; 5];
         for &x in &xs {
             add_powers(&mut row_moments, x);
         }
         Self {
             xs,
-            ys: rows.map(|y| scaled(y, height)).collect(),
+            ys: (0..height).map(|y| scaled(y, height)).collect(),
             row_moments,
         }
     }
