@@ -16,6 +16,8 @@ const REACH: f32 = 0.25;
 pub struct Digit {
     /// Per pixel of the ink map: whether it belongs to the digit.
     pub pixels: Vec<bool>,
+    /// The inclusive box of the digit's pixels: x0, y0, x1, y1.
+    pub bounds: [usize; 4],
     pub other_marks: usize,
 }
 
@@ -35,19 +37,6 @@ struct Mark {
     bounds: [usize; 4],
     /// Pixels on the picture's border.
     on_border: usize,
-}
-
-/// The inclusive box (x0, y0, x1, y1) of the pixels set in `pixels`, rows `width` long.
-pub(super) fn bounds(pixels: &[bool], width: usize) -> Option<[usize; 4]> {
-    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-    for (y, row) in pixels.chunks_exact(width).enumerate() {
-        let (Some(first), Some(last)) = (row.iter().position(|&p| p), row.iter().rposition(|&p| p))
-        else {
-            continue;
-        };
-        (x0, y0, x1, y1) = (x0.min(first), y0.min(y), x1.max(last), y.max(y1));
-    }
-    (x0 <= x1).then_some([x0, y0, x1, y1])
 }
 
 /// The digit in `map`, or `None` if the picture holds no ink above its noise.
@@ -91,20 +80,19 @@ pub fn find_digit(map: &InkMap) -> Option<Digit> {
         let [a0, b0, a1, b1] = marks[next].bounds;
         bounds = [x0.min(a0), y0.min(b0), x1.max(a1), y1.max(b1)];
     }
-    let mut digit = vec![false; map.ink.len()];
+    let mut runs = Vec::new();
     let mut other_marks = 0;
     for (mark, kept) in marks.iter().zip(kept) {
         if kept {
-            for run in &mark.runs {
-                let row = run.y * map.width;
-                digit[row + run.x0..=row + run.x1].fill(true);
-            }
+            runs.extend_from_slice(&mark.runs);
         } else if !along_edge(mark) && mark.ink >= OTHER_MARK * main_ink {
             other_marks += 1;
         }
     }
+    let (pixels, bounds) = with_faint_edges(map, &runs, bounds);
     Some(Digit {
-        pixels: with_faint_edges(map, digit),
+        pixels,
+        bounds,
         other_marks,
     })
 }
@@ -243,17 +231,16 @@ fn join(parent: &mut [usize], a: usize, b: usize) {
     parent[later] = first;
 }
 
-/// `digit` grown by the pixels within two of it (a 5x5 box around each of its pixels) that
-/// hold any ink above the noise: the faint, anti-aliased edges of its strokes. The box is
-/// grown along the rows, then down the columns, each a running count over a window of five,
-/// and only around the digit's own box.
-fn with_faint_edges(map: &InkMap, digit: Vec<bool>) -> Vec<bool> {
+/// The pixels of `runs`, whose box is `bounds`, and the pixels within two of them (a 5x5 box
+/// around each) that hold any ink above the noise: the faint, anti-aliased edges of the digit's
+/// strokes; and the box of them all. What is within two of a run is a rectangle five rows
+/// high, so the neighbourhood is filled run by run, and only the digit's box grown by two is
+/// looked at.
+fn with_faint_edges(map: &InkMap, runs: &[Run], bounds: [usize; 4]) -> (Vec<bool>, [usize; 4]) {
     let (w, h) = (map.width, map.height);
     let faint = (2.0 * map.noise).max(0.5 / 255.0);
-    let Some([x0, y0, x1, y1]) = bounds(&digit, w) else {
-        return digit;
-    };
     // The digit's box grown by two, within the picture.
+    let [x0, y0, x1, y1] = bounds;
     let (x0, y0, x1, y1) = (
         x0.saturating_sub(2),
         y0.saturating_sub(2),
@@ -261,46 +248,47 @@ fn with_faint_edges(map: &InkMap, digit: Vec<bool>) -> Vec<bool> {
         (y1 + 2).min(h - 1),
     );
     let span = x1 - x0 + 1;
-    // Per pixel of the grown box: how many digit pixels lie within two columns in its row.
-    let mut across = vec![0u8; span * (y1 - y0 + 1)];
-    for (y, out) in (y0..=y1).zip(across.chunks_exact_mut(span)) {
-        let row = &digit[y * w..(y + 1) * w];
-        let at = |x: usize| u8::from(row.get(x).copied().unwrap_or(false));
-        let mut count: u8 = (x0.saturating_sub(2)..x0 + 2).map(at).sum();
-        for (x, near) in (x0..=x1).zip(out.iter_mut()) {
-            count += at(x + 2);
-            *near = count;
-            if x >= 2 {
-                count -= at(x - 2);
-            }
+    // Per pixel of the grown box: whether a run lies within two of it.
+    let mut near = vec![false; span * (y1 - y0 + 1)];
+    for run in runs {
+        let columns = run.x0.saturating_sub(2).max(x0) - x0..(run.x1 + 2).min(x1) + 1 - x0;
+        for y in run.y.saturating_sub(2).max(y0)..=(run.y + 2).min(y1) {
+            near[(y - y0) * span..][columns.clone()].fill(true);
         }
     }
-    // And down the columns, within two rows.
-    let mut grown = digit;
-    let mut down = vec![0u8; span];
-    let row_of = |y: usize| &across[(y - y0) * span..(y - y0 + 1) * span];
-    for y in y0..(y0 + 2).min(y1 + 1) {
-        down.iter_mut().zip(row_of(y)).for_each(|(d, &a)| *d += a);
-    }
-    for y in y0..=y1 {
-        if y + 2 <= y1 {
-            down.iter_mut()
-                .zip(row_of(y + 2))
-                .for_each(|(d, &a)| *d += a);
+    let mut digit = vec![false; w * h];
+    let mut grown = [usize::MAX, usize::MAX, 0, 0];
+    for (y, near) in (y0..=y1).zip(near.chunks_exact(span)) {
+        let (ink, kept) = (
+            &map.ink[y * w + x0..][..span],
+            &mut digit[y * w + x0..][..span],
+        );
+        for ((kept, &near), &ink) in kept.iter_mut().zip(near).zip(ink) {
+            *kept = near && ink > faint;
         }
-        for (x, &near) in (x0..=x1).zip(&down) {
-            let p = y * w + x;
-            if near > 0 && map.ink[p] > faint {
-                grown[p] = true;
-            }
-        }
-        if y >= y0 + 2 {
-            down.iter_mut()
-                .zip(row_of(y - 2))
-                .for_each(|(d, &a)| *d -= a);
+        if let (Some(first), Some(last)) =
+            (kept.iter().position(|&k| k), kept.iter().rposition(|&k| k))
+        {
+            grown = [
+                grown[0].min(x0 + first),
+                grown[1].min(y),
+                grown[2].max(x0 + last),
+                grown[3].max(y),
+            ];
         }
     }
-    grown
+    // The runs' own pixels, whatever their ink (strong ink may lie under twice the noise).
+    for run in runs {
+        digit[run.y * w + run.x0..=run.y * w + run.x1].fill(true);
+    }
+    let [a0, b0, a1, b1] = bounds;
+    let grown = [
+        grown[0].min(a0),
+        grown[1].min(b0),
+        grown[2].max(a1),
+        grown[3].max(b1),
+    ];
+    (digit, grown)
 }
 
 #[cfg(test)]
@@ -324,6 +312,17 @@ mod tests {
         }
     }
 
+    /// The inclusive box of the pixels set in `mask`, looked for pixel by pixel.
+    fn box_of(mask: &[bool], width: usize) -> [usize; 4] {
+        let set = || (0..mask.len()).filter(|&p| mask[p]);
+        [
+            set().map(|p| p % width).min().unwrap(),
+            set().map(|p| p / width).min().unwrap(),
+            set().map(|p| p % width).max().unwrap(),
+            set().map(|p| p / width).max().unwrap(),
+        ]
+    }
+
     fn kept(digit: &Digit, width: usize, x: usize, y: usize) -> bool {
         digit.pixels[y * width + x]
     }
@@ -339,7 +338,20 @@ mod tests {
             let ink: Vec<f32> = (0..width * height)
                 .map(|_| if next() % 3 == 0 { 0.0 } else { 0.5 })
                 .collect();
-            let digit: Vec<bool> = (0..width * height).map(|_| next() % 7 == 0).collect();
+            let mut digit: Vec<bool> = (0..width * height).map(|_| next() % 7 == 0).collect();
+            // A digit has a pixel at least.
+            digit[width * height / 2] = true;
+            // Its runs, as the marks hold them, and their box.
+            let mut runs = Vec::new();
+            for (y, row) in digit.chunks_exact(width).enumerate() {
+                for (x, &kept) in row.iter().enumerate() {
+                    match runs.last_mut() {
+                        Some(Run { y: ry, x1, .. }) if kept && *ry == y && *x1 + 1 == x => *x1 = x,
+                        _ if kept => runs.push(Run { y, x0: x, x1: x }),
+                        _ => {}
+                    }
+                }
+            }
             let map = InkMap {
                 width,
                 height,
@@ -355,11 +367,10 @@ mod tests {
             let expected: Vec<bool> = (0..width * height)
                 .map(|p| digit[p] || (map.ink[p] > 0.5 / 255.0 && near(p % width, p / width)))
                 .collect();
-            assert_eq!(
-                with_faint_edges(&map, digit.clone()),
-                expected,
-                "{width}x{height}"
-            );
+            let [x0, y0, x1, y1] = box_of(&digit, width);
+            let (grown, grown_box) = with_faint_edges(&map, &runs, [x0, y0, x1, y1]);
+            assert_eq!(grown, expected, "{width}x{height}");
+            assert_eq!(grown_box, box_of(&expected, width), "{width}x{height}");
         }
     }
 
@@ -443,13 +454,10 @@ mod tests {
                         .flat_map(|r| (r.x0..=r.x1).map(move |x| r.y * width + x))
                         .collect();
                     pixels.sort();
-                    let box_of = bounds(
-                        &(0..width * height)
-                            .map(|p| pixels.binary_search(&p).is_ok())
-                            .collect::<Vec<_>>(),
-                        width,
-                    );
-                    assert_eq!(Some(mark.bounds), box_of, "{width}x{height}");
+                    let mask: Vec<bool> = (0..width * height)
+                        .map(|p| pixels.binary_search(&p).is_ok())
+                        .collect();
+                    assert_eq!(mark.bounds, box_of(&mask, width), "{width}x{height}");
                     (pixels, mark.on_border, mark.ink)
                 })
                 .collect();

@@ -302,7 +302,7 @@ fn shrunk_jpeg(bytes: &[u8]) -> Option<DynamicImage> {
 pub fn mnist_style(image: &DynamicImage) -> Option<Prepared> {
     let map = InkMap::of(image);
     let digit = marks::find_digit(&map)?;
-    let glyph = crop(&map, &digit.pixels)?;
+    let glyph = crop(&map, &digit)?;
     let longer = glyph.width().max(glyph.height()) as usize;
     // A digit already MNIST's size (a saved MNIST digit) is not resampled, which would blur it.
     let glyph = if longer == DIGIT_BOX {
@@ -325,9 +325,10 @@ pub fn mnist_style(image: &DynamicImage) -> Option<Prepared> {
 
 /// The digit's box cut out of the ink map, its pixels scaled so the strongest is (about) 1 and
 /// every pixel that is not the digit's set to 0.
-fn crop(map: &InkMap, digit: &[bool]) -> Option<ImageBuffer<Luma<f32>, Vec<f32>>> {
+fn crop(map: &InkMap, digit: &marks::Digit) -> Option<ImageBuffer<Luma<f32>, Vec<f32>>> {
     let w = map.width;
-    let [x0, y0, x1, y1] = marks::bounds(digit, w)?;
+    let [x0, y0, x1, y1] = digit.bounds;
+    let digit = &digit.pixels;
     let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
     // The digit's part of each row of the box, as (kept, ink) slices.
     let rows = || {
