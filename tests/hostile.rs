@@ -97,6 +97,46 @@ fn hostile_files(dir: &Path) -> [std::path::PathBuf; 2] {
     [gif, png]
 }
 
+/// A real 16x16 JPEG whose header (its SOF0 segment) claims `side` x `side`: a file of a few
+/// hundred bytes that a decoder trusting the header would decode at that size.
+fn claiming_jpeg(side: u16) -> Vec<u8> {
+    let mut jpeg = Vec::new();
+    image::GrayImage::from_fn(16, 16, |x, _| image::Luma([(x * 16) as u8]))
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    let sof = jpeg
+        .windows(2)
+        .position(|w| w == [0xff, 0xc0])
+        .expect("a baseline JPEG");
+    // Marker, length (2), precision (1), then height and width.
+    jpeg[sof + 5..sof + 7].copy_from_slice(&side.to_be_bytes());
+    jpeg[sof + 7..sof + 9].copy_from_slice(&side.to_be_bytes());
+    jpeg
+}
+
+/// A JPEG claiming 7000x7000 (49 megapixels, under the limit) with data for 16x16: decoded
+/// small, as a large JPEG is, and refused in one line, within the address space.
+#[test]
+fn predict_reads_a_jpeg_claiming_a_large_size_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("claims.jpg");
+    fs::write(&file, claiming_jpeg(7000)).unwrap();
+    let output = lenet_limited(ONE_GIB)
+        .args(["predict", "--run"])
+        .arg(artifacts().join("smoke"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // What the data does not hold reads as one grey: no ink.
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("the image is blank"), "{stderr}");
+}
+
 #[test]
 fn predict_refuses_images_too_large_to_decode_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
