@@ -568,7 +568,8 @@ fn predict_reads_mnist_digits_saved_as_png_as_the_model_reads_them() {
 }
 
 /// Phone photos of test digits (12-megapixel JPEGs, tests/common/photos.rs) are read as the
-/// digits are, though decoded and prepared at a sixteenth of their size.
+/// digits are, though decoded and prepared at a sixteenth of their size; one taken sideways is
+/// turned upright.
 #[test]
 fn phone_photos_of_digits_are_read_as_the_model_reads_the_digits() {
     let digits = test_digits(10);
@@ -584,6 +585,12 @@ fn phone_photos_of_digits_are_read_as_the_model_reads_the_digits() {
     let same = agreement(&answers(&digits), &answers(&read));
     println!("phone photos: {:.0}% as on the raw digits", same * 100.0);
     assert!(same >= 0.9, "{same}");
+    // Taken sideways: decoded small all the same, and turned upright as its EXIF says.
+    let sideways =
+        common::photos::with_exif_orientation(&common::photos::phone_photo(&digits[0]), 6);
+    let upright =
+        lenet::data::image::decode(&sideways, Path::new("photo.jpg"), 50_000_000).unwrap();
+    assert_eq!((upright.width(), upright.height()), (189, 252));
 }
 
 /// Photo-like pictures of test digits (tests/common/photos.rs) are read as the digits are:

@@ -118,12 +118,16 @@ fn claiming_jpeg(side: u16) -> Vec<u8> {
 }
 
 /// A JPEG claiming 7000x7000 (49 megapixels, under the limit) with data for 16x16: decoded
-/// small, as a large JPEG is, and refused in one line, within the address space.
+/// small, as a large JPEG is (at 1/4, then 7x7 blocks: 250x250), and refused in one line,
+/// within the address space.
 #[test]
 fn predict_reads_a_jpeg_claiming_a_large_size_in_bounded_memory() {
+    let jpeg = claiming_jpeg(7000);
+    let decoded = lenet::data::image::decode(&jpeg, Path::new("claims.jpg"), 50_000_000).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (250, 250));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("claims.jpg");
-    fs::write(&file, claiming_jpeg(7000)).unwrap();
+    fs::write(&file, jpeg).unwrap();
     let output = lenet_limited(ONE_GIB)
         .args(["predict", "--run"])
         .arg(artifacts().join("smoke"))

@@ -207,7 +207,7 @@ fn jpeg(image: &GrayImage, quality: u8, orientation: Option<u16>) -> Vec<u8> {
 }
 
 /// A JPEG with an APP1 Exif segment holding one tag, the orientation, right after its start.
-fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+pub fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
     let mut tiff = b"MM\x00\x2a\x00\x00\x00\x08".to_vec(); // big-endian, first IFD at 8
     tiff.extend(1u16.to_be_bytes()); // one entry
     tiff.extend(0x0112u16.to_be_bytes()); // Orientation

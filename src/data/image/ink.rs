@@ -203,6 +203,10 @@ fn from_key(key: u32) -> f32 {
     })
 }
 
+/// Paper of one exact level is taken as flat when at most one pixel in this many lies just above
+/// it (a drawing's anti-aliased edges are well under 1%).
+const NEAR_PAPER_SHARE: usize = 50;
+
 /// The paper's level under each pixel.
 enum Background {
     Flat(f32),
@@ -212,7 +216,7 @@ enum Background {
 /// The background under `values` (ink bright) and the paper's noise: a quadratic surface in x
 /// and y, fitted by least squares to the pixels that are not ink, found by refitting without
 /// the pixels well above the last fit until they no longer change (at most four fits). A nearly
-/// flat surface becomes the paper's median.
+/// flat surface becomes the paper's median; paper of one exact level is flat from the start.
 fn fit_background(
     values: &[f32],
     width: usize,
@@ -224,12 +228,18 @@ fn fit_background(
     // and a large or bold digit would otherwise pull the first surface up under itself.
     let middle = scratch.median(values);
     let spread = 1.4826 * scratch.median_deviation(values.iter().copied(), middle);
-    // Most of the picture one exact level (a drawing, a clean scan, an MNIST digit): that is
-    // the paper, flat and without noise, and the rounds of fitting would only confirm it.
-    if spread == 0.0 {
-        return (Background::Flat(middle), 0.0);
-    }
     let start = middle + (3.0 * spread).max(0.05);
+    // Most of the picture one exact level, and hardly any of the rest just above it (a
+    // drawing, a clean scan, an MNIST digit: the rest is ink, and a pen's anti-aliased edge):
+    // that is the paper, flat and without noise, and the rounds of fitting would only confirm
+    // it. (A shadow or lighting falling off from a white clipped to one level puts much of the
+    // picture just above it, and is fitted.)
+    if spread == 0.0 {
+        let near_paper = values.iter().filter(|&&v| v > middle && v <= start).count();
+        if near_paper * NEAR_PAPER_SHARE <= values.len() {
+            return (Background::Flat(middle), 0.0);
+        }
+    }
     let mut paper: Vec<bool> = values.iter().map(|&v| v <= start).collect();
     let mut background = Vec::new();
     let (mut low, mut high) = (middle, middle);
@@ -493,6 +503,31 @@ mod tests {
         let back: Vec<u8> = map.ink.iter().map(|v| (v * 255.0).round() as u8).collect();
         assert_eq!(back, img.into_raw());
         assert_eq!(map.noise, 0.0);
+    }
+
+    #[test]
+    fn a_shadow_beside_clipped_white_is_fitted_not_taken_for_ink() {
+        // Paper clipped to white over 60% of the picture, then falling to 225 in a shadow; a
+        // dark stroke on the white.
+        let img = GrayImage::from_fn(200, 150, |x, y| {
+            let paper = if x < 120 {
+                255
+            } else {
+                255 - (x - 120) * 30 / 80
+            };
+            let ink = (40..48).contains(&x) && (30..120).contains(&y);
+            image::Luma([if ink { 40 } else { paper as u8 }])
+        });
+        let map = InkMap::of(&DynamicImage::ImageLuma8(img));
+        let at = |x: usize, y: usize| map.ink[y * map.width + x];
+        assert!(at(44, 75) > 0.5, "the stroke is ink: {}", at(44, 75));
+        for x in [130, 160, 199] {
+            assert!(
+                at(x, 10) < 0.05,
+                "the shadow at x = {x} is not: {}",
+                at(x, 10)
+            );
+        }
     }
 
     #[test]

@@ -27,7 +27,7 @@ use thiserror::Error;
 
 use crate::input::{IMAGE_PIXELS, IMAGE_SIDE};
 use ink::InkMap;
-use shrink::{LARGE_PICTURE_SIDE, averaged, is_large, shrunk};
+use shrink::{is_large, shrunk};
 
 /// Side of the box MNIST scaled each digit into, inside the 28x28 field.
 const DIGIT_BOX: usize = 20;
@@ -211,7 +211,7 @@ pub fn resized(image: &DynamicImage) -> Prepared {
 /// its header first: an image of more than `max_pixels` is refused before anything is
 /// decoded, and no decode may take more than [`MAX_DECODE_BYTES`]. Of an animation or a
 /// multi-page file, the first frame is read. A JPEG larger than preparing looks at (a
-/// camera's) comes out already shrunk, as [`prepare`] would shrink it ([`shrunk_jpeg`]).
+/// camera's) comes out already shrunk, much as [`prepare`] would shrink it ([`shrunk_jpeg`]).
 pub fn decode(bytes: &[u8], name: &Path, max_pixels: u64) -> Result<DynamicImage, ImageError> {
     let decode_error = |error: image::ImageError| match error {
         image::ImageError::Limits(_) => ImageError::TooMuchMemory {
@@ -263,7 +263,7 @@ pub fn decode(bytes: &[u8], name: &Path, max_pixels: u64) -> Result<DynamicImage
     }
     let orientation = decoder.orientation().map_err(decode_error)?;
     let shrunk = (is_large(width, height) && probe_format == ImageFormat::Jpeg)
-        .then(|| shrunk_jpeg(bytes))
+        .then(|| shrunk_jpeg(bytes, width, height))
         .flatten();
     let mut image = match shrunk {
         Some(image) => image,
@@ -273,29 +273,48 @@ pub fn decode(bytes: &[u8], name: &Path, max_pixels: u64) -> Result<DynamicImage
     Ok(image)
 }
 
-/// A large JPEG decoded at 1/2, 1/4 or 1/8 of its size by its DCT, the smallest scale that
-/// leaves its longer side at least [`LARGE_PICTURE_SIDE`], then averaged down as
-/// [`shrunk`] averages: a phone's 12-megapixel photo is decoded at 504x378 instead of whole, only
-/// for 16x16 blocks of it to be averaged (`jpeg-decoder` scales so; the image crate's decoder
-/// does not). `None` when that decoder cannot read the file (a CMYK or 12-bit JPEG, or a
-/// damaged one): the image crate's decoder then reads it, or names what is wrong.
-fn shrunk_jpeg(bytes: &[u8]) -> Option<DynamicImage> {
+/// A large JPEG of `width` x `height` decoded at 1/2, 1/4 or 1/8 of its size by its DCT, then
+/// averaged down to what [`shrunk`] would make of the whole decode (the same blocks, or blocks
+/// up to a tenth larger: [`shrink::jpeg_scaling`]): a phone's 12-megapixel photo is decoded at
+/// 504x378 instead of whole, only for 16x16 blocks of it to be averaged (`jpeg-decoder` scales
+/// so; the image crate's decoder does not). Its memory is bounded as the whole decode's, checked
+/// before: its output is smaller, and a progressive JPEG's coefficients are kept whole by either
+/// decoder. `None` when that decoder cannot read the file (a CMYK or 12-bit JPEG, a damaged
+/// one, one whose scale falls between theirs): the image crate's decoder then reads it whole,
+/// or names what is wrong.
+fn shrunk_jpeg(bytes: &[u8], width: u32, height: u32) -> Option<DynamicImage> {
+    let (scale, block) = shrink::jpeg_scaling(width, height)?;
+    let scaled = |side: u32| u16::try_from(side.div_ceil(scale)).ok();
+    let (scaled_width, scaled_height) = (scaled(width)?, scaled(height)?);
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
-    decoder.set_max_decoding_buffer_size(MAX_DECODE_BYTES as usize);
-    let side = LARGE_PICTURE_SIDE as u16;
-    let (width, height) = decoder.scale(side, side).ok()?;
-    let pixels = decoder.decode().ok()?;
-    let (width, height) = (u32::from(width), u32::from(height));
-    let image = match decoder.info()?.pixel_format {
-        jpeg_decoder::PixelFormat::L8 => {
-            DynamicImage::ImageLuma8(ImageBuffer::from_raw(width, height, pixels)?)
-        }
-        jpeg_decoder::PixelFormat::RGB24 => {
-            DynamicImage::ImageRgb8(ImageBuffer::from_raw(width, height, pixels)?)
-        }
+    // The smallest of its scales that is at least this large: 1/scale, as it reads the header.
+    let decoded_size = decoder.scale(scaled_width, scaled_height).ok()?;
+    if decoded_size != (scaled_width, scaled_height) {
+        return None;
+    }
+    let luma = match decoder.info()?.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => true,
+        jpeg_decoder::PixelFormat::RGB24 => false,
         jpeg_decoder::PixelFormat::L16 | jpeg_decoder::PixelFormat::CMYK32 => return None,
     };
-    Some(averaged(image))
+    let pixels = decoder.decode().ok()?;
+    let (w, h) = (u32::from(scaled_width), u32::from(scaled_height));
+    let image = if luma {
+        DynamicImage::ImageLuma8(ImageBuffer::from_raw(w, h, pixels)?)
+    } else {
+        DynamicImage::ImageRgb8(ImageBuffer::from_raw(w, h, pixels)?)
+    };
+    // Without the last row or column of blocks the whole decode would not have made whole.
+    let blocks = scale * block as u32;
+    let (kept_width, kept_height) = (width / blocks, height / blocks);
+    let averaged = shrink::averaged_by(image, block);
+    Some(
+        if averaged.width() > kept_width || averaged.height() > kept_height {
+            averaged.crop_imm(0, 0, kept_width, kept_height)
+        } else {
+            averaged
+        },
+    )
 }
 
 /// Brings any image of a digit to the model's input form; `None` if it holds no ink at all.

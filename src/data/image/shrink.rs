@@ -36,13 +36,34 @@ pub fn shrunk(image: DynamicImage) -> DynamicImage {
 }
 
 /// `image` shrunk by averaging square blocks of `k` x `k` pixels, the smallest `k` that brings
-/// its longer side to at most [`LARGE_PICTURE_SIDE`]. A block cut by the right or bottom edge
-/// (less than `k` pixels) is left out. A picture whose shorter side is under `k` (a thin strip)
-/// is left as it is: no whole block would remain. Pictures of 8 bits per channel are averaged
-/// as bytes; others (16-bit, float) through the image crate's `thumbnail`.
+/// its longer side to at most [`LARGE_PICTURE_SIDE`].
 pub fn averaged(image: DynamicImage) -> DynamicImage {
-    let longer = image.width().max(image.height());
-    let k = longer.div_ceil(LARGE_PICTURE_SIDE) as usize;
+    let k = image
+        .width()
+        .max(image.height())
+        .div_ceil(LARGE_PICTURE_SIDE);
+    averaged_by(image, k as usize)
+}
+
+/// How a large JPEG of `width` x `height` is brought to [`LARGE_PICTURE_SIDE`] in part by its
+/// decoder: decoded at 1/`scale` by its DCT (8, 4 or 2), then blocks of `block` x `block`
+/// averaged, as [`averaged`] averages blocks of `k` = `scale` x `block`. When no scale divides
+/// `k`, `k` is rounded up to a multiple of one, by at most a tenth (the picture comes out at most
+/// a tenth smaller); `None` when none is that close (`k` of 5, 7 or 9, for some pictures under
+/// 2,305 pixels a side, which decode quickly whole).
+pub fn jpeg_scaling(width: u32, height: u32) -> Option<(u32, usize)> {
+    let k = width.max(height).div_ceil(LARGE_PICTURE_SIDE);
+    [8, 4, 2].into_iter().find_map(|scale| {
+        let block = k.div_ceil(scale);
+        (10 * scale * block <= 11 * k).then_some((scale, block as usize))
+    })
+}
+
+/// `image` shrunk by averaging square blocks of `k` x `k` pixels. A block cut by the right or
+/// bottom edge (less than `k` pixels) is left out. A picture whose shorter side is under `k` (a
+/// thin strip) is left as it is: no whole block would remain. Pictures of 8 bits per channel
+/// are averaged as bytes; others (16-bit, float) through the image crate's `thumbnail`.
+pub fn averaged_by(image: DynamicImage, k: usize) -> DynamicImage {
     if k <= 1 {
         return image;
     }
@@ -157,11 +178,43 @@ mod tests {
     }
 
     #[test]
+    fn a_large_jpeg_is_averaged_in_the_same_blocks_or_a_tenth_larger() {
+        for longer in 1025..=16_000u32 {
+            let k = longer.div_ceil(LARGE_PICTURE_SIDE);
+            match jpeg_scaling(longer, longer / 2) {
+                Some((scale, block)) => {
+                    let blocks = scale * block as u32;
+                    assert!(
+                        blocks >= k && 10 * blocks <= 11 * k,
+                        "{longer}: {blocks}, {k}"
+                    );
+                    assert_eq!(blocks % scale, 0);
+                }
+                None => assert!([5, 7, 9].contains(&k), "{longer}"),
+            }
+        }
+        // A camera's common sizes: 8, 12, 16 and 48 megapixels.
+        assert_eq!(
+            jpeg_scaling(3264, 2448),
+            Some((2, 7)),
+            "13 rounded up to 14"
+        );
+        assert_eq!(
+            jpeg_scaling(4624, 3472),
+            Some((4, 5)),
+            "19 rounded up to 20"
+        );
+        assert_eq!(jpeg_scaling(8064, 6048), Some((8, 4)));
+    }
+
+    #[test]
     fn a_large_picture_comes_down_to_the_working_side_and_a_small_one_stays() {
         let photo = DynamicImage::ImageRgb8(RgbImage::from_fn(4032, 3024, |x, y| {
             image::Rgb([(x % 256) as u8, (y % 256) as u8, 7])
         }));
         let down = shrunk(photo);
+        // A JPEG of that size is decoded at 1/8, then 2x2 blocks averaged: the same blocks.
+        assert_eq!(jpeg_scaling(4032, 3024), Some((8, 2)));
         // k = 16: 252 x 189, each block the mean of its 256 pixels.
         assert_eq!((down.width(), down.height()), (252, 189));
         let pixel = down.as_rgb8().unwrap().get_pixel(1, 2).0;
