@@ -77,8 +77,7 @@ pub fn find_digit(map: &InkMap) -> Option<Digit> {
         });
         let Some(next) = next else { break };
         kept[next] = true;
-        let [a0, b0, a1, b1] = marks[next].bounds;
-        bounds = [x0.min(a0), y0.min(b0), x1.max(a1), y1.max(b1)];
+        bounds = union(bounds, marks[next].bounds);
     }
     let mut runs = Vec::new();
     let mut other_marks = 0;
@@ -188,22 +187,22 @@ fn components(map: &InkMap, threshold: f32) -> Vec<Mark> {
     // Per run: the index of its mark, known once its root's is.
     let mut mark_of = vec![usize::MAX; runs.len()];
     for (id, run) in runs.into_iter().enumerate() {
+        let Run { y, x0, x1 } = run;
         let root = find(&mut parent, id);
-        if root == id {
-            mark_of[id] = marks.len();
+        mark_of[id] = if root == id {
             marks.push(Mark {
                 runs: Vec::new(),
                 ink: 0.0,
-                bounds: [run.x0, run.y, run.x1, run.y],
+                bounds: [x0, y, x1, y],
                 on_border: 0,
             });
-        }
-        mark_of[id] = mark_of[root];
+            marks.len() - 1
+        } else {
+            mark_of[root]
+        };
         let mark = &mut marks[mark_of[id]];
-        let Run { y, x0, x1 } = run;
         mark.ink += map.ink[y * w + x0..=y * w + x1].iter().sum::<f32>();
-        let b = &mut mark.bounds;
-        *b = [b[0].min(x0), b[1].min(y), b[2].max(x1), b[3].max(y)];
+        mark.bounds = union(mark.bounds, [x0, y, x1, y]);
         mark.on_border += if y == 0 || y == h - 1 {
             x1 - x0 + 1
         } else {
@@ -213,6 +212,16 @@ fn components(map: &InkMap, threshold: f32) -> Vec<Mark> {
         mark.runs.push(run);
     }
     marks
+}
+
+/// The smallest box (x0, y0, x1, y1, inclusive) holding boxes `a` and `b`.
+fn union(a: [usize; 4], b: [usize; 4]) -> [usize; 4] {
+    [
+        a[0].min(b[0]),
+        a[1].min(b[1]),
+        a[2].max(b[2]),
+        a[3].max(b[3]),
+    ]
 }
 
 /// The root of `id`'s set, halving the path on the way.
@@ -257,7 +266,8 @@ fn with_faint_edges(map: &InkMap, runs: &[Run], bounds: [usize; 4]) -> (Vec<bool
         }
     }
     let mut digit = vec![false; w * h];
-    let mut grown = [usize::MAX, usize::MAX, 0, 0];
+    // The runs' box, grown by the faint edges found.
+    let mut grown = bounds;
     for (y, near) in (y0..=y1).zip(near.chunks_exact(span)) {
         let (ink, kept) = (
             &map.ink[y * w + x0..][..span],
@@ -269,25 +279,13 @@ fn with_faint_edges(map: &InkMap, runs: &[Run], bounds: [usize; 4]) -> (Vec<bool
         if let (Some(first), Some(last)) =
             (kept.iter().position(|&k| k), kept.iter().rposition(|&k| k))
         {
-            grown = [
-                grown[0].min(x0 + first),
-                grown[1].min(y),
-                grown[2].max(x0 + last),
-                grown[3].max(y),
-            ];
+            grown = union(grown, [x0 + first, y, x0 + last, y]);
         }
     }
     // The runs' own pixels, whatever their ink (strong ink may lie under twice the noise).
     for run in runs {
         digit[run.y * w + run.x0..=run.y * w + run.x1].fill(true);
     }
-    let [a0, b0, a1, b1] = bounds;
-    let grown = [
-        grown[0].min(a0),
-        grown[1].min(b0),
-        grown[2].max(a1),
-        grown[3].max(b1),
-    ];
     (digit, grown)
 }
 
@@ -312,6 +310,14 @@ mod tests {
         }
     }
 
+    /// Pseudo-random numbers of 24 bits from `seed`, the same on every run.
+    fn numbers(mut seed: u32) -> impl FnMut() -> u32 {
+        move || {
+            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+            seed >> 8
+        }
+    }
+
     /// The inclusive box of the pixels set in `mask`, looked for pixel by pixel.
     fn box_of(mask: &[bool], width: usize) -> [usize; 4] {
         let set = || (0..mask.len()).filter(|&p| mask[p]);
@@ -329,16 +335,14 @@ mod tests {
 
     #[test]
     fn faint_edges_are_the_ink_within_two_pixels_of_the_digit() {
-        let mut seed = 5u32;
-        let mut next = || {
-            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
-            seed >> 8
-        };
+        let mut next = numbers(5);
         for (width, height) in [(1, 1), (1, 7), (7, 1), (3, 4), (5, 5), (30, 20)] {
             let ink: Vec<f32> = (0..width * height)
-                .map(|_| if next() % 3 == 0 { 0.0 } else { 0.5 })
+                .map(|_| if next().is_multiple_of(3) { 0.0 } else { 0.5 })
                 .collect();
-            let mut digit: Vec<bool> = (0..width * height).map(|_| next() % 7 == 0).collect();
+            let mut digit: Vec<bool> = (0..width * height)
+                .map(|_| next().is_multiple_of(7))
+                .collect();
             // A digit has a pixel at least.
             digit[width * height / 2] = true;
             // Its runs, as the marks hold them, and their box.
@@ -399,11 +403,7 @@ mod tests {
 
     #[test]
     fn marks_are_the_8_connected_groups_a_flood_fill_finds() {
-        let mut seed = 3u32;
-        let mut next = || {
-            seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
-            seed >> 8
-        };
+        let mut next = numbers(3);
         for (width, height, share) in [(1, 1, 2), (1, 9, 2), (9, 1, 2), (6, 5, 3), (40, 30, 3)] {
             let ink: Vec<f32> = (0..width * height)
                 .map(|_| (next() % share) as f32 * 0.4)

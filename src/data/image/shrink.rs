@@ -38,11 +38,14 @@ pub fn shrunk(image: DynamicImage) -> DynamicImage {
 /// `image` shrunk by averaging square blocks of `k` x `k` pixels, the smallest `k` that brings
 /// its longer side to at most [`LARGE_PICTURE_SIDE`].
 pub fn averaged(image: DynamicImage) -> DynamicImage {
-    let k = image
-        .width()
-        .max(image.height())
-        .div_ceil(LARGE_PICTURE_SIDE);
+    let k = block_side(image.width(), image.height());
     averaged_by(image, k as usize)
+}
+
+/// The side of the smallest blocks whose averages bring a picture of `width` x `height` to at
+/// most [`LARGE_PICTURE_SIDE`] on its longer side.
+fn block_side(width: u32, height: u32) -> u32 {
+    width.max(height).div_ceil(LARGE_PICTURE_SIDE)
 }
 
 /// How a large JPEG of `width` x `height` is brought to [`LARGE_PICTURE_SIDE`] in part by its
@@ -52,7 +55,7 @@ pub fn averaged(image: DynamicImage) -> DynamicImage {
 /// a tenth smaller); `None` when none is that close (`k` of 5, 7 or 9, for some pictures under
 /// 2,305 pixels a side, which decode quickly whole).
 pub fn jpeg_scaling(width: u32, height: u32) -> Option<(u32, usize)> {
-    let k = width.max(height).div_ceil(LARGE_PICTURE_SIDE);
+    let k = block_side(width, height);
     [8, 4, 2].into_iter().find_map(|scale| {
         let block = k.div_ceil(scale);
         (10 * scale * block <= 11 * k).then_some((scale, block as usize))
