@@ -9,6 +9,7 @@ use super::error::{ConfigError, check};
 use crate::data::augment::Augmentation;
 use crate::data::classes::{check_names, numbered};
 use crate::data::image::{Decoding, MAX_PIXELS, Preprocess};
+use crate::data::synthetic::Synthetic;
 use crate::data::{DatasetKind, ReadOptions, SplitSize, Unreadable};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +40,9 @@ pub struct DataSection {
     /// labels) and recorded in the run's config; set it to name an IDX set's classes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classes: Option<Vec<String>>,
+    /// Digits drawn from fonts, added to the training images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<Synthetic>,
 }
 
 impl Default for DataSection {
@@ -54,6 +58,7 @@ impl Default for DataSection {
             unreadable_images: Unreadable::Fail,
             max_image_pixels: MAX_PIXELS,
             classes: None,
+            synthetic: None,
         }
     }
 }
@@ -106,6 +111,18 @@ impl DataSection {
                 )
             })?;
         }
+        if let Some(synthetic) = &self.synthetic {
+            check(
+                !synthetic.fonts.is_empty(),
+                "data.synthetic.fonts",
+                "must name at least one font file",
+            )?;
+            check(
+                synthetic.images >= 1,
+                "data.synthetic.images",
+                "must be at least 1 (leave data.synthetic out to draw none)",
+            )?;
+        }
         check(
             self.max_image_pixels >= 1,
             "data.max_image_pixels",
@@ -142,6 +159,31 @@ pub fn validate_augmentation(a: &Augmentation) -> Result<(), ConfigError> {
             (0.0..max).contains(&value),
             key,
             format!("must be in [0, {max}), got {value}"),
+        )?;
+    }
+    check(
+        (0.0..=1.0).contains(&a.stroke),
+        "augmentation.stroke",
+        format!("must be in [0, 1], got {}", a.stroke),
+    )?;
+    check(
+        (0.0..=3.0).contains(&a.blur),
+        "augmentation.blur",
+        format!("must be in [0, 3] pixels, got {}", a.blur),
+    )?;
+    if let Some(low) = &a.low_resolution {
+        check(
+            (0.0..=1.0).contains(&low.probability),
+            "augmentation.low_resolution.probability",
+            format!("must be in [0, 1], got {}", low.probability),
+        )?;
+        check(
+            (4..=27).contains(&low.smallest) && low.smallest <= low.largest && low.largest <= 27,
+            "augmentation.low_resolution",
+            format!(
+                "smallest and largest must satisfy 4 <= smallest <= largest <= 27, got {} and {}",
+                low.smallest, low.largest
+            ),
         )?;
     }
     if let Some(e) = &a.elastic {

@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use super::idx::{FILE_NAMES, IdxError};
 use super::image::{IMAGE_ENDINGS, ImageError};
+use super::synthetic::SyntheticError;
 use super::{FASHION_MNIST_DIR, MAX_CLASSES, SplitSize, TEST_DIR, TRAIN_DIR};
 
 #[derive(Debug, Error)]
@@ -18,6 +19,8 @@ pub enum DataError {
     Idx(#[from] IdxError),
     #[error(transparent)]
     Folder(#[from] FolderError),
+    #[error(transparent)]
+    Synthetic(#[from] SyntheticError),
     #[error(
         "{} holds {images} images but {} holds {labels} labels",
         images_path.display(),
@@ -56,6 +59,7 @@ impl DataError {
             DataError::SplitTooLarge { .. }
                 | DataError::Folder(FolderError::TestTooLarge { .. })
                 | DataError::Source(SourceError::NoDir { .. })
+                | DataError::Synthetic(_)
         )
     }
 }

@@ -26,6 +26,7 @@ pub mod loader;
 pub mod rng;
 pub mod source;
 pub mod split;
+pub mod synthetic;
 
 use serde::{Deserialize, Serialize};
 

@@ -30,6 +30,11 @@ impl Rng {
         (self.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
     }
 
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.symmetric() + 1.0) / 2.0
+    }
+
     /// Shuffles `values` in place (Fisher-Yates).
     pub fn shuffle<T>(&mut self, values: &mut [T]) {
         for i in (1..values.len()).rev() {

@@ -101,6 +101,21 @@ impl ImageSplit {
         Ok(Self::new(images.pixels, labels, Vec::new()))
     }
 
+    /// This split's images followed by `pixels` and `labels` (images drawn rather than read
+    /// from files), as a split of its own. Which file each image came from is not kept: only
+    /// test images are reported by file.
+    pub fn extended(&self, pixels: &[u8], labels: &[Class]) -> Self {
+        let mut all = Vec::with_capacity((self.len() + labels.len()) * IMAGE_PIXELS);
+        let mut all_labels = Vec::with_capacity(self.len() + labels.len());
+        for index in 0..self.len() {
+            all.extend_from_slice(self.image(index));
+            all_labels.push(self.label(index));
+        }
+        all.extend_from_slice(pixels);
+        all_labels.extend_from_slice(labels);
+        Self::new(all, all_labels, Vec::new())
+    }
+
     pub fn len(&self) -> usize {
         self.indices.len()
     }

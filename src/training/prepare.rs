@@ -19,6 +19,7 @@ use super::resumable::Outcome;
 use super::resume;
 use crate::config::{Overrides, TrainingConfig};
 use crate::data::classes::brief;
+use crate::data::error::DataError;
 use crate::data::loader::{EpochLoader, Position};
 use crate::data::split::{DataSet, ImageSplit};
 use crate::data::{SplitSize, dataset, idx, source};
@@ -317,6 +318,13 @@ fn read_data(config: &TrainingConfig) -> Result<(DataSet, ImageSplit), TrainingE
         )?
     };
     let train = train.limit(config.data.train_limit);
+    let train = match &config.data.synthetic {
+        Some(synthetic) => {
+            let (pixels, labels) = synthetic.draw(config.seed).map_err(DataError::from)?;
+            train.extended(&pixels, &labels)
+        }
+        None => train,
+    };
     let mut warnings = data.warnings;
     let mut trained = vec![0usize; data.classes.len()];
     for label in train.labels() {

@@ -1,0 +1,224 @@
+//! Digits the project draws itself from font files, added to the training images so that the
+//! model meets digits from other hands than MNIST's 250 writers: handwriting fonts in many
+//! sizes and stroke weights, drawn as dark ink on paper and brought to 28x28 by the same
+//! preparation `lenet predict` gives a user's picture. Fonts are named in the config, so the
+//! families a run learnt from are on record and the others can be held out to measure it.
+
+use std::path::{Path, PathBuf};
+
+use ab_glyph::{Font, FontVec, PxScale, point};
+use image::{DynamicImage, GrayImage};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::Class;
+use super::image::mnist_style;
+use super::rng::Rng;
+use crate::input::IMAGE_PIXELS;
+
+/// `data.synthetic`: how many digits to draw, and from which font files.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Synthetic {
+    /// Font files (TrueType or OpenType), each drawn from equally.
+    pub fonts: Vec<PathBuf>,
+    /// Digits drawn, the ten classes in turn.
+    pub images: usize,
+}
+
+#[derive(Debug, Error)]
+pub enum SyntheticError {
+    #[error("data.synthetic.fonts: {}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("data.synthetic.fonts: {}: not a TrueType or OpenType font", path.display())]
+    NotAFont { path: PathBuf },
+    #[error("data.synthetic.fonts: {}: has no glyph for the digit {digit}", path.display())]
+    NoDigit { path: PathBuf, digit: u8 },
+}
+
+/// Rendered sizes (pixels per em) and how much thicker than the font's own a stroke may be
+/// made, as a share of the size: enough for a felt pen, not so much that a 0 fills in.
+const SIZES: std::ops::Range<f32> = 40.0..96.0;
+const MOST_THICKENING: f32 = 0.06;
+
+impl Synthetic {
+    /// Draws the digits: their 28x28 pixels one after the other, and their labels. A function
+    /// of the seed and the fonts alone, so a resumed run draws the same ones.
+    pub fn draw(&self, seed: u64) -> Result<(Vec<u8>, Vec<Class>), SyntheticError> {
+        let fonts = self
+            .fonts
+            .iter()
+            .map(|path| load(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        if fonts.is_empty() || self.images == 0 {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let digits: Vec<(Vec<u8>, Class)> = (0..self.images)
+            .into_par_iter()
+            .map(|index| {
+                let mut rng = Rng::new(seed ^ 0x2545_f491_4f6c_dd1d);
+                rng.mix(index as u64);
+                let digit = (index % 10) as u8;
+                let font = &fonts[(rng.next_u64() % fonts.len() as u64) as usize];
+                (draw_digit(font, digit, &mut rng), Class::from(digit))
+            })
+            .collect();
+        let mut pixels = Vec::with_capacity(digits.len() * IMAGE_PIXELS);
+        let mut labels = Vec::with_capacity(digits.len());
+        for (image, label) in digits {
+            pixels.extend_from_slice(&image);
+            labels.push(label);
+        }
+        Ok((pixels, labels))
+    }
+}
+
+fn load(path: &Path) -> Result<FontVec, SyntheticError> {
+    let bytes = std::fs::read(path).map_err(|source| SyntheticError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let font = FontVec::try_from_vec(bytes).map_err(|_| SyntheticError::NotAFont {
+        path: path.to_path_buf(),
+    })?;
+    // Checked here, once, so that drawing cannot meet a font without digits.
+    for digit in 0..10u8 {
+        let glyph = font.glyph_id(char::from(b'0' + digit));
+        let drawn = font.outline_glyph(glyph.with_scale(PxScale::from(SIZES.start)));
+        if glyph.0 == 0 || drawn.is_none() {
+            return Err(SyntheticError::NoDigit {
+                path: path.to_path_buf(),
+                digit,
+            });
+        }
+    }
+    Ok(font)
+}
+
+/// One digit drawn dark on white paper at a random size and stroke weight, then prepared as a
+/// user's picture is.
+fn draw_digit(font: &FontVec, digit: u8, rng: &mut Rng) -> Vec<u8> {
+    let size = SIZES.start + (SIZES.end - SIZES.start) * rng.unit() as f32;
+    let thickening = (MOST_THICKENING * size * rng.unit() as f32) as usize;
+    let glyph = font
+        .glyph_id(char::from(b'0' + digit))
+        .with_scale_and_position(PxScale::from(size), point(0.0, 0.0));
+    let outline = font
+        .outline_glyph(glyph)
+        .expect("load checked every digit has an outline");
+    let bounds = outline.px_bounds();
+    // A margin of paper all round, wider than any thickening, so the ink never meets the edge.
+    let margin = (size / 4.0) as usize + thickening;
+    let width = bounds.width().ceil() as usize + 2 * margin;
+    let height = bounds.height().ceil() as usize + 2 * margin;
+    let mut ink = vec![0f32; width * height];
+    outline.draw(|x, y, coverage| {
+        let at = (y as usize + margin) * width + x as usize + margin;
+        if let Some(pixel) = ink.get_mut(at) {
+            *pixel = pixel.max(coverage);
+        }
+    });
+    let ink = thicken(&ink, width, height, thickening);
+    let paper: Vec<u8> = ink
+        .iter()
+        .map(|&c| 255 - (c.clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect();
+    let picture = GrayImage::from_raw(width as u32, height as u32, paper)
+        .expect("the canvas holds width x height pixels");
+    mnist_style(&DynamicImage::ImageLuma8(picture))
+        .expect("a font's digit is ink on paper")
+        .pixels
+}
+
+/// Grey-level dilation by a square of side 2r + 1, rows then columns: a bolder pen.
+fn thicken(ink: &[f32], width: usize, height: usize, radius: usize) -> Vec<f32> {
+    if radius == 0 {
+        return ink.to_vec();
+    }
+    let widest =
+        |values: &[f32], at: &dyn Fn(usize, usize) -> usize, lines: usize, length: usize| {
+            let mut out = vec![0f32; values.len()];
+            for line in 0..lines {
+                for i in 0..length {
+                    let (from, to) = (i.saturating_sub(radius), (i + radius).min(length - 1));
+                    out[at(line, i)] = (from..=to).map(|j| values[at(line, j)]).fold(0.0, f32::max);
+                }
+            }
+            out
+        };
+    let rows = widest(ink, &|y, x| y * width + x, height, width);
+    widest(&rows, &|x, y| y * width + x, width, height)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SANS: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+    fn synthetic(images: usize) -> Synthetic {
+        Synthetic {
+            fonts: vec![PathBuf::from(SANS)],
+            images,
+        }
+    }
+
+    #[test]
+    fn draws_each_class_in_turn_as_mnist_digits() {
+        let (pixels, labels) = synthetic(20).draw(7).unwrap();
+        assert_eq!(
+            labels,
+            (0..20).map(|i| (i % 10) as Class).collect::<Vec<_>>()
+        );
+        assert_eq!(pixels.len(), 20 * IMAGE_PIXELS);
+        for image in pixels.chunks(IMAGE_PIXELS) {
+            // MNIST's form: light ink on black, a black border, strong ink somewhere.
+            assert_eq!(image[0], 0);
+            assert_eq!(image[IMAGE_PIXELS - 1], 0);
+            assert!(image.iter().any(|&p| p > 200));
+            let inked = image.iter().filter(|&&p| p > 0).count();
+            assert!((30..500).contains(&inked), "{inked} inked pixels");
+        }
+    }
+
+    #[test]
+    fn a_seed_draws_the_same_digits_and_another_seed_others() {
+        let one = synthetic(10).draw(1).unwrap();
+        assert_eq!(one, synthetic(10).draw(1).unwrap());
+        assert_ne!(one.0, synthetic(10).draw(2).unwrap().0);
+    }
+
+    #[test]
+    fn thickening_widens_a_stroke_by_its_radius_each_side() {
+        let (width, height) = (9, 3);
+        let mut ink = vec![0f32; width * height];
+        ink[width + 4] = 1.0;
+        let thick = thicken(&ink, width, height, 2);
+        let row: Vec<f32> = thick[width..2 * width].to_vec();
+        assert_eq!(row, [0., 0., 1., 1., 1., 1., 1., 0., 0.]);
+        assert!(thick.iter().take(width).eq(row.iter()));
+    }
+
+    #[test]
+    fn a_missing_or_broken_font_is_named() {
+        let missing = Synthetic {
+            fonts: vec![PathBuf::from("/nonexistent/font.ttf")],
+            images: 1,
+        };
+        let error = missing.draw(0).unwrap_err().to_string();
+        assert!(error.starts_with("data.synthetic.fonts: /nonexistent/font.ttf: cannot read"));
+        let dir = tempfile::tempdir().unwrap();
+        let bogus = dir.path().join("bogus.ttf");
+        std::fs::write(&bogus, b"not a font").unwrap();
+        let broken = Synthetic {
+            fonts: vec![bogus.clone()],
+            images: 1,
+        };
+        let error = broken.draw(0).unwrap_err().to_string();
+        assert!(error.contains("not a TrueType or OpenType font"), "{error}");
+    }
+}
