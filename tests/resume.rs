@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use burn::train::Interrupter;
 use common::{lenet_process as lenet, real_mnist_dir, summary_of};
-use lenet::config::{Overrides, TrainingConfig};
+use lenet::config::{Ema, Overrides, TrainingConfig};
 use lenet::data::loader::Position;
 use lenet::inference::export::to_safetensors;
 use lenet::run::FinishedRun;
@@ -586,4 +586,75 @@ fn a_second_process_cannot_train_in_a_busy_run_folder() {
         "the first run finishes undisturbed"
     );
     assert_same_as_uninterrupted_except_resumed(&run);
+}
+
+/// The payload of a checkpoint file: what follows its seal's header (magic, length, SHA-256).
+fn sealed_payload(path: &Path) -> Vec<u8> {
+    fs::read(path).unwrap()[8 + 8 + 32..].to_vec()
+}
+
+/// The newest checkpoint's file of `kind`.
+fn newest_checkpoint(run: &Path, kind: &str) -> PathBuf {
+    let mut files: Vec<PathBuf> = fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(&format!(".{kind}.ckpt")))
+        .collect();
+    files.sort();
+    files.pop().unwrap()
+}
+
+/// With `ema`, the model a run validates, keeps and saves is the average of the weights, which
+/// the checkpoints carry beside the trained weights: a run stopped mid-epoch resumes to the
+/// same average, and the same validation, as one never stopped.
+#[test]
+fn an_averaged_run_saves_its_average_and_resumes_to_it_exactly() {
+    let averaged = |run: &Path| {
+        let mut config = config(run);
+        config.epochs = 2;
+        config.ema = Some(Ema { decay: 0.99 });
+        config
+    };
+    let quiet = || TrainOptions {
+        dashboard: false,
+        ..TrainOptions::default()
+    };
+    let whole = setup().root.join("averaged-whole");
+    train(&averaged(&whole), "resume", StartMode::New, &quiet()).unwrap();
+    let saved = fs::read(whole.join("model.bpk")).unwrap();
+    assert_eq!(
+        sealed_payload(&newest_checkpoint(&whole, "average")),
+        saved,
+        "model.bpk is the average"
+    );
+    assert_ne!(
+        sealed_payload(&newest_checkpoint(&whole, "model")),
+        saved,
+        "the trained weights are not"
+    );
+
+    let run = setup().root.join("averaged-stopped");
+    let interrupter = Interrupter::new();
+    let stop = interrupter.clone();
+    let options = TrainOptions {
+        interrupter,
+        on_progress: Some(Arc::new(move |progress| {
+            if progress
+                == Progress::Trained(Position {
+                    epoch: 2,
+                    batches_done: 40,
+                })
+            {
+                stop.stop(Some("the test"));
+            }
+        })),
+        ..quiet()
+    };
+    let stopped = train(&averaged(&run), "resume", StartMode::New, &options);
+    assert!(matches!(stopped, Err(TrainingError::Interrupted { .. })));
+    train(&averaged(&run), "resume", StartMode::Resume, &quiet()).unwrap();
+    assert!(weights(&run) == weights(&whole), "resumed average differs");
+    let valid = |s: &RunSummary| metrics(s).iter().map(|m| [m[2], m[3]]).collect::<Vec<_>>();
+    assert_eq!(valid(&summary(&run)), valid(&summary(&whole)));
 }

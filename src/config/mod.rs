@@ -9,6 +9,7 @@
 pub mod data;
 pub mod diff;
 pub mod early_stopping;
+pub mod ema;
 pub mod error;
 pub mod model;
 pub mod optimizer;
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use data::DataSection;
 pub use early_stopping::{EarlyStopping, StopMetric};
+pub use ema::Ema;
 pub use error::ConfigError;
 pub use model::ModelSection;
 pub use optimizer::{AdamSection, OptimizerConfig, SgdSection};
@@ -61,6 +63,10 @@ pub struct TrainingConfig {
     /// Stop when validation stops improving; none when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<EarlyStopping>,
+    /// An average of the weights over training's steps, validated and saved as the model; none
+    /// when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ema: Option<Ema>,
     /// A finished run whose final weights the model starts from, instead of random ones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_from: Option<PathBuf>,
@@ -92,6 +98,7 @@ impl Default for TrainingConfig {
             artifact_dir: None,
             augmentation: None,
             early_stopping: None,
+            ema: None,
             init_from: None,
             init_from_skip: Vec::new(),
             tracking: TrackingSection::default(),
@@ -228,6 +235,9 @@ impl TrainingConfig {
         )?;
         if let Some(early_stopping) = &self.early_stopping {
             early_stopping.validate()?;
+        }
+        if let Some(ema) = &self.ema {
+            ema.validate()?;
         }
         if let Some(layer) = self
             .init_from_skip

@@ -2,10 +2,11 @@
 //! Burn records them, plus where in the run they were taken.
 //!
 //! Each checkpoint is four files in `checkpoints/`, named by the number of optimizer steps taken
-//! (`step-00000860.model.ckpt`, `.optim.ckpt`, `.scheduler.ckpt`, `.state.ckpt`). Every file is
+//! (`step-00000860.model.ckpt`, `.optim.ckpt`, `.scheduler.ckpt`, `.state.ckpt`), and a fifth,
+//! `.average.ckpt`, for a run that averages its weights (`ema`). Every file is
 //! sealed (a magic, the payload's length and its SHA-256) and written atomically, and the state
-//! file is written last, once the three records are on disk: a checkpoint counts only when all
-//! four files are there and their seals hold, so a kill at any moment, a truncated file or a
+//! file is written last, once the records are on disk: a checkpoint counts only when all
+//! its files are there and their seals hold, so a kill at any moment, a truncated file or a
 //! hand-damaged one is noticed and the previous checkpoint is used instead.
 
 use std::fs;
@@ -13,6 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
+use burn::module::Module;
 use burn::optim::OptimizerRecord;
 use burn::optim::lr_scheduler::LrSchedulerRecord;
 use burn::store::{ModuleRecord, RecordError};
@@ -26,6 +28,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::data::loader::Position;
+use crate::model::LeNet5;
 use crate::run::history::EpochMetrics;
 use crate::run::{self, CHECKPOINT_DIR, RunError};
 
@@ -35,6 +38,8 @@ const HEADER: usize = MAGIC.len() + 8 + 32;
 /// The three records Burn's `LearningCheckpointer` saves, by the names their files carry.
 const RECORD_KINDS: [&str; 3] = ["model", "optim", "scheduler"];
 const STATE_KIND: &str = "state";
+/// The weight average's record, for runs that keep one.
+const AVERAGE_KIND: &str = "average";
 
 /// What a checkpoint says about the run beyond Burn's records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +52,9 @@ pub struct CheckpointState {
     pub config_name: String,
     /// The metrics of every epoch completed so far.
     pub history: Vec<EpochMetrics>,
+    /// Whether the checkpoint holds a weight average (`.average.ckpt`).
+    #[serde(default)]
+    pub averaged: bool,
 }
 
 /// A checkpoint read back and verified.
@@ -55,6 +63,8 @@ pub struct Loaded {
     pub model: ModuleRecord,
     pub optim: OptimizerRecord,
     pub scheduler: LrSchedulerRecord,
+    /// The weight average, in a run that keeps one.
+    pub average: Option<ModuleRecord>,
 }
 
 #[derive(Debug, Error)]
@@ -234,6 +244,23 @@ impl Checkpoints {
         )
     }
 
+    /// Writes the weight average of the checkpoint after `steps` steps; before [`Self::seal`],
+    /// so that the checkpoint counts only with it.
+    pub fn save_average(&self, steps: usize, average: &LeNet5) -> Result<(), CheckpointError> {
+        let path = file(&self.dir, steps, AVERAGE_KIND);
+        let bytes =
+            average
+                .clone()
+                .into_record()
+                .into_bytes()
+                .map_err(|e| CheckpointError::Damaged {
+                    path: path.clone(),
+                    problem: format!("cannot serialise the weight average: {e}"),
+                })?;
+        run::write_atomic(&path, &seal(&bytes))?;
+        Ok(())
+    }
+
     /// Completes the checkpoint whose records Burn was just asked to save: waits until they are
     /// written, then writes the state file that makes the checkpoint count, then removes
     /// checkpoints older than the ones kept.
@@ -346,11 +373,18 @@ impl Checkpoints {
         let optim = OptimizerRecord::from_bytes(bytes).map_err(damaged(path))?;
         let (path, bytes) = record(RECORD_KINDS[2])?;
         let scheduler = LrSchedulerRecord::from_bytes(bytes).map_err(damaged(path))?;
+        let average = if state.averaged {
+            let (path, bytes) = record(AVERAGE_KIND)?;
+            Some(ModuleRecord::from_bytes(bytes).map_err(damaged(path))?)
+        } else {
+            None
+        };
         Ok(Loaded {
             state,
             model,
             optim,
             scheduler,
+            average,
         })
     }
 }

@@ -147,6 +147,7 @@ impl Training {
             on_progress: self.options.on_progress.clone(),
             run_dir: self.run_dir.clone(),
             early_stopping: self.config.early_stopping,
+            average: self.average.clone(),
             epoch_gate: self.options.epoch_gate.clone(),
             tensorboard,
             mlflow: self.mlflow.clone(),

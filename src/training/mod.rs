@@ -20,6 +20,7 @@
 //! [`step`] holds the training and validation steps the learner runs; [`burn_glue`] every place
 //! that leans on how Burn behaves rather than on its API; [`error`] what can stop a run.
 
+mod average;
 pub mod burn_glue;
 pub mod checkpoint;
 pub mod error;

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use burn::prelude::*;
 use burn::train::Learner;
 
+use super::average::WeightAverage;
 use super::checkpoint::{Checkpoints, Loaded};
 use super::error::TrainingError;
 use super::init;
@@ -48,6 +49,8 @@ pub struct Training {
     pub(super) parameters: usize,
     /// Taken by the launch, which hands it to Burn.
     pub(super) learner: Option<Learner<LeNet5>>,
+    /// The weight average the run keeps (`ema`), as it starts or resumes.
+    pub(super) average: Option<WeightAverage>,
     pub(super) checkpoints: Checkpoints,
     pub(super) start: Position,
     pub(super) restored: Outcome,
@@ -133,10 +136,18 @@ impl Training {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let (mut learner, parameters, layer_table) =
             build_learner(&config, &device, data.train.len(), init_from)?;
-        let (restored, start) = match newest {
+        let (restored, start, saved_average) = match newest {
             Some(loaded) => resume::restore(&checkpoints, &mut learner, loaded),
-            None => (Outcome::default(), Position::START),
+            None => (Outcome::default(), Position::START, None),
         };
+        let average = config.ema.map(|ema| {
+            let model = learner.model();
+            let model = match saved_average {
+                Some(record) => model.load_record(record),
+                None => model,
+            };
+            WeightAverage::new(model, ema.decay)
+        });
         // Phase 5.
         let (train_loader, valid_loader) = loaders(&config, &data.train, &valid, &device, start);
         Ok(Self {
@@ -152,6 +163,7 @@ impl Training {
             layer_table,
             parameters,
             learner: Some(learner),
+            average,
             checkpoints,
             start,
             restored,
@@ -191,14 +203,24 @@ impl fmt::Display for Training {
         write!(f, "{}", self.layer_table)?;
         writeln!(f, "Backend: {}", self.backend)?;
         let data = &self.config.data;
+        let drawn = data.synthetic.as_ref().map_or(0, |s| s.images);
         writeln!(
             f,
-            "{} from {}: {} classes ({}), {} training, {} validation{}, {} test images",
+            "{} from {}: {} classes ({}), {} training{}, {} validation{}, {} test images",
             data.dataset,
             data.dir.as_deref().unwrap_or(Path::new("")).display(),
             self.data.classes.len(),
             brief(&self.data.classes, 10),
-            thousands(self.data.train.len()),
+            thousands(self.data.train.len() - drawn),
+            match &data.synthetic {
+                Some(s) => format!(
+                    " (+ {} drawn from {} font{})",
+                    thousands(s.images),
+                    s.fonts.len(),
+                    if s.fonts.len() == 1 { "" } else { "s" }
+                ),
+                None => String::new(),
+            },
             thousands(self.valid.len()),
             if self.validated_on_test_set() {
                 " (the test set)"

@@ -28,6 +28,7 @@ use burn::train::{
     SupervisedTrainingEventProcessor, TrainLoader, TrainingComponents, TrainingItem, ValidLoader,
 };
 
+use super::average::WeightAverage;
 use super::checkpoint::{CheckpointState, Checkpoints};
 use super::options::{EpochGate, Progress, ProgressHook};
 use crate::config::EarlyStopping;
@@ -91,6 +92,9 @@ pub struct ResumableLoop {
     /// The run's folder, where each epoch's metrics and plots are written as it ends.
     pub run_dir: PathBuf,
     pub early_stopping: Option<EarlyStopping>,
+    /// The weight average the run keeps, as it starts: when there is one, it is the model
+    /// validated, kept as the best and returned.
+    pub average: Option<WeightAverage>,
     /// The caller's say, between epochs, in whether the run goes on.
     pub epoch_gate: Option<EpochGate>,
     /// The run's TensorBoard log, when it has one: batch losses and epochs go there too.
@@ -108,8 +112,20 @@ struct Session {
     checkpointer: LearningCheckpointer<LeNet5>,
     interrupter: Interrupter,
     store: Arc<EventStoreClient>,
+    average: Option<WeightAverage>,
     /// When the newest checkpoint was written or the run (re)started.
     last_checkpoint: Instant,
+}
+
+impl Session {
+    /// The model the run validates, keeps and returns: the weight average when the run keeps
+    /// one, else the trained weights (without autodiff).
+    fn model(&self) -> LeNet5 {
+        match &self.average {
+            Some(average) => average.model().clone(),
+            None => self.learner.model().valid(),
+        }
+    }
 }
 
 impl SupervisedLearningStrategy<LeNet5> for ResumableLoop {
@@ -169,6 +185,7 @@ impl SupervisedLearningStrategy<LeNet5> for ResumableLoop {
                 .expect("the loop is given checkpointers"),
             interrupter: components.interrupter,
             store: components.event_store,
+            average: self.average.clone(),
             last_checkpoint: Instant::now(),
         };
         self.report(Progress::Starting(self.start));
@@ -185,8 +202,8 @@ impl SupervisedLearningStrategy<LeNet5> for ResumableLoop {
                 break;
             }
         }
+        let model = session.model();
         let Session {
-            learner,
             processor,
             checkpointer,
             ..
@@ -194,7 +211,7 @@ impl SupervisedLearningStrategy<LeNet5> for ResumableLoop {
         // Dropping the checkpointer waits for its writer threads: every checkpoint is on disk
         // before the run reports how it ended.
         drop(checkpointer);
-        (learner.model(), processor)
+        (model, processor)
     }
 }
 
@@ -315,6 +332,9 @@ impl ResumableLoop {
             s.learner.lr_step();
             s.learner.optimizer_step(output.grads);
             position.batches_done += 1;
+            if let Some(average) = &mut s.average {
+                average.update(&s.learner.model(), self.steps_at(position));
+            }
             if let Err(stop) = self.track(|log| log.batch(epoch, position.batches_done, loss)) {
                 self.stop(&s.interrupter, stop);
                 break;
@@ -351,7 +371,7 @@ impl ResumableLoop {
                 epoch_number: epoch,
                 total_items: s.valid.num_items(),
             }));
-        let model = s.learner.model().valid();
+        let model = s.model();
         let valid = s.valid.clone();
         let mut iterator = valid.iter();
         let mut iteration = 0;
@@ -403,11 +423,8 @@ impl ResumableLoop {
         if latest.is_none() || history::best_epoch(history, metric, min_delta) != latest {
             return Ok(());
         }
-        run::save_model(
-            &self.run_dir.join(BEST_MODEL_FILE),
-            &s.learner.model().valid(),
-        )
-        .map_err(|e| Stop::Write(e.to_string()))
+        run::save_model(&self.run_dir.join(BEST_MODEL_FILE), &s.model())
+            .map_err(|e| Stop::Write(e.to_string()))
     }
 
     /// Whether the history meets the early stopping criterion, or (`at_epoch_end`) the caller's
@@ -453,11 +470,17 @@ impl ResumableLoop {
         }
         let steps = self.steps_at(position);
         s.checkpointer.checkpoint(&s.learner, steps, &s.store);
+        if let Some(average) = &s.average {
+            self.checkpoints
+                .save_average(steps, average.model())
+                .map_err(|e| Stop::Write(e.to_string()))?;
+        }
         let state = CheckpointState {
             position,
             steps,
             config_name: self.config_name.clone(),
             history: outcome.history.clone(),
+            averaged: s.average.is_some(),
         };
         let path = self
             .checkpoints

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use burn::train::Learner;
 
+use burn::store::ModuleRecord;
+
 use super::checkpoint::{Checkpoints, Loaded};
 use super::error::TrainingError;
 use super::options::StartMode;
@@ -132,13 +134,13 @@ pub fn write_tracking(config: &TrainingConfig, run_dir: &Path) -> Result<(), Tra
     Ok(())
 }
 
-/// The learner as the `loaded` checkpoint left it, how the run had gone until then, and where
-/// it continues.
+/// The learner as the `loaded` checkpoint left it, how the run had gone until then, where
+/// it continues, and its weight average if it kept one.
 pub fn restore(
     checkpoints: &Checkpoints,
     learner: &mut Learner<LeNet5>,
     loaded: Loaded,
-) -> (Outcome, Position) {
+) -> (Outcome, Position, Option<ModuleRecord>) {
     learner.load_model(loaded.model);
     learner.load_optim(loaded.optim);
     learner.load_scheduler(loaded.scheduler);
@@ -152,5 +154,5 @@ pub fn restore(
         stopped_early_at: None,
         stopped_by: None,
     };
-    (outcome, start)
+    (outcome, start, loaded.average)
 }
