@@ -145,6 +145,17 @@ def read_set(lenet, run, folder):
     return right, len(answers)
 
 
+def check_held_out(run):
+    """Refuses a run that trained on a held-out font: its figure would not measure anything."""
+    with open(os.path.join(run, "config.json")) as f:
+        config = json.load(f)
+    trained = (config.get("data", {}).get("synthetic") or {}).get("fonts", [])
+    family = lambda path: os.path.splitext(os.path.basename(path))[0].split("-")[0].lower()
+    overlap = {family(f) for f in trained} & {family(f) for f in HELD_OUT}
+    if overlap:
+        sys.exit(f"{run} trained on held-out font families: {', '.join(sorted(overlap))}")
+
+
 def mnist_accuracy(run):
     with open(os.path.join(run, "summary.json")) as f:
         summary = json.load(f)
@@ -164,6 +175,7 @@ def main():
     sources.append(("uci-8x8", "UCI digits, 8x8 scans (real handwriting)"))
     table = {run: {} for run in args.run}
     for run in args.run:
+        check_held_out(run)
         total_right = total = 0
         for folder, _ in sources:
             right, count = read_set(lenet, run, os.path.join(args.sets, folder))

@@ -322,6 +322,30 @@ fn browser_shows_the_runs_and_reads_a_drawn_digit() {
     );
     assert_eq!(overlaid, 2);
 
+    // Draw with no run named: the page opens on the finished run of the highest accuracy.
+    let runs = read_json(
+        &mut http()
+            .get(&format!("{}/api/runs", server.url))
+            .call()
+            .unwrap(),
+    );
+    let best = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] == "finished")
+        .max_by(|a, b| {
+            let accuracy = |r: &&Value| r["test_accuracy"].as_f64().unwrap();
+            accuracy(a).total_cmp(&accuracy(b))
+        })
+        .unwrap();
+    browser.open(&page("#/draw"));
+    browser.wait_until("the model list", "document.querySelector('#model')");
+    assert_eq!(
+        browser.script("return document.querySelector('#model').value;"),
+        best["name"]
+    );
+
     // Draw: real MNIST test digits, stroke by stroke; each read as itself, with every layer's
     // maps shown for it, and the maps change with the drawing.
     let test = ImageSplit::read_idx(&common::real_mnist_dir(), Part::Test, 10).unwrap();

@@ -493,6 +493,14 @@ async function compareView(arg) {
 
 // ---- draw -----------------------------------------------------------------------------------
 
+// With no run named, the page opens on the model likeliest to read a drawing right: the
+// finished MNIST run of the highest test accuracy (any finished run's when none is MNIST's).
+function bestForDrawing(finished) {
+  const digits = finished.filter((r) => r.dataset === "mnist");
+  return (digits.length ? digits : finished)
+    .reduce((best, r) => ((r.test_accuracy ?? 0) > (best.test_accuracy ?? 0) ? r : best));
+}
+
 async function drawView(name) {
   const finished = (await api("/api/runs")).filter((r) => r.state === "finished");
   // A sweep's trial (SWEEP/TRIAL) is not among the runs listed: offered when named.
@@ -504,7 +512,7 @@ async function drawView(name) {
     main.replaceChildren(el("h1", {}, "Draw"), el("p", { class: "muted" }, "No finished run yet: train one first."));
     return;
   }
-  const current = finished.some((r) => r.name === name) ? name : finished[0].name;
+  const current = finished.some((r) => r.name === name) ? name : bestForDrawing(finished).name;
   const select = el("select", { id: "model", onchange: () => { location.hash = "#/draw/" + encodeURIComponent(select.value); } },
     finished.map((r) => el("option", { value: r.name }, `${r.name} (${percent(r.test_accuracy)})`)));
   select.value = current;
