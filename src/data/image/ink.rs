@@ -13,6 +13,11 @@ use super::shrink::WORKING_SIDE;
 /// value: a clean scan or a drawing then keeps its pixels exactly.
 const FLAT: f32 = 2.0 / 255.0;
 
+/// A picture no longer than this on either side is a tight crop of one digit (a low-resolution
+/// scan, MNIST's own 28x28): its paper is one level, with no lighting, table or shadow to fit;
+/// with half of its few pixels ink, a fitted surface would lean into the strokes.
+pub const CROP_SIDE: usize = 40;
+
 /// Ink strength per pixel, 0 (paper) upwards, with the noise level of the paper around it.
 pub struct InkMap {
     pub width: usize,
@@ -239,6 +244,12 @@ fn fit_background(
         if near_paper * NEAR_PAPER_SHARE <= values.len() {
             return (Background::Flat(middle), 0.0);
         }
+    }
+    if width.max(height) <= CROP_SIDE {
+        let paper: Vec<f32> = values.iter().copied().filter(|&v| v <= start).collect();
+        let level = scratch.median(&paper);
+        let noise = 1.4826 * scratch.median_deviation(paper.iter().copied(), level);
+        return (Background::Flat(level), noise);
     }
     let mut paper: Vec<bool> = values.iter().map(|&v| v <= start).collect();
     let mut background = Vec::new();
