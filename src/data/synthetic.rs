@@ -43,7 +43,7 @@ pub enum SyntheticError {
 /// Rendered sizes (pixels per em) and how much thicker than the font's own a stroke may be
 /// made, as a share of the size: enough for a felt pen, not so much that a 0 fills in.
 const SIZES: std::ops::Range<f32> = 40.0..96.0;
-const MOST_THICKENING: f32 = 0.06;
+const MOST_THICKENING: f32 = 0.10;
 
 impl Synthetic {
     /// Draws the digits: their 28x28 pixels one after the other, and their labels. A function
