@@ -305,3 +305,38 @@ fn run_dir_defaults_to_the_config_name() {
         PathBuf::from("artifacts/smoke")
     );
 }
+
+#[test]
+fn every_shipped_config_loads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut loaded = 0;
+    for entry in fs::read_dir(&dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            TrainingConfig::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            loaded += 1;
+        }
+    }
+    assert!(loaded >= 8, "{loaded} configs");
+}
+
+#[test]
+fn ema_and_the_newer_distortions_are_checked() {
+    assert_eq!(
+        error(r#"{"ema": {"decay": 1.0}}"#),
+        "test.json: ema.decay: must be in (0, 1), got 1"
+    );
+    assert_eq!(
+        error(r#"{"augmentation": {"stroke": 1.5}}"#),
+        "test.json: augmentation.stroke: must be in [0, 1], got 1.5"
+    );
+    assert!(
+        error(r#"{"augmentation": {"low_resolution": {"smallest": 12, "largest": 8}}}"#)
+            .contains("smallest <= largest")
+    );
+    assert_eq!(
+        error(r#"{"data": {"synthetic": {"fonts": [], "images": 5}}}"#),
+        "test.json: data.synthetic.fonts: must name at least one font file"
+    );
+    assert!(error(r#"{"data": {"synthetic": {"images": 5}}}"#).contains("missing field `fonts`"));
+}
