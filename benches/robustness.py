@@ -9,8 +9,9 @@ The sets (written under --sets, made once and reused):
 
 - fonts-clean, fonts-tilted, fonts-marker, fonts-pencil: the ten digits of each held-out
   handwriting font (HELD_OUT below: families no config of this project trains on), twice each,
-  drawn dark on white; turned 8-20 degrees; in a thick marker on grey paper with noise; in
-  thin pencil on a photographed page (uneven light, noise, blur, JPEG).
+  40-90 pixels tall, drawn dark on white; turned 8-20 degrees; in a felt marker (strokes
+  widened by 3-5% of the digit's height) on grey paper with noise; in thin pencil on a
+  photographed page (uneven light, noise, blur, JPEG).
 - uci-8x8: real handwriting from another set, at low resolution: the 1,797 digits of the UCI
   optical digits set that scikit-learn ships (43 writers, scanned, 8x8 pixels of 17 levels),
   dark on white.
@@ -48,12 +49,18 @@ HELD_OUT = [
 FONT_STYLES = ["clean", "tilted", "marker", "pencil"]
 
 
-def glyph(font_path, digit, size, stroke):
-    """The digit as an ink mask (255 = ink) on a canvas with room to turn it."""
+def glyph(font_path, digit, height, stroke_share=0.0):
+    """The digit as an ink mask (255 = ink), `height` pixels tall whatever the font's metrics
+    (some handwriting fonts draw their digits a third of the size of others), its outline
+    widened by `stroke_share` of that height, as a thicker pen would draw it."""
+    probe = ImageFont.truetype(font_path, 100)
+    left, top, right, bottom = probe.getbbox(str(digit))
+    size = max(8, round(100 * height / max(1, bottom - top)))
     font = ImageFont.truetype(font_path, size)
-    canvas = Image.new("L", (size * 2, size * 2), 0)
+    stroke = round(stroke_share * height)
+    canvas = Image.new("L", (size * 3, size * 3), 0)
     ImageDraw.Draw(canvas).text(
-        (size // 2, size // 4), str(digit), font=font, fill=255, stroke_width=stroke, stroke_fill=255
+        (size, size // 2), str(digit), font=font, fill=255, stroke_width=stroke, stroke_fill=255
     )
     return canvas.crop(canvas.getbbox())
 
@@ -70,20 +77,21 @@ def on_paper(mask, side, ink, paper, rng, offset=0.15):
 
 def font_digit(style, font_path, digit, rng):
     if style == "clean":
-        mask = glyph(font_path, digit, rng.randint(56, 90), 0)
+        mask = glyph(font_path, digit, rng.randint(40, 70))
         return on_paper(mask, 128, 0, 255, rng)
     if style == "tilted":
-        mask = glyph(font_path, digit, rng.randint(56, 90), 0)
+        mask = glyph(font_path, digit, rng.randint(40, 70))
         angle = rng.choice([-1, 1]) * rng.uniform(8, 20)
         mask = mask.rotate(angle, resample=Image.BICUBIC, expand=True)
         return on_paper(mask, 140, 0, 255, rng)
     if style == "marker":
-        mask = glyph(font_path, digit, rng.randint(70, 100), rng.randint(3, 5))
+        # A felt marker: strokes widened by 3-5% of the digit's height on each side.
+        mask = glyph(font_path, digit, rng.randint(60, 90), rng.uniform(0.03, 0.05))
         page = np.asarray(on_paper(mask, 160, 45, 165, rng), dtype=np.float32)
         page += np.random.default_rng(rng.getrandbits(32)).normal(0, 8, page.shape)
         return Image.fromarray(page.clip(0, 255).astype(np.uint8))
     # pencil: a thin grey line on a page lit from one side, out of focus, saved as a JPEG.
-    mask = glyph(font_path, digit, rng.randint(60, 90), 0)
+    mask = glyph(font_path, digit, rng.randint(45, 75))
     mask = mask.point(lambda v: int(v * 0.6))
     page = np.asarray(on_paper(mask, 200, 0, 255, rng), dtype=np.float32)
     light = np.linspace(rng.uniform(0.6, 0.8), 1.0, page.shape[1])[None, :]
