@@ -145,10 +145,17 @@ def label_of(path):
 
 
 def read_set(lenet, run, folder):
+    """Right answers and images: a file predict could not read counts as wrong."""
     out = subprocess.run(
         [lenet, "predict", "--run", run, "--json", folder], capture_output=True, text=True
     )
-    answers = json.loads(out.stdout)
+    try:
+        answers = json.loads(out.stdout)
+    except json.JSONDecodeError:
+        sys.exit(f"{lenet} predict --run {run} {folder} failed: {out.stderr.strip()}")
+    files = len(os.listdir(folder))
+    if len(answers) != files:
+        sys.exit(f"{folder}: {files} files but {len(answers)} answers: {out.stderr.strip()}")
     right = sum(1 for a in answers if a.get("name") == label_of(a["file"]))
     return right, len(answers)
 

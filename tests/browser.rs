@@ -322,7 +322,24 @@ fn browser_shows_the_runs_and_reads_a_drawn_digit() {
     );
     assert_eq!(overlaid, 2);
 
-    // Draw with no run named: the page opens on the finished run of the highest accuracy.
+    // Draw with no run named: the page opens on the finished MNIST run of the highest accuracy,
+    // not on a run of another data set that scored higher (a copy of smoke's folder made to
+    // claim Fashion-MNIST and 99.99%).
+    let other = artifacts().join("clothes");
+    std::fs::create_dir_all(&other).unwrap();
+    for file in ["config.json", "summary.json", "status.json", "model.bpk"] {
+        std::fs::copy(artifacts().join("smoke").join(file), other.join(file)).unwrap();
+    }
+    let edit = |file: &str, change: &dyn Fn(&mut Value)| {
+        let path = other.join(file);
+        let mut json: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        change(&mut json);
+        std::fs::write(&path, json.to_string()).unwrap();
+    };
+    edit("config.json", &|c| {
+        c["data"]["dataset"] = json!("fashion-mnist")
+    });
+    edit("summary.json", &|s| s["test_accuracy"] = json!(0.9999));
     let runs = read_json(
         &mut http()
             .get(&format!("{}/api/runs", server.url))
@@ -333,12 +350,21 @@ fn browser_shows_the_runs_and_reads_a_drawn_digit() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["state"] == "finished")
+        .filter(|r| r["state"] == "finished" && r["dataset"] == "MNIST")
         .max_by(|a, b| {
             let accuracy = |r: &&Value| r["test_accuracy"].as_f64().unwrap();
             accuracy(a).total_cmp(&accuracy(b))
         })
         .unwrap();
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "clothes"
+                && r["state"] == "finished"
+                && r["test_accuracy"].as_f64() > best["test_accuracy"].as_f64()),
+        "{runs}"
+    );
     browser.open(&page("#/draw"));
     browser.wait_until("the model list", "document.querySelector('#model')");
     assert_eq!(

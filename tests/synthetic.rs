@@ -178,3 +178,44 @@ fn a_font_that_cannot_be_used_stops_the_run_naming_it() {
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     }
 }
+
+#[test]
+fn drawn_digits_need_a_data_set_of_the_ten_digits() {
+    let Some(fonts) = fonts(&TRAINED, "drawn digits on other classes") else {
+        return;
+    };
+    // Two classes of image files: a drawn 7 would be labelled as a class it is not.
+    let dir = tempfile::tempdir().unwrap();
+    for class in ["cat", "dog"] {
+        let folder = dir.path().join("data/train").join(class);
+        std::fs::create_dir_all(&folder).unwrap();
+        for i in 0..5 {
+            let mut image = image::GrayImage::new(28, 28);
+            for y in 8..20 {
+                image.put_pixel(10 + i, y, image::Luma([255]));
+            }
+            image.save(folder.join(format!("{i}.png"))).unwrap();
+        }
+    }
+    let config = dir.path().join("pets.json");
+    let text = json!({"epochs": 1, "data": {"dataset": "folder", "dir": dir.path().join("data"),
+        "validation_size": 2, "synthetic": {"fonts": fonts, "images": 10}}});
+    std::fs::write(&config, text.to_string()).unwrap();
+    let output = common::lenet()
+        .arg("--config")
+        .arg(&config)
+        .args(["--no-tui", "--artifact-dir"])
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(
+            "data.synthetic draws the digits 0-9, but this data set's classes are cat, dog"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(!dir.path().join("run/model.bpk").exists());
+}

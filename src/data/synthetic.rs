@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::Class;
+use super::classes::brief;
 use super::image::mnist_style;
 use super::rng::Rng;
 use crate::input::IMAGE_PIXELS;
@@ -21,7 +22,7 @@ use crate::input::IMAGE_PIXELS;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Synthetic {
-    /// Font files (TrueType or OpenType), each drawn from equally.
+    /// Font files (TrueType or OpenType); each digit is drawn from one picked at random.
     pub fonts: Vec<PathBuf>,
     /// Digits drawn, the ten classes in turn.
     pub images: usize,
@@ -36,8 +37,16 @@ pub enum SyntheticError {
     },
     #[error("data.synthetic.fonts: {}: not a TrueType or OpenType font", path.display())]
     NotAFont { path: PathBuf },
-    #[error("data.synthetic.fonts: {}: has no glyph for the digit {digit}", path.display())]
+    #[error(
+        "data.synthetic.fonts: {}: has no drawable glyph for the digit {digit}",
+        path.display()
+    )]
     NoDigit { path: PathBuf, digit: u8 },
+    #[error(
+        "data.synthetic draws the digits 0-9, but this data set's classes are {classes}: \
+         leave data.synthetic out"
+    )]
+    NotDigits { classes: String },
 }
 
 /// Rendered sizes (pixels per em) and how much thicker than the font's own a stroke may be
@@ -46,6 +55,18 @@ const SIZES: std::ops::Range<f32> = 40.0..96.0;
 const MOST_THICKENING: f32 = 0.10;
 
 impl Synthetic {
+    /// Drawn digits are labelled by their digit: the data set's classes must be 0-9 in order.
+    pub fn check_classes(&self, classes: &[String]) -> Result<(), SyntheticError> {
+        let digits = (0..10).map(|d| d.to_string());
+        if classes.len() == 10 && classes.iter().cloned().eq(digits) {
+            Ok(())
+        } else {
+            Err(SyntheticError::NotDigits {
+                classes: brief(classes, 10),
+            })
+        }
+    }
+
     /// Draws the digits: their 28x28 pixels one after the other, and their labels. A function
     /// of the seed and the fonts alone, so a resumed run draws the same ones.
     pub fn draw(&self, seed: u64) -> Result<(Vec<u8>, Vec<Class>), SyntheticError> {
@@ -54,6 +75,7 @@ impl Synthetic {
             .iter()
             .map(|path| load(path))
             .collect::<Result<Vec<_>, _>>()?;
+        // The config refuses both, but the library's callers need not go through it.
         if fonts.is_empty() || self.images == 0 {
             return Ok((Vec::new(), Vec::new()));
         }
@@ -64,7 +86,11 @@ impl Synthetic {
                 rng.mix(index as u64);
                 let digit = (index % 10) as u8;
                 let font = &fonts[(rng.next_u64() % fonts.len() as u64) as usize];
-                (draw_digit(font, digit, &mut rng), Class::from(digit))
+                let size = SIZES.start + (SIZES.end - SIZES.start) * rng.unit() as f32;
+                let pen = rng.unit() as f32;
+                let image = draw_digit(font, digit, size, pen)
+                    .expect("load drew every digit at the smallest and largest size and pen");
+                (image, Class::from(digit))
             })
             .collect();
         let mut pixels = Vec::with_capacity(digits.len() * IMAGE_PIXELS);
@@ -85,11 +111,14 @@ fn load(path: &Path) -> Result<FontVec, SyntheticError> {
     let font = FontVec::try_from_vec(bytes).map_err(|_| SyntheticError::NotAFont {
         path: path.to_path_buf(),
     })?;
-    // Checked here, once, so that drawing cannot meet a font without digits.
+    // Checked here, once, at the smallest and largest size and pen, so that drawing cannot
+    // meet a digit that is missing, empty or absurdly large.
     for digit in 0..10u8 {
-        let glyph = font.glyph_id(char::from(b'0' + digit));
-        let drawn = font.outline_glyph(glyph.with_scale(PxScale::from(SIZES.start)));
-        if glyph.0 == 0 || drawn.is_none() {
+        let drawable = font.glyph_id(char::from(b'0' + digit)).0 != 0
+            && [(SIZES.start, 0.0), (SIZES.end, 1.0)]
+                .iter()
+                .all(|&(size, pen)| draw_digit(&font, digit, size, pen).is_some());
+        if !drawable {
             return Err(SyntheticError::NoDigit {
                 path: path.to_path_buf(),
                 digit,
@@ -99,18 +128,20 @@ fn load(path: &Path) -> Result<FontVec, SyntheticError> {
     Ok(font)
 }
 
-/// One digit drawn dark on white paper at a random size and stroke weight, then prepared as a
-/// user's picture is.
-fn draw_digit(font: &FontVec, digit: u8, rng: &mut Rng) -> Vec<u8> {
-    let size = SIZES.start + (SIZES.end - SIZES.start) * rng.unit() as f32;
-    let thickening = (MOST_THICKENING * size * rng.unit() as f32) as usize;
+/// One digit drawn dark on white paper, `size` pixels per em, its pen thickened by the share
+/// `pen` of the most, then prepared as a user's picture is; `None` if the font's glyph for it
+/// is empty, or larger than a digit can be (a broken font's bounds).
+fn draw_digit(font: &FontVec, digit: u8, size: f32, pen: f32) -> Option<Vec<u8>> {
+    let thickening = (MOST_THICKENING * size * pen) as usize;
     let glyph = font
         .glyph_id(char::from(b'0' + digit))
         .with_scale_and_position(PxScale::from(size), point(0.0, 0.0));
-    let outline = font
-        .outline_glyph(glyph)
-        .expect("load checked every digit has an outline");
+    let outline = font.outline_glyph(glyph)?;
     let bounds = outline.px_bounds();
+    let largest = 4.0 * size;
+    if !(bounds.width() <= largest && bounds.height() <= largest) {
+        return None;
+    }
     // A margin of paper all round, wider than any thickening, so the ink never meets the edge.
     let margin = (size / 4.0) as usize + thickening;
     let width = bounds.width().ceil() as usize + 2 * margin;
@@ -127,11 +158,8 @@ fn draw_digit(font: &FontVec, digit: u8, rng: &mut Rng) -> Vec<u8> {
         .iter()
         .map(|&c| 255 - (c.clamp(0.0, 1.0) * 255.0).round() as u8)
         .collect();
-    let picture = GrayImage::from_raw(width as u32, height as u32, paper)
-        .expect("the canvas holds width x height pixels");
-    mnist_style(&DynamicImage::ImageLuma8(picture))
-        .expect("a font's digit is ink on paper")
-        .pixels
+    let picture = GrayImage::from_raw(width as u32, height as u32, paper)?;
+    Some(mnist_style(&DynamicImage::ImageLuma8(picture))?.pixels)
 }
 
 /// Grey-level dilation by a square of side 2r + 1, rows then columns: a bolder pen.

@@ -203,7 +203,18 @@ impl fmt::Display for Training {
         write!(f, "{}", self.layer_table)?;
         writeln!(f, "Backend: {}", self.backend)?;
         let data = &self.config.data;
-        let drawn = data.synthetic.as_ref().map_or(0, |s| s.images);
+        let (drawn, drawn_line) = match &data.synthetic {
+            Some(s) => (
+                s.images,
+                format!(
+                    " (+ {} drawn from {} font{})",
+                    thousands(s.images),
+                    s.fonts.len(),
+                    if s.fonts.len() == 1 { "" } else { "s" }
+                ),
+            ),
+            None => (0, String::new()),
+        };
         writeln!(
             f,
             "{} from {}: {} classes ({}), {} training{}, {} validation{}, {} test images",
@@ -212,15 +223,7 @@ impl fmt::Display for Training {
             self.data.classes.len(),
             brief(&self.data.classes, 10),
             thousands(self.data.train.len() - drawn),
-            match &data.synthetic {
-                Some(s) => format!(
-                    " (+ {} drawn from {} font{})",
-                    thousands(s.images),
-                    s.fonts.len(),
-                    if s.fonts.len() == 1 { "" } else { "s" }
-                ),
-                None => String::new(),
-            },
+            drawn_line,
             thousands(self.valid.len()),
             if self.validated_on_test_set() {
                 " (the test set)"
@@ -308,6 +311,14 @@ fn resolve(
     resolved.init_from = resolved
         .init_from
         .map(|dir| fs::canonicalize(&dir).unwrap_or(dir));
+    // Recorded whole, so that a resume from another folder draws from the same files.
+    if let Some(synthetic) = &mut resolved.data.synthetic {
+        for font in &mut synthetic.fonts {
+            if let Ok(whole) = fs::canonicalize(&*font) {
+                *font = whole;
+            }
+        }
+    }
     if let StartMode::Extend { epochs } = mode {
         resolved.epochs = epochs;
     }
@@ -342,6 +353,9 @@ fn read_data(config: &TrainingConfig) -> Result<(DataSet, ImageSplit), TrainingE
     let train = train.limit(config.data.train_limit);
     let train = match &config.data.synthetic {
         Some(synthetic) => {
+            synthetic
+                .check_classes(&data.classes)
+                .map_err(DataError::from)?;
             let (pixels, labels) = synthetic.draw(config.seed).map_err(DataError::from)?;
             train.extended(&pixels, &labels)
         }

@@ -469,12 +469,13 @@ impl ResumableLoop {
             return Ok(());
         }
         let steps = self.steps_at(position);
-        s.checkpointer.checkpoint(&s.learner, steps, &s.store);
+        // The average first: if it cannot be written, Burn has not been asked for its records.
         if let Some(average) = &s.average {
             self.checkpoints
                 .save_average(steps, average.model())
                 .map_err(|e| Stop::Write(e.to_string()))?;
         }
+        s.checkpointer.checkpoint(&s.learner, steps, &s.store);
         let state = CheckpointState {
             position,
             steps,

@@ -116,6 +116,10 @@ fn python_with(modules: &[&str], pip: &str, required: &str, what: &str) -> Optio
 pub fn lenet_limited(bytes: u64) -> std::process::Command {
     use std::os::unix::process::CommandExt;
     let mut command = lenet_process();
+    // glibc gives threads that meet on its allocator arenas of their own, each reserving 64 MB
+    // of address space it may never use: how many depends on how busy the machine is, and a
+    // training's threads on a loaded machine could run out of address space, not of memory.
+    command.env("MALLOC_ARENA_MAX", "2");
     // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         command.pre_exec(move || {

@@ -496,7 +496,7 @@ async function compareView(arg) {
 // With no run named, the page opens on the model likeliest to read a drawing right: the
 // finished MNIST run of the highest test accuracy (any finished run's when none is MNIST's).
 function bestForDrawing(finished) {
-  const digits = finished.filter((r) => r.dataset === "mnist");
+  const digits = finished.filter((r) => r.dataset === "MNIST");
   return (digits.length ? digits : finished)
     .reduce((best, r) => ((r.test_accuracy ?? 0) > (best.test_accuracy ?? 0) ? r : best));
 }
