@@ -8,7 +8,6 @@ use thiserror::Error;
 
 use super::idx::{FILE_NAMES, IdxError};
 use super::image::{IMAGE_ENDINGS, ImageError};
-use super::synthetic::SyntheticError;
 use super::{FASHION_MNIST_DIR, MAX_CLASSES, SplitSize, TEST_DIR, TRAIN_DIR};
 
 #[derive(Debug, Error)]
@@ -246,4 +245,26 @@ fn missing_message(data: &str, dir: &Path, origin: Origin, missing: &[&str]) -> 
             missing.join(", ")
         )
     }
+}
+
+/// What goes wrong drawing digits from fonts (`data.synthetic`).
+#[derive(Debug, Error)]
+pub enum SyntheticError {
+    #[error("data.synthetic.fonts: {}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("data.synthetic.fonts: {}: not a TrueType or OpenType font", path.display())]
+    NotAFont { path: PathBuf },
+    #[error(
+        "data.synthetic.fonts: {}: has no drawable glyph for the digit {digit}",
+        path.display()
+    )]
+    NoDigit { path: PathBuf, digit: u8 },
+    #[error(
+        "data.synthetic draws the digits 0-9, but this data set's classes are {classes}: \
+         leave data.synthetic out"
+    )]
+    NotDigits { classes: String },
 }

@@ -10,10 +10,10 @@ use ab_glyph::{Font, FontVec, PxScale, point};
 use image::{DynamicImage, GrayImage};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
 use super::Class;
 use super::classes::brief;
+use super::error::SyntheticError;
 use super::image::mnist_style;
 use super::rng::Rng;
 use crate::input::IMAGE_PIXELS;
@@ -26,27 +26,6 @@ pub struct Synthetic {
     pub fonts: Vec<PathBuf>,
     /// Digits drawn, the ten classes in turn.
     pub images: usize,
-}
-
-#[derive(Debug, Error)]
-pub enum SyntheticError {
-    #[error("data.synthetic.fonts: {}: cannot read: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("data.synthetic.fonts: {}: not a TrueType or OpenType font", path.display())]
-    NotAFont { path: PathBuf },
-    #[error(
-        "data.synthetic.fonts: {}: has no drawable glyph for the digit {digit}",
-        path.display()
-    )]
-    NoDigit { path: PathBuf, digit: u8 },
-    #[error(
-        "data.synthetic draws the digits 0-9, but this data set's classes are {classes}: \
-         leave data.synthetic out"
-    )]
-    NotDigits { classes: String },
 }
 
 /// Rendered sizes (pixels per em) and how much thicker than the font's own a stroke may be
