@@ -6,8 +6,6 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::prelude::*;
-
 use super::InferenceError;
 use super::export::load_safetensors;
 use crate::config::TrainingConfig;
@@ -52,13 +50,10 @@ pub fn import_weights(
         }
     })?;
     let parameters = model.trainable_params();
-    let model_bytes = model
-        .into_record()
-        .into_bytes()
-        .map_err(|e| InferenceError::Import {
-            file: weights.to_path_buf(),
-            problem: format!("cannot serialise the model: {e}"),
-        })?;
+    let model_bytes = run::model_bytes(&model).map_err(|problem| InferenceError::Import {
+        file: weights.to_path_buf(),
+        problem,
+    })?;
 
     let _lock = RunLock::acquire(out)?;
     run::prepare(out, false)?;

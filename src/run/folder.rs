@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::Module;
+use burn::tensor::Bytes;
 
 use super::atomic::write_atomic;
 use super::error::RunError;
@@ -67,15 +68,20 @@ pub fn prepare_resume(dir: &Path, extended: bool) -> Result<TrainingConfig, RunE
 
 /// Writes `model`'s weights to `path` in Burn's burnpack format, atomically.
 pub fn save_model(path: &Path, model: &LeNet5) -> Result<(), RunError> {
-    let bytes = model
+    let bytes = model_bytes(model).map_err(|message| RunError::Model {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    write_atomic(path, &bytes)
+}
+
+/// `model`'s weights in Burn's burnpack format, or why they could not be serialised.
+pub fn model_bytes(model: &LeNet5) -> Result<Bytes, String> {
+    model
         .clone()
         .into_record()
         .into_bytes()
-        .map_err(|e| RunError::Model {
-            path: path.to_path_buf(),
-            message: format!("cannot serialise the model: {e}"),
-        })?;
-    write_atomic(path, &bytes)
+        .map_err(|e| format!("cannot serialise the model: {e}"))
 }
 
 /// The name a run goes by: its folder's name.

@@ -36,7 +36,7 @@ pub mod summary;
 pub use atomic::write_atomic;
 pub use error::RunError;
 pub use finished::{FinishedRun, ModelChoice};
-pub use folder::{create_dir, name, prepare, prepare_resume, save_model};
+pub use folder::{create_dir, model_bytes, name, prepare, prepare_resume, save_model};
 pub use invocation::invocation;
 pub use layout::{
     BEST_EVAL_DIR, BEST_MODEL_FILE, CHECKPOINT_DIR, CONFIG_FILE, EVAL_DIR, METRICS_FILE,

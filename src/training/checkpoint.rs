@@ -14,7 +14,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
-use burn::module::Module;
 use burn::optim::OptimizerRecord;
 use burn::optim::lr_scheduler::LrSchedulerRecord;
 use burn::store::{ModuleRecord, RecordError};
@@ -248,15 +247,10 @@ impl Checkpoints {
     /// so that the checkpoint counts only with it.
     pub fn save_average(&self, steps: usize, average: &LeNet5) -> Result<(), CheckpointError> {
         let path = file(&self.dir, steps, AVERAGE_KIND);
-        let bytes =
-            average
-                .clone()
-                .into_record()
-                .into_bytes()
-                .map_err(|e| CheckpointError::Damaged {
-                    path: path.clone(),
-                    problem: format!("cannot serialise the weight average: {e}"),
-                })?;
+        let bytes = run::model_bytes(average).map_err(|problem| CheckpointError::Damaged {
+            path: path.clone(),
+            problem,
+        })?;
         run::write_atomic(&path, &seal(&bytes))?;
         Ok(())
     }
