@@ -1,8 +1,9 @@
 //! Distortions of training digits, drawn afresh for every image of every epoch, in the batcher:
 //! random affine maps (rotation, scaling, shear, translation) and optionally elastic distortions
 //! (Simard et al. 2003); then, optionally, what other pens and scanners do to a digit: a
-//! bolder or thinner stroke, blur, and a low resolution. Each image's distortion is a function of the seed, the epoch and the
-//! image, so runs are reproducible and a resumed run distorts exactly as an uninterrupted one.
+//! bolder or thinner stroke, blur, and a low resolution. Each image's distortion is a function
+//! of the seed, the epoch and the image, so runs are reproducible and a resumed run distorts
+//! exactly as an uninterrupted one.
 
 use serde::{Deserialize, Serialize};
 

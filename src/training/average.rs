@@ -94,14 +94,21 @@ mod tests {
             .unwrap()[0]
     }
 
-    #[test]
-    fn the_average_moves_towards_the_trained_weights_by_one_minus_decay() {
+    /// Two networks of fresh weights, and an average started at the first with `decay` after
+    /// the second was blended in at optimizer step `step`.
+    fn blended_once(decay: f64, step: usize) -> (LeNet5, LeNet5, WeightAverage) {
         let device = Device::default();
         let start = LeNet5Config::new().init(&device);
         let trained = LeNet5Config::new().init(&device);
-        let mut average = WeightAverage::new(start.clone(), 0.9);
+        let mut average = WeightAverage::new(start.clone(), decay);
+        average.update(&trained, step);
+        (start, trained, average)
+    }
+
+    #[test]
+    fn the_average_moves_towards_the_trained_weights_by_one_minus_decay() {
         // Late in a run the warm-up no longer caps the decay: 0.9 applies.
-        average.update(&trained, 1000);
+        let (start, trained, average) = blended_once(0.9, 1000);
         let (a, t) = (first_weight(&start), first_weight(&trained));
         let expected = 0.9 * a + 0.1 * t;
         assert!((first_weight(average.model()) - expected).abs() < 1e-6);
@@ -126,12 +133,8 @@ mod tests {
 
     #[test]
     fn early_steps_weigh_the_trained_weights_more() {
-        let device = Device::default();
-        let start = LeNet5Config::new().init(&device);
-        let trained = LeNet5Config::new().init(&device);
-        let mut average = WeightAverage::new(start.clone(), 0.999);
         // Step 1: decay (1 + 1) / (10 + 1) = 2/11, not 0.999.
-        average.update(&trained, 1);
+        let (start, trained, average) = blended_once(0.999, 1);
         let (a, t) = (first_weight(&start), first_weight(&trained));
         let expected = (2.0 / 11.0) * a + (9.0 / 11.0) * t;
         assert!((first_weight(average.model()) - expected).abs() < 1e-6);

@@ -13,10 +13,13 @@ use super::shrink::WORKING_SIDE;
 /// value: a clean scan or a drawing then keeps its pixels exactly.
 const FLAT: f32 = 2.0 / 255.0;
 
-/// A picture no longer than this on either side is a tight crop of one digit (a low-resolution
-/// scan, MNIST's own 28x28): its paper is one level, with no lighting, table or shadow to fit;
-/// with half of its few pixels ink, a fitted surface would lean into the strokes.
-pub const CROP_SIDE: usize = 40;
+/// Whether a picture is a tight crop of one digit (a low-resolution scan, MNIST's own 28x28):
+/// at most 40 pixels on either side. Its paper is one level, with no lighting, table or shadow
+/// to fit (with half of its few pixels ink, a fitted surface would lean into the strokes), and
+/// its digit may touch every edge.
+pub fn is_tight_crop(width: usize, height: usize) -> bool {
+    width.max(height) <= 40
+}
 
 /// Ink strength per pixel, 0 (paper) upwards, with the noise level of the paper around it.
 pub struct InkMap {
@@ -245,7 +248,7 @@ fn fit_background(
             return (Background::Flat(middle), 0.0);
         }
     }
-    if width.max(height) <= CROP_SIDE {
+    if is_tight_crop(width, height) {
         let paper: Vec<f32> = values.iter().copied().filter(|&v| v <= start).collect();
         let level = scratch.median(&paper);
         let noise = 1.4826 * scratch.median_deviation(paper.iter().copied(), level);

@@ -3,7 +3,7 @@
 //! strokes. Specks, a pen mark elsewhere or the dark edge of the table beyond the paper are
 //! left out, and counted when they are large enough to be another mark.
 
-use super::ink::{CROP_SIDE, InkMap};
+use super::ink::{InkMap, is_tight_crop};
 
 /// A mark at least this share of the digit's ink, not kept, is reported as another mark.
 const OTHER_MARK: f32 = 0.15;
@@ -56,7 +56,7 @@ pub fn find_digit(map: &InkMap) -> Option<Digit> {
     // What runs along the border is the table beyond the paper, or the paper's shadow; a
     // stroke that only reaches the border (a digit cropped tight) is not, and in a tight crop
     // nothing is: an 8x8 scan's digit touches every edge.
-    let crop = map.width.max(map.height) <= CROP_SIDE;
+    let crop = is_tight_crop(map.width, map.height);
     let along_edge = |m: &Mark| !crop && m.on_border >= (map.width.min(map.height) / 4).max(8);
     let main = marks.iter().position(|m| !along_edge(m)).unwrap_or(0);
     // The digit's strokes: marks near the digit's box as it grows, stroke by stroke.
@@ -405,31 +405,31 @@ mod tests {
 
     #[test]
     fn in_a_tight_crop_the_digit_along_the_edges_is_the_digit() {
-        // A 0 filling a 10x12 scan, touching every edge, and a faint speck inside it: in a
-        // picture this small nothing is the table, so the 0 is kept, not the speck.
-        let m = map(
-            10,
-            12,
-            &[(0, 0, 9, 1), (0, 10, 9, 11), (0, 0, 1, 11), (8, 0, 9, 11)],
-        );
-        let mut m = m;
-        m.ink[5 * 10 + 5] = 0.5;
-        let digit = find_digit(&m).unwrap();
+        // A ring two pixels wide along every edge of a `width` x `height` picture, and a faint
+        // speck in its middle.
+        let ring_and_speck = |width: usize, height: usize| {
+            let (x1, y1) = (width - 1, height - 1);
+            let mut m = map(
+                width,
+                height,
+                &[
+                    (0, 0, x1, 1),
+                    (0, y1 - 1, x1, y1),
+                    (0, 0, 1, y1),
+                    (x1 - 1, 0, x1, y1),
+                ],
+            );
+            m.ink[height / 2 * width + width / 2] = 0.5;
+            m
+        };
+        // A 0 filling a 10x12 scan: in a picture this small nothing is the table, so the 0 is
+        // kept, not the speck.
+        let digit = find_digit(&ring_and_speck(10, 12)).unwrap();
         assert_eq!(digit.bounds, [0, 0, 9, 11]);
         assert!(kept(&digit, 10, 0, 5) && kept(&digit, 10, 9, 5));
         // The same ring in a picture large enough to show a table is the table's edge.
-        let mut big = map(
-            60,
-            60,
-            &[
-                (0, 0, 59, 1),
-                (0, 58, 59, 59),
-                (0, 0, 1, 59),
-                (58, 0, 59, 59),
-            ],
-        );
-        big.ink[30 * 60 + 30] = 0.5;
-        assert_eq!(find_digit(&big).unwrap().bounds, [30, 30, 30, 30]);
+        let big = find_digit(&ring_and_speck(60, 60)).unwrap();
+        assert_eq!(big.bounds, [30, 30, 30, 30]);
     }
 
     #[test]
