@@ -13,7 +13,8 @@ The last line is one JSON object, so scripts (benches/compare.sh) can read the f
 With --speedrun CONFIG (configs/speedrun.json) it runs that config's recipe instead, the way
 `lenet --config CONFIG` runs it, and times the whole process as that command is timed: reading
 the data, the epochs with the one-cycle learning rate (linear warm-up, cosine decay, stepped
-per batch), evaluating the test set after each epoch, and the final test accuracy.
+per batch), the config's label smoothing and weight average (`ema`, the average evaluated as
+lenet evaluates it), evaluating the test set after each epoch, and the final test accuracy.
 """
 
 import argparse
@@ -87,7 +88,8 @@ def seeded_setup(args):
 
 
 def speedrun(args, config_path, started):
-    """The recipe of a lenet config (Adam, one-cycle schedule, batch size, epochs), end to end."""
+    """The recipe of a lenet config (Adam, one-cycle schedule, batch size, epochs, label smoothing,
+    weight average), end to end."""
     config = json.load(open(config_path))
     optimizer_config, schedule = config["optimizer"], config["lr_schedule"]
     assert optimizer_config["type"] == "adam" and schedule["type"] == "onecycle", config
@@ -107,13 +109,30 @@ def speedrun(args, config_path, started):
         return (floor + (peak - floor) * 0.5 * (1 + np.cos(np.pi * progress))) / peak
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.get("label_smoothing", 0.0))
+    # lenet's `ema`: after step t, average = d * average + (1 - d) * weights, with
+    # d = min(decay, (1 + t) / (10 + t)); the average is what is evaluated.
+    decay = config["ema"].get("decay", 0.999) if "ema" in config else None
+    average = [p.detach().clone() for p in model.parameters()] if decay is not None else None
+    steps = 0
+
+    def update_average():
+        d = min(decay, (1 + steps) / (10 + steps))
+        with torch.no_grad():
+            for a, p in zip(average, model.parameters()):
+                a.mul_(d).add_(p.detach(), alpha=1 - d)
 
     def test_accuracy():
-        model.eval()
+        evaluated = model
+        if average is not None:
+            evaluated = LeNet5().to(device)
+            with torch.no_grad():
+                for target, a in zip(evaluated.parameters(), average):
+                    target.copy_(a)
+        evaluated.eval()
         with torch.no_grad():
             correct = sum(
-                int((model(test_x[i : i + 1000]).argmax(1) == test_y[i : i + 1000]).sum())
+                int((evaluated(test_x[i : i + 1000]).argmax(1) == test_y[i : i + 1000]).sum())
                 for i in range(0, len(test_x), 1000)
             )
         model.train()
@@ -127,6 +146,9 @@ def speedrun(args, config_path, started):
             loss_fn(model(train_x[index]), train_y[index]).backward()
             optimizer.step()
             scheduler.step()
+            steps += 1
+            if average is not None:
+                update_average()
         accuracy = test_accuracy()  # lenet validates on the test set after each epoch
     sync(device)
     seconds = time.perf_counter() - started

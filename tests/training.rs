@@ -233,3 +233,30 @@ fn the_1998_variant_trains_too() {
     assert!(last < first * 0.5, "train loss {first} -> {last}");
     assert!(summary.test_accuracy > 0.9, "{}", summary.test_accuracy);
 }
+
+/// With `label_smoothing` 0.5 the training targets put 0.55 on the true class and 0.05 on each
+/// other, so the training loss cannot fall below their entropy (1.68) however well the model
+/// learns, while validation's plain cross-entropy falls as without it.
+#[test]
+fn label_smoothing_is_the_loss_training_minimises() {
+    let root = tempfile::tempdir().unwrap();
+    let run = |name, label_smoothing| TrainingConfig {
+        epochs: 4,
+        label_smoothing,
+        ..small_run(root.path(), name, 3e-3)
+    };
+    let plain = train(&run("plain", None), "test", StartMode::New, &options()).unwrap();
+    let smoothed = train(
+        &run("smoothed", Some(0.5)),
+        "test",
+        StartMode::New,
+        &options(),
+    )
+    .unwrap();
+    let floor = -(0.55f64 * 0.55f64.ln() + 9.0 * 0.05 * 0.05f64.ln());
+    let last = |summary: &RunSummary| summary.history.last().cloned().unwrap();
+    let (plain, smoothed) = (last(&plain), last(&smoothed));
+    assert!(plain.train_loss.unwrap() < floor - 0.5, "{plain:?}");
+    assert!(smoothed.train_loss.unwrap() >= floor, "{smoothed:?}");
+    assert!(smoothed.valid_loss.unwrap() < floor - 0.5, "{smoothed:?}");
+}

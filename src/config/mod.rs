@@ -67,6 +67,11 @@ pub struct TrainingConfig {
     /// when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ema: Option<Ema>,
+    /// The share of each training target spread evenly over all classes (Szegedy et al. 2016),
+    /// so the network is not pushed towards ever larger logits; validation's loss stays the
+    /// plain cross-entropy. None when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_smoothing: Option<f32>,
     /// A finished run whose final weights the model starts from, instead of random ones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_from: Option<PathBuf>,
@@ -99,6 +104,7 @@ impl Default for TrainingConfig {
             augmentation: None,
             early_stopping: None,
             ema: None,
+            label_smoothing: None,
             init_from: None,
             init_from_skip: Vec::new(),
             tracking: TrackingSection::default(),
@@ -238,6 +244,13 @@ impl TrainingConfig {
         }
         if let Some(ema) = &self.ema {
             ema.validate()?;
+        }
+        if let Some(smoothing) = self.label_smoothing {
+            check(
+                (0.0..1.0).contains(&smoothing),
+                "label_smoothing",
+                format!("must be at least 0 and below 1, got {smoothing}"),
+            )?;
         }
         if let Some(layer) = self
             .init_from_skip

@@ -147,6 +147,7 @@ impl Training {
             on_progress: self.options.on_progress.clone(),
             run_dir: self.run_dir.clone(),
             early_stopping: self.config.early_stopping,
+            label_smoothing: self.config.label_smoothing,
             average: self.average.clone(),
             epoch_gate: self.options.epoch_gate.clone(),
             tensorboard,

@@ -31,6 +31,7 @@ use burn::train::{
 use super::average::WeightAverage;
 use super::checkpoint::{CheckpointState, Checkpoints};
 use super::options::{EpochGate, Progress, ProgressHook};
+use super::step;
 use crate::config::EarlyStopping;
 use crate::data::loader::{EpochCursor, Position};
 use crate::model::LeNet5;
@@ -92,6 +93,8 @@ pub struct ResumableLoop {
     /// The run's folder, where each epoch's metrics and plots are written as it ends.
     pub run_dir: PathBuf,
     pub early_stopping: Option<EarlyStopping>,
+    /// The config's `label_smoothing`, applied to training's loss only.
+    pub label_smoothing: Option<f32>,
     /// The weight average the run keeps, as it starts: when there is one, it is the model
     /// validated, kept as the best and returned.
     pub average: Option<WeightAverage>,
@@ -322,7 +325,7 @@ impl ResumableLoop {
             && let Some(item) = next_item(&mut *iterator, &s.interrupter)
         {
             let progress = iterator.progress();
-            let output = s.learner.train_step(item);
+            let output = step::train_step(&s.learner.model(), item, self.label_smoothing);
             let loss = output.item.loss.clone().into_scalar::<f64>();
             if !loss.is_finite() {
                 let batch = position.batches_done + 1;
