@@ -36,6 +36,10 @@ use lenet::kernels::{conv2d, max_pool};
 use lenet::model::lecun98;
 use lenet::model::{LeNet5, LeNet5Config, Variant};
 
+#[path = "ops/roofline.rs"]
+mod roofline;
+use roofline::Limits;
+
 struct Settings {
     batch_size: usize,
     backend: BackendKind,
@@ -99,9 +103,73 @@ fn median_ms<T>(
 
 type Layer = Box<dyn Fn(&LeNet5, Tensor<4>) -> Tensor<4>>;
 
+/// What a layer does per image, for its rate: arithmetic (FLOPs, a multiply-add counted as two)
+/// or, for the layers that do next to none, the fewest bytes it must read and write.
+#[derive(Clone, Copy)]
+enum Work {
+    Flops { forward: f64, backward: f64 },
+    Bytes { forward: f64, backward: f64 },
+    None,
+}
+
+impl Work {
+    /// A convolution (or dense layer, 1x1 output) of `inputs` maps to `outputs` maps of
+    /// `size` x `size`, `kernel` x `kernel`: backward computes the weights' gradient, and the
+    /// input's when `input_grad`.
+    fn conv(inputs: usize, outputs: usize, size: usize, kernel: usize, input_grad: bool) -> Self {
+        let forward = (2 * inputs * outputs * size * size * kernel * kernel) as f64;
+        let passes = if input_grad { 2.0 } else { 1.0 };
+        Work::Flops {
+            forward,
+            backward: forward * passes,
+        }
+    }
+
+    /// An element-wise activation over `values` f32: forward reads and writes each value once;
+    /// backward reads the output's gradient and the saved values and writes the input's.
+    fn elementwise(values: usize) -> Self {
+        Work::Bytes {
+            forward: (8 * values) as f64,
+            backward: (12 * values) as f64,
+        }
+    }
+
+    /// A 2x2 pool over `values` f32: reads them all and writes a quarter as many, one way round
+    /// forward and the other backward.
+    fn pool(values: usize) -> Self {
+        let bytes = (4 * values + values) as f64;
+        Work::Bytes {
+            forward: bytes,
+            backward: bytes,
+        }
+    }
+}
+
 /// One row of the layer table: its name, its input's shape, whether its input needs a
-/// gradient in training, and the layer itself.
-type LayerCase = (&'static str, [usize; 4], bool, Layer);
+/// gradient in training, its work per image, and the layer itself.
+struct LayerCase {
+    name: &'static str,
+    shape: [usize; 4],
+    input_grad: bool,
+    work: Work,
+    layer: Layer,
+}
+
+fn case(
+    name: &'static str,
+    shape: [usize; 4],
+    input_grad: bool,
+    work: Work,
+    layer: Layer,
+) -> LayerCase {
+    LayerCase {
+        name,
+        shape,
+        input_grad,
+        work,
+        layer,
+    }
+}
 
 /// A dense layer of the model on the 4-d maps the table passes between layers.
 fn dense(layer: fn(&LeNet5) -> &burn::nn::Linear) -> Layer {
@@ -117,63 +185,111 @@ fn dense(layer: fn(&LeNet5) -> &burn::nn::Linear) -> Layer {
 fn lecun98_layers(batch: usize) -> Vec<LayerCase> {
     let tanh = || -> Layer { Box::new(|_, x| lecun98::scaled_tanh(x)) };
     vec![
-        (
-            // No parameters and an input that needs no gradient: forward only.
+        // No parameters and an input that needs no gradient: forward only.
+        case(
             "input scaled, padded to 32x32",
             [batch, 1, 28, 28],
             false,
+            Work::Bytes {
+                forward: (4 * (784 + 1024)) as f64,
+                backward: 0.0,
+            },
             Box::new(|_, x| lecun98::paper_input(x)),
         ),
-        (
+        case(
             "C1 conv 1->6, 32x32",
             [batch, 1, 32, 32],
             false,
+            Work::conv(1, 6, 28, 5, false),
             Box::new(|m, x| conv2d(x, &m.c1)),
         ),
-        ("scaled tanh 6x28x28", [batch, 6, 28, 28], true, tanh()),
-        (
+        case(
+            "scaled tanh 6x28x28",
+            [batch, 6, 28, 28],
+            true,
+            Work::elementwise(6 * 784),
+            tanh(),
+        ),
+        case(
             "S2 subsampling 6x28x28",
             [batch, 6, 28, 28],
             true,
+            Work::pool(6 * 784),
             Box::new(|m, x| m.s2.forward(x)),
         ),
-        ("scaled tanh 6x14x14", [batch, 6, 14, 14], true, tanh()),
-        (
+        case(
+            "scaled tanh 6x14x14",
+            [batch, 6, 14, 14],
+            true,
+            Work::elementwise(6 * 196),
+            tanh(),
+        ),
+        // Computed as the full 6->16 convolution with masked weights, and counted so.
+        case(
             "C3 conv 6->16 by Table I",
             [batch, 6, 14, 14],
             true,
+            Work::conv(6, 16, 10, 5, true),
             Box::new(|m, x| {
                 let weight = m.c3.weight.val() * lecun98::c3_mask(&x.device());
                 let bias = m.c3.bias.as_ref().expect("a bias").val();
                 conv2d_stride1(x, weight, bias, [0, 0])
             }),
         ),
-        ("scaled tanh 16x10x10", [batch, 16, 10, 10], true, tanh()),
-        (
+        case(
+            "scaled tanh 16x10x10",
+            [batch, 16, 10, 10],
+            true,
+            Work::elementwise(1600),
+            tanh(),
+        ),
+        case(
             "S4 subsampling 16x10x10",
             [batch, 16, 10, 10],
             true,
+            Work::pool(1600),
             Box::new(|m, x| m.s4.forward(x)),
         ),
-        ("scaled tanh 16x5x5", [batch, 16, 5, 5], true, tanh()),
-        (
+        case(
+            "scaled tanh 16x5x5",
+            [batch, 16, 5, 5],
+            true,
+            Work::elementwise(400),
+            tanh(),
+        ),
+        case(
             "C5 conv 16->120, 5x5",
             [batch, 16, 5, 5],
             true,
+            Work::conv(16, 120, 1, 5, true),
             Box::new(|m, x| conv2d(x, &m.c5)),
         ),
-        ("scaled tanh 120", [batch, 120, 1, 1], true, tanh()),
-        (
+        case(
+            "scaled tanh 120",
+            [batch, 120, 1, 1],
+            true,
+            Work::elementwise(120),
+            tanh(),
+        ),
+        case(
             "F6 dense 120->84",
             [batch, 120, 1, 1],
             true,
+            Work::conv(120, 84, 1, 1, true),
             dense(|m| &m.f6),
         ),
-        ("scaled tanh 84", [batch, 84, 1, 1], true, tanh()),
-        (
+        case(
+            "scaled tanh 84",
+            [batch, 84, 1, 1],
+            true,
+            Work::elementwise(84),
+            tanh(),
+        ),
+        case(
             "RBF 84->10",
             [batch, 84, 1, 1],
             true,
+            Work::conv(84, 10, 1, 1, true),
             Box::new(|_, x| {
                 let [n, c, ..] = x.dims();
                 let y = lecun98::rbf_distances(x.reshape([n, c]));
@@ -192,67 +308,159 @@ fn layers(batch: usize) -> Vec<LayerCase> {
     };
     let relu_layer = || -> Layer { Box::new(|_, x| relu(x)) };
     vec![
-        (
+        case(
             "C1 conv 1->6, 28x28, pad 2",
             [batch, 1, 28, 28],
             false,
+            Work::conv(1, 6, 28, 5, false),
             Box::new(|m, x| conv2d(x, &m.c1)),
         ),
-        ("relu 6x28x28", [batch, 6, 28, 28], true, relu_layer()),
-        ("S2 max pool 6x28x28", [batch, 6, 28, 28], true, pooled()),
-        (
+        case(
+            "relu 6x28x28",
+            [batch, 6, 28, 28],
+            true,
+            Work::elementwise(6 * 784),
+            relu_layer(),
+        ),
+        case(
+            "S2 max pool 6x28x28",
+            [batch, 6, 28, 28],
+            true,
+            Work::pool(6 * 784),
+            pooled(),
+        ),
+        case(
             "C3 conv 6->16, 14x14",
             [batch, 6, 14, 14],
             true,
+            Work::conv(6, 16, 10, 5, true),
             Box::new(|m, x| conv2d(x, &m.c3)),
         ),
-        ("relu 16x10x10", [batch, 16, 10, 10], true, relu_layer()),
-        ("S4 max pool 16x10x10", [batch, 16, 10, 10], true, pooled()),
-        (
+        case(
+            "relu 16x10x10",
+            [batch, 16, 10, 10],
+            true,
+            Work::elementwise(1600),
+            relu_layer(),
+        ),
+        case(
+            "S4 max pool 16x10x10",
+            [batch, 16, 10, 10],
+            true,
+            Work::pool(1600),
+            pooled(),
+        ),
+        case(
             "C5 conv 16->120, 5x5",
             [batch, 16, 5, 5],
             true,
+            Work::conv(16, 120, 1, 5, true),
             Box::new(|m, x| conv2d(x, &m.c5)),
         ),
-        ("relu 120", [batch, 120, 1, 1], true, relu_layer()),
-        (
+        case(
+            "relu 120",
+            [batch, 120, 1, 1],
+            true,
+            Work::elementwise(120),
+            relu_layer(),
+        ),
+        case(
             "F6 dense 120->84",
             [batch, 120, 1, 1],
             true,
+            Work::conv(120, 84, 1, 1, true),
             dense(|m| &m.f6),
         ),
-        ("relu 84", [batch, 84, 1, 1], true, relu_layer()),
-        (
+        case(
+            "relu 84",
+            [batch, 84, 1, 1],
+            true,
+            Work::elementwise(84),
+            relu_layer(),
+        ),
+        case(
             "F7 dense 84->10",
             [batch, 84, 1, 1],
             true,
+            Work::conv(84, 10, 1, 1, true),
             dense(|m| m.f7.as_ref().expect("linear output")),
         ),
     ]
 }
 
-/// The table's rows as they are printed, with their running total.
+/// The table's rows as they are printed, with their running total. On a CPU backend each
+/// row also gives its rate and what share of the machine's limit that is: every core's FMA
+/// peak, or for the ops that do next to no arithmetic every core's triad in cache (a batch of
+/// 64's maps, 1.2 MB at most, stay in these cores' caches from one op to the next).
 struct Table {
     sum: f64,
+    /// FLOPs per image of the rows so far, forward and backward.
+    flops: f64,
+    batch: f64,
+    limits: Option<Limits>,
 }
 
 impl Table {
-    fn header(settings: &Settings) -> Self {
+    fn header(settings: &Settings, limits: Option<Limits>) -> Self {
+        if let Some(limits) = &limits {
+            limits.print();
+        }
         println!(
             "{} network, {} backend, batch {}, median of {} runs (ms)",
             settings.variant, settings.backend, settings.batch_size, settings.reps
         );
         println!(
-            "{:<30} {:>9} {:>9} {:>9}",
-            "operation", "forward", "backward", "total"
+            "{:<30} {:>9} {:>9} {:>9}   {:<26} of limit",
+            "operation", "forward", "backward", "total", "rate (forward, backward)"
         );
-        Table { sum: 0.0 }
+        Table {
+            sum: 0.0,
+            flops: 0.0,
+            batch: settings.batch_size as f64,
+            limits,
+        }
     }
 
-    fn row(&mut self, name: &str, forward: f64, backward: f64) {
+    fn row(&mut self, name: &str, forward: f64, backward: f64, work: Work) {
         self.sum += forward + backward;
+        let rate = |amount: f64, ms: f64| {
+            if ms > 0.0 && amount > 0.0 {
+                amount * self.batch / ms / 1e6
+            } else {
+                0.0
+            }
+        };
+        let (unit, limit, amounts) = match work {
+            Work::Flops { forward, backward } => {
+                self.flops += forward + backward;
+                (
+                    "GFLOP/s",
+                    self.limits.as_ref().map(|l| l.peak_all),
+                    [forward, backward],
+                )
+            }
+            Work::Bytes { forward, backward } => (
+                "GB/s",
+                self.limits.as_ref().map(|l| l.memory_all),
+                [forward, backward],
+            ),
+            Work::None => ("", None, [0.0, 0.0]),
+        };
+        let rates = [rate(amounts[0], forward), rate(amounts[1], backward)];
+        let rates_text = if unit.is_empty() {
+            String::new()
+        } else {
+            format!("{:>7.1} {:>7.1} {unit}", rates[0], rates[1])
+        };
+        let share = limit.map_or(String::new(), |limit| {
+            format!(
+                "{:>4.0}% {:>4.0}%",
+                rates[0] / limit * 100.0,
+                rates[1] / limit * 100.0
+            )
+        });
         println!(
-            "{name:<30} {forward:>9.3} {backward:>9.3} {:>9.3}",
+            "{name:<30} {forward:>9.3} {backward:>9.3} {:>9.3}   {rates_text:<26} {share}",
             forward + backward
         );
     }
@@ -271,7 +479,14 @@ fn time_layers(settings: &Settings, device: &Device, autodiff: &Device, table: &
         Variant::Modern => layers(settings.batch_size),
         Variant::Lecun98 => lecun98_layers(settings.batch_size),
     };
-    for (name, shape, input_grad, layer) in cases {
+    for LayerCase {
+        name,
+        shape,
+        input_grad,
+        work,
+        layer,
+    } in cases
+    {
         let random =
             |device: &Device| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), device);
         let forward = median_ms(
@@ -299,7 +514,7 @@ fn time_layers(settings: &Settings, device: &Device, autodiff: &Device, table: &
         } else {
             0.0
         };
-        table.row(name, forward, backward);
+        table.row(name, forward, backward, work);
     }
 }
 
@@ -328,7 +543,7 @@ fn time_loss(settings: &Settings, autodiff: &Device, table: &mut Table) {
             loss.backward();
         },
     );
-    table.row("cross-entropy loss", forward, backward);
+    table.row("cross-entropy loss", forward, backward, Work::None);
 }
 
 /// `batch` pseudo-random digits: a fixed pattern trains into degenerate weights.
@@ -354,7 +569,7 @@ fn time_steps(settings: &Settings, autodiff: &Device, table: &mut Table) {
             ImageBatcher.batch(items, autodiff);
         },
     );
-    table.row("batch building (64 digits)", batching, 0.0);
+    table.row("batch building (64 digits)", batching, 0.0, Work::None);
 
     let mut learner = Learner::new(
         LeNet5Config::for_variant(settings.variant).init(autodiff),
@@ -374,7 +589,7 @@ fn time_steps(settings: &Settings, autodiff: &Device, table: &mut Table) {
             learner.optimizer_step(g);
         },
     );
-    table.row("Adam step", 0.0, optimizer);
+    table.row("Adam step", 0.0, optimizer, Work::None);
     table.line("sum of the above", table.sum);
 
     let step = median_ms(autodiff, settings.reps, batch_of, |batch| {
@@ -388,13 +603,22 @@ fn time_steps(settings: &Settings, autodiff: &Device, table: &mut Table) {
         "-> seconds per 60,000 images",
         step * 60_000.0 / settings.batch_size as f64 / 1e3
     );
+    let rate = table.flops * table.batch / step / 1e6;
+    let share = table.limits.as_ref().map_or(String::new(), |limits| {
+        format!(", {:.0}% of the FMA peak", rate / limits.peak_all * 100.0)
+    });
+    println!(
+        "-> {:.2} MFLOP per image in convolutions and dense layers: {rate:.1} GFLOP/s{share}",
+        table.flops / 1e6
+    );
 }
 
 fn main() {
     let settings = settings();
     let device = settings.backend.device().expect("backend compiled in");
     let autodiff = device.clone().autodiff();
-    let mut table = Table::header(&settings);
+    let on_cpu = matches!(settings.backend, BackendKind::Flex | BackendKind::Ndarray);
+    let mut table = Table::header(&settings, on_cpu.then(Limits::measure));
     time_layers(&settings, &device, &autodiff, &mut table);
     time_loss(&settings, &autodiff, &mut table);
     time_steps(&settings, &autodiff, &mut table);
