@@ -441,7 +441,7 @@ impl Table {
             }
             Work::Bytes { forward, backward } => (
                 "GB/s",
-                self.limits.as_ref().map(|l| l.memory_all),
+                self.limits.as_ref().map(|l| l.cache_all),
                 [forward, backward],
             ),
             Work::None => ("", None, [0.0, 0.0]),
