@@ -27,6 +27,7 @@ use crate::data::{dataset, idx, source};
 use crate::device::{BackendKind, NotCompiled};
 use crate::inference::{classify, evaluate};
 use crate::model::LeNet5;
+use crate::training::step;
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -215,7 +216,8 @@ fn train_epochs(
     let mut step = |batch: Result<_, _>| -> Result<(), BenchError> {
         let batch =
             batch.map_err(|e| BenchError::Failed(format!("cannot read the training set: {e}")))?;
-        let output = learner.train_step(batch);
+        // Training's own step, so that a config's label smoothing is timed as a run does it.
+        let output = step::train_step(&learner.model(), batch, config.label_smoothing);
         let loss = output.item.loss.clone().into_scalar::<f64>();
         if !loss.is_finite() {
             return Err(BenchError::Failed(format!(
