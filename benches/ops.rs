@@ -134,13 +134,13 @@ impl Work {
         }
     }
 
-    /// A 2x2 pool over `values` f32: reads them all and writes a quarter as many, one way round
-    /// forward and the other backward.
+    /// A 2x2 pool over `values` f32: forward reads them all and writes a quarter as many;
+    /// backward reads the input again (this kernel finds each window's winner anew), reads a
+    /// quarter as many gradients and writes the input's gradient.
     fn pool(values: usize) -> Self {
-        let bytes = (4 * values + values) as f64;
         Work::Bytes {
-            forward: bytes,
-            backward: bytes,
+            forward: (4 * values + values) as f64,
+            backward: (4 * values + values + 4 * values) as f64,
         }
     }
 }
@@ -390,8 +390,9 @@ fn layers(batch: usize) -> Vec<LayerCase> {
 
 /// The table's rows as they are printed, with their running total. On a CPU backend each
 /// row also gives its rate and what share of the machine's limit that is: every core's FMA
-/// peak, or for the ops that do next to no arithmetic every core's triad in cache (a batch of
-/// 64's maps, 1.2 MB at most, stay in these cores' caches from one op to the next).
+/// peak at the products' vector width, or for the ops that do next to no arithmetic every
+/// core's triad in cache, their ceiling (a batch of 64's tensors, 1.2 MB at most each, live in
+/// the caches from one op to the next, though not all in the nearest).
 struct Table {
     sum: f64,
     /// FLOPs per image of the rows so far, forward and backward.
@@ -435,7 +436,7 @@ impl Table {
                 self.flops += forward + backward;
                 (
                     "GFLOP/s",
-                    self.limits.as_ref().map(|l| l.peak_all),
+                    self.limits.as_ref().map(|l| l.products_peak().all),
                     [forward, backward],
                 )
             }
@@ -605,10 +606,15 @@ fn time_steps(settings: &Settings, autodiff: &Device, table: &mut Table) {
     );
     let rate = table.flops * table.batch / step / 1e6;
     let share = table.limits.as_ref().map_or(String::new(), |limits| {
-        format!(", {:.0}% of the FMA peak", rate / limits.peak_all * 100.0)
+        let peak = limits.products_peak();
+        format!(
+            ", {:.0}% of the {} FMA peak",
+            rate / peak.all * 100.0,
+            peak.isa
+        )
     });
     println!(
-        "-> {:.2} MFLOP per image in convolutions and dense layers: {rate:.1} GFLOP/s{share}",
+        "-> {:.2} MFLOP per image in the rows counted in FLOPs: {rate:.1} GFLOP/s{share}",
         table.flops / 1e6
     );
 }

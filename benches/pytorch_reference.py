@@ -18,6 +18,7 @@ lenet evaluates it), evaluating the test set after each epoch, and the final tes
 """
 
 import argparse
+import copy
 import gzip
 import json
 import os
@@ -112,7 +113,8 @@ def speedrun(args, config_path, started):
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.get("label_smoothing", 0.0))
     # lenet's `ema`: after step t, average = d * average + (1 - d) * weights, with
     # d = min(decay, (1 + t) / (10 + t)); the average is what is evaluated.
-    decay = config["ema"].get("decay", 0.999) if "ema" in config else None
+    ema = config.get("ema")  # absent or null: none, as lenet reads it
+    decay = ema.get("decay", 0.999) if ema is not None else None
     average = [p.detach().clone() for p in model.parameters()] if decay is not None else None
     steps = 0
 
@@ -125,7 +127,9 @@ def speedrun(args, config_path, started):
     def test_accuracy():
         evaluated = model
         if average is not None:
-            evaluated = LeNet5().to(device)
+            # A copy, not a fresh LeNet5(): initialising one would draw from the generator that
+            # shuffles the next epoch.
+            evaluated = copy.deepcopy(model)
             with torch.no_grad():
                 for target, a in zip(evaluated.parameters(), average):
                     target.copy_(a)

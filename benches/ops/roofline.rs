@@ -2,29 +2,36 @@
 //! the memory bandwidth (a cache-sized buffer and one far larger than any cache), so the layer
 //! table can say how far each op is from what the hardware allows.
 //!
-//! The peak is a loop of independent FMA chains on the widest vectors the CPU has (AVX-512,
-//! else AVX2 with FMA, chosen at run time as `gemm` chooses): enough chains to cover the FMA
-//! latency on every FMA port, no memory traffic. The bandwidth is a triad, `a[i] = b[i] + s * c[i]`,
-//! counting the three arrays' bytes once each (the write's read-for-ownership is not counted,
-//! as STREAM does not). Each figure is the best of several runs: a limit, not a typical speed.
+//! The peak is a loop of independent FMA chains, enough to cover the FMA latency on every FMA
+//! port, with no memory traffic, on each vector width the CPU has (AVX-512, AVX2 with FMA; a
+//! scalar loop elsewhere). The products' roof is the AVX2 one even on an AVX-512 CPU: `gemm`,
+//! which lenet's and Burn's products run on, compiles its AVX-512 kernels only with its `x86-v4`
+//! feature, which this build leaves off (turning it on would change every run's last bits). The
+//! bandwidth is a triad, `a[i] = b[i] + s * c[i]`, counting the three arrays' bytes once each
+//! (the write's read-for-ownership is not counted, as STREAM does not), compiled for the
+//! baseline target, as the element-wise ops are. Each figure is the best of several runs: a
+//! limit, not a typical speed.
 
 use std::hint::black_box;
 use std::time::Instant;
 
+/// The FMA peak of one vector width, GFLOP/s on one thread and on every thread.
+pub struct Peak {
+    pub isa: &'static str,
+    pub one: f64,
+    pub all: f64,
+}
+
 /// The measured limits.
 pub struct Limits {
-    /// Which instructions the peak used.
-    pub isa: &'static str,
     pub threads: usize,
-    /// GFLOP/s, one thread.
-    pub peak_one: f64,
-    /// GFLOP/s, `threads` threads.
-    pub peak_all: f64,
+    /// Widest first.
+    pub peaks: Vec<Peak>,
     /// GB/s of a triad over 3 x 64 KiB per thread (in each core's cache), one thread and every
     /// thread.
     pub cache_one: f64,
     pub cache_all: f64,
-    /// GB/s of a triad over 3 x 128 MiB, one thread and every thread.
+    /// GB/s of a triad over 3 x 128 MiB per thread, one thread and every thread.
     pub memory_one: f64,
     pub memory_all: f64,
 }
@@ -32,12 +39,16 @@ pub struct Limits {
 impl Limits {
     pub fn measure() -> Self {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let (isa, fma) = fma_loop();
         Limits {
-            isa,
             threads,
-            peak_one: best_rate(|| fma_rate(fma, 1)),
-            peak_all: best_rate(|| fma_rate(fma, threads)),
+            peaks: fma_loops()
+                .into_iter()
+                .map(|(isa, fma)| Peak {
+                    isa,
+                    one: best_rate(|| fma_rate(fma, 1)),
+                    all: best_rate(|| fma_rate(fma, threads)),
+                })
+                .collect(),
             cache_one: best_rate(|| triad_rate(16 << 10, 1, 2_000)),
             cache_all: best_rate(|| triad_rate(16 << 10, threads, 2_000)),
             memory_one: best_rate(|| triad_rate(32 << 20, 1, 3)),
@@ -45,14 +56,28 @@ impl Limits {
         }
     }
 
+    /// The FMA peak on every thread at the width the products run at: AVX2's where the CPU
+    /// has it (see the module's comment), else the only one measured.
+    pub fn products_peak(&self) -> &Peak {
+        self.peaks
+            .iter()
+            .find(|p| p.isa == "AVX2")
+            .unwrap_or(&self.peaks[0])
+    }
+
     pub fn print(&self) {
+        let peaks: Vec<String> = self
+            .peaks
+            .iter()
+            .map(|p| format!("{} {:.1} and {:.1}", p.isa, p.one, p.all))
+            .collect();
         println!(
-            "machine limits, 1 thread and {}: f32 FMA peak ({}) {:.1} and {:.1} GFLOP/s; triad \
-             bandwidth in cache {:.1} and {:.1} GB/s, from memory {:.1} and {:.1} GB/s",
+            "machine limits, 1 thread and {}: f32 FMA peak {} GFLOP/s (the products run at \
+             {}'s); triad bandwidth in cache {:.1} and {:.1} GB/s, from memory {:.1} and {:.1} \
+             GB/s",
             self.threads,
-            self.isa,
-            self.peak_one,
-            self.peak_all,
+            peaks.join(", "),
+            self.products_peak().isa,
             self.cache_one,
             self.cache_all,
             self.memory_one,
@@ -87,18 +112,24 @@ fn fma_rate(fma: FmaLoop, threads: usize) -> f64 {
     flops / started.elapsed().as_secs_f64() / 1e9
 }
 
-/// The widest FMA loop this CPU runs.
-fn fma_loop() -> (&'static str, FmaLoop) {
+/// The FMA loops this CPU runs, widest first.
+fn fma_loops() -> Vec<(&'static str, FmaLoop)> {
+    let mut loops: Vec<(&'static str, FmaLoop)> = Vec::new();
     #[cfg(target_arch = "x86_64")]
     {
         if is_x86_feature_detected!("avx512f") {
-            return ("AVX-512", |rounds| unsafe { x86::fma_avx512(rounds) });
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            loops.push(("AVX-512", |rounds| unsafe { x86::fma_avx512(rounds) }));
         }
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return ("AVX2", |rounds| unsafe { x86::fma_avx2(rounds) });
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            loops.push(("AVX2", |rounds| unsafe { x86::fma_avx2(rounds) }));
         }
     }
-    ("scalar", fma_scalar)
+    if loops.is_empty() {
+        loops.push(("scalar", fma_scalar));
+    }
+    loops
 }
 
 /// Chains in flight: FMA latency (4 cycles) times FMA ports (2), with room to spare.

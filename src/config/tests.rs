@@ -331,6 +331,10 @@ fn ema_and_the_newer_distortions_are_checked() {
         "test.json: label_smoothing: must be at least 0 and below 1, got 1"
     );
     assert_eq!(
+        error(r#"{"label_smoothing": -0.1}"#),
+        "test.json: label_smoothing: must be at least 0 and below 1, got -0.1"
+    );
+    assert_eq!(
         error(r#"{"augmentation": {"stroke": 1.5}}"#),
         "test.json: augmentation.stroke: must be in [0, 1], got 1.5"
     );

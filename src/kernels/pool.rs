@@ -237,9 +237,9 @@ mod extension {
     /// Four windows at a time in SSE2's 128-bit registers, which every x86-64 CPU has. The
     /// compiler kept the branch-free scalar code above scalar (a window's pick is a chain of
     /// compares and selects on values two apart), and the two pools took 1.4 ms of a 4.6 ms
-    /// training step (`cargo bench --bench ops`), most of it S2's backward pass. The picks are the scalar code's to
-    /// the bit: `cmpgt` is false for NaN like `>`, and `cmpunord` of a value with itself is the
-    /// NaN test. Each function does the row's first multiple of four windows and returns how
+    /// training step (`cargo bench --bench ops`), half of it S2's backward pass. The picks are
+    /// the scalar code's to the bit: `cmpgt` is false for NaN like `>`, and `cmpunord` of a
+    /// value with itself is the NaN test. Each function does the row's first multiple of four windows and returns how
     /// many; the scalar code does the rest (S2's rows have 14, S4's 5).
     mod simd {
         #[cfg(target_arch = "x86_64")]
@@ -303,7 +303,10 @@ mod extension {
             // SAFETY: SSE2 is part of x86-64.
             return unsafe { pool_row_sse2(top, bottom, out) };
             #[cfg(not(target_arch = "x86_64"))]
-            return 0;
+            {
+                let _ = (top, bottom, out);
+                0
+            }
         }
 
         /// Routes the gradients of the row's first multiple of four windows; returns how many.
@@ -318,7 +321,10 @@ mod extension {
             // SAFETY: SSE2 is part of x86-64.
             return unsafe { route_row_sse2(top, bottom, g, dst_top, dst_bottom) };
             #[cfg(not(target_arch = "x86_64"))]
-            return 0;
+            {
+                let _ = (top, bottom, g, dst_top, dst_bottom);
+                0
+            }
         }
 
         #[cfg(target_arch = "x86_64")]
@@ -326,12 +332,10 @@ mod extension {
         fn pool_row_sse2(top: &[f32], bottom: &[f32], out: &mut [f32]) -> usize {
             let done = out.len() / 4 * 4;
             for (i, out) in out[..done].chunks_exact_mut(4).enumerate() {
-                // SAFETY: SSE2 is part of x86-64; each row holds 2 * 4 values from 8 * i.
-                unsafe {
-                    let (a, b) = pairs(&top[8 * i..]);
-                    let (c, d) = pairs(&bottom[8 * i..]);
-                    _mm_storeu_ps(out.as_mut_ptr(), winners(a, b, c, d).0);
-                }
+                let (a, b) = pairs(&top[8 * i..]);
+                let (c, d) = pairs(&bottom[8 * i..]);
+                // SAFETY: `out` is a chunk of exactly 4 values; an unaligned store.
+                unsafe { _mm_storeu_ps(out.as_mut_ptr(), winners(a, b, c, d).0) };
             }
             done
         }
@@ -349,12 +353,12 @@ mod extension {
             for (i, g) in g[..done].chunks_exact(4).enumerate() {
                 let (dst_top, dst_bottom) =
                     (&mut dst_top[8 * i..][..8], &mut dst_bottom[8 * i..][..8]);
-                // SAFETY: SSE2 is part of x86-64; each row holds 2 * 4 values from 8 * i, and
-                // `g` 4.
+                let (a, b) = pairs(&top[8 * i..]);
+                let (c, d) = pairs(&bottom[8 * i..]);
+                let picks = winners(a, b, c, d).1;
+                // SAFETY: `g` is a chunk of exactly 4 values, and `dst_top` and `dst_bottom`
+                // slices of exactly 8; unaligned loads and stores.
                 unsafe {
-                    let (a, b) = pairs(&top[8 * i..]);
-                    let (c, d) = pairs(&bottom[8 * i..]);
-                    let picks = winners(a, b, c, d).1;
                     let g = _mm_loadu_ps(g.as_ptr());
                     let [p0, p1, p2, p3] = picks.map(|p| _mm_and_ps(p, g));
                     _mm_storeu_ps(dst_top.as_mut_ptr(), _mm_unpacklo_ps(p0, p1));
@@ -385,10 +389,12 @@ mod tests {
             } else {
                 pool.forward(x.clone())
             };
-            // Weights make every output's gradient distinct, so a misrouted one shows.
-            let weights = Tensor::<1, Int>::arange(0..y.shape().num_elements() as i64, &y.device())
-                .float()
-                .reshape(y.shape());
+            // Weights 1, 2, 3, ... make every output's gradient distinct and non-zero, so a
+            // misrouted one shows.
+            let weights =
+                Tensor::<1, Int>::arange(1..y.shape().num_elements() as i64 + 1, &y.device())
+                    .float()
+                    .reshape(y.shape());
             let grads = (y.clone() * weights).sum().backward();
             let grad = x.grad(&grads).expect("input gradient");
             (
@@ -444,10 +450,42 @@ mod tests {
                 assert_eq!(bits(&fast), bits(&burn));
             }
             assert!(fast.0[1].is_nan() && fast.0[2].is_nan(), "{:?}", fast.0);
-            // The first 1.0 of the tied window got its gradient (output 0 has weight 0, so
-            // check the last window, whose two zeros tie: the first, top-left, wins).
-            assert_eq!(fast.1[6], 3.0);
+            // The first 1.0 of the tied window got its gradient, and so did the first of the
+            // last window's two tied zeros, the top-left.
+            assert_eq!(
+                (fast.1[0], fast.1[1], fast.1[8], fast.1[9]),
+                (1.0, 0.0, 0.0, 0.0)
+            );
+            assert_eq!(fast.1[6], 4.0);
             assert_eq!(fast.1[15], 0.0);
+        }
+    }
+
+    /// Six windows: the first four go through the four-at-a-time path, the last two through
+    /// the scalar code, each with a NaN or a tie that only the right rule routes correctly.
+    #[test]
+    fn nan_and_ties_route_alike_in_both_paths() {
+        let nan = f32::NAN;
+        #[rustfmt::skip]
+        let values = [
+            // NaN first   -0 and 0     two NaNs     tied 2s      two NaNs     NaN at 2
+            nan, 1.0,      -0.0, 0.0,   nan, 5.0,    1.0, 2.0,    nan, 1.0,    0.0, -0.0,
+            2.0, 3.0,      0.0, -0.0,   nan, 1.0,    2.0, 1.0,    -0.0, nan,   nan, 0.0,
+        ];
+        // Window k's gradient is k + 1; where it must land (top row 0-11, bottom 12-23).
+        let landing = [0, 2, 16, 7, 21, 22];
+        for device in crate::kernels::cpu::devices() {
+            let input =
+                Tensor::<4>::from_data(TensorData::new(values.to_vec(), [1, 1, 2, 12]), &device);
+            let [(pooled, grad), _] = both(input);
+            let mut expected = vec![0.0f32; 24];
+            for (window, &at) in landing.iter().enumerate() {
+                expected[at] = window as f32 + 1.0;
+            }
+            assert_eq!(grad, expected, "on {device:?}");
+            let picked: Vec<u32> = landing.iter().map(|&at| values[at].to_bits()).collect();
+            let pooled: Vec<u32> = pooled.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(pooled, picked, "on {device:?}");
         }
     }
 }
