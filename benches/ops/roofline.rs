@@ -98,11 +98,10 @@ const FMA_ROUNDS: u64 = 20_000_000;
 
 /// GFLOP/s of `fma` run on `threads` threads at once.
 fn fma_rate(fma: FmaLoop, threads: usize) -> f64 {
-    let rounds = FMA_ROUNDS;
     let started = Instant::now();
     let flops: f64 = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
-            .map(|_| scope.spawn(move || fma(black_box(rounds))))
+            .map(|_| scope.spawn(move || fma(black_box(FMA_ROUNDS))))
             .collect();
         workers
             .into_iter()

@@ -239,15 +239,14 @@ mod extension {
     /// compares and selects on values two apart), and the two pools took 1.4 ms of a 4.6 ms
     /// training step (`cargo bench --bench ops`), half of it S2's backward pass. The picks are
     /// the scalar code's to the bit: `cmpgt` is false for NaN like `>`, and `cmpunord` of a
-    /// value with itself is the NaN test. Each function does the row's first multiple of four windows and returns how
-    /// many; the scalar code does the rest (S2's rows have 14, S4's 5).
+    /// value with itself is the NaN test. Each function does the row's first multiple of four
+    /// windows and returns how many; the scalar code does the rest (S2's rows have 14, S4's 5).
+    #[cfg(target_arch = "x86_64")]
     mod simd {
-        #[cfg(target_arch = "x86_64")]
         use std::arch::x86_64::*;
 
         /// Deinterleaves `2 * 4` values of an input row into the windows' left and right
         /// inputs.
-        #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "sse2")]
         fn pairs(row: &[f32]) -> (__m128, __m128) {
             let row = &row[..8];
@@ -266,7 +265,6 @@ mod extension {
 
         /// Burn's max pool's pick over four windows, `[a, b, c, d]` row-major, and the masks
         /// of which input won: it moves to the next value when that is greater or NaN.
-        #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "sse2")]
         fn winners(a: __m128, b: __m128, c: __m128, d: __m128) -> (__m128, [__m128; 4]) {
             let takes = |current: __m128, candidate: __m128| {
@@ -299,14 +297,8 @@ mod extension {
 
         /// Pools the row's first multiple of four windows into `out`; returns how many.
         pub fn pool_row(top: &[f32], bottom: &[f32], out: &mut [f32]) -> usize {
-            #[cfg(target_arch = "x86_64")]
             // SAFETY: SSE2 is part of x86-64.
-            return unsafe { pool_row_sse2(top, bottom, out) };
-            #[cfg(not(target_arch = "x86_64"))]
-            {
-                let _ = (top, bottom, out);
-                0
-            }
+            unsafe { pool_row_sse2(top, bottom, out) }
         }
 
         /// Routes the gradients of the row's first multiple of four windows; returns how many.
@@ -317,17 +309,10 @@ mod extension {
             dst_top: &mut [f32],
             dst_bottom: &mut [f32],
         ) -> usize {
-            #[cfg(target_arch = "x86_64")]
             // SAFETY: SSE2 is part of x86-64.
-            return unsafe { route_row_sse2(top, bottom, g, dst_top, dst_bottom) };
-            #[cfg(not(target_arch = "x86_64"))]
-            {
-                let _ = (top, bottom, g, dst_top, dst_bottom);
-                0
-            }
+            unsafe { route_row_sse2(top, bottom, g, dst_top, dst_bottom) }
         }
 
-        #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "sse2")]
         fn pool_row_sse2(top: &[f32], bottom: &[f32], out: &mut [f32]) -> usize {
             let done = out.len() / 4 * 4;
@@ -340,7 +325,6 @@ mod extension {
             done
         }
 
-        #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "sse2")]
         fn route_row_sse2(
             top: &[f32],
@@ -368,6 +352,18 @@ mod extension {
                 }
             }
             done
+        }
+    }
+
+    /// Elsewhere the scalar code does every window.
+    #[cfg(not(target_arch = "x86_64"))]
+    mod simd {
+        pub fn pool_row(_: &[f32], _: &[f32], _: &mut [f32]) -> usize {
+            0
+        }
+
+        pub fn route_row(_: &[f32], _: &[f32], _: &[f32], _: &mut [f32], _: &mut [f32]) -> usize {
+            0
         }
     }
 }
