@@ -21,6 +21,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use burn::data::dataloader::batcher::Batcher;
 use burn::lr_scheduler::constant::ConstantLr;
 use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
+use burn::nn::conv::Conv2d;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::pool::MaxPool2dConfig;
 use burn::optim::AdamConfig;
@@ -32,7 +33,7 @@ use lenet::data::batcher::{ImageBatch, ImageBatcher};
 use lenet::data::split::ImageItem;
 use lenet::device::BackendKind;
 use lenet::kernels::conv2d_stride1;
-use lenet::kernels::{conv2d, max_pool};
+use lenet::kernels::{conv_relu_max_pool, conv2d};
 use lenet::model::lecun98;
 use lenet::model::{LeNet5, LeNet5Config, Variant};
 
@@ -299,56 +300,28 @@ fn lecun98_layers(batch: usize) -> Vec<LayerCase> {
     ]
 }
 
-/// The modern network's layers, one at a time, at batch size `batch`.
+/// The modern network's layers, one op at a time as its forward pass runs them, at batch size
+/// `batch`: each convolution with its relu and pool as one op, then C5 and the dense layers.
 fn layers(batch: usize) -> Vec<LayerCase> {
-    let pool = MaxPool2dConfig::new([2, 2]).init();
-    let pooled = move || -> Layer {
-        let pool = pool.clone();
-        Box::new(move |_, x| max_pool(x, &pool))
+    let block = |conv: fn(&LeNet5) -> &Conv2d| -> Layer {
+        let pool = MaxPool2dConfig::new([2, 2]).init();
+        Box::new(move |m, x| conv_relu_max_pool(x, conv(m), &pool))
     };
     let relu_layer = || -> Layer { Box::new(|_, x| relu(x)) };
     vec![
         case(
-            "C1 conv 1->6, 28x28, pad 2",
+            "C1 + relu + S2 max pool",
             [batch, 1, 28, 28],
             false,
             Work::conv(1, 6, 28, 5, false),
-            Box::new(|m, x| conv2d(x, &m.c1)),
+            block(|m| &m.c1),
         ),
         case(
-            "relu 6x28x28",
-            [batch, 6, 28, 28],
-            true,
-            Work::elementwise(6 * 784),
-            relu_layer(),
-        ),
-        case(
-            "S2 max pool 6x28x28",
-            [batch, 6, 28, 28],
-            true,
-            Work::pool(6 * 784),
-            pooled(),
-        ),
-        case(
-            "C3 conv 6->16, 14x14",
+            "C3 + relu + S4 max pool",
             [batch, 6, 14, 14],
             true,
             Work::conv(6, 16, 10, 5, true),
-            Box::new(|m, x| conv2d(x, &m.c3)),
-        ),
-        case(
-            "relu 16x10x10",
-            [batch, 16, 10, 10],
-            true,
-            Work::elementwise(1600),
-            relu_layer(),
-        ),
-        case(
-            "S4 max pool 16x10x10",
-            [batch, 16, 10, 10],
-            true,
-            Work::pool(1600),
-            pooled(),
+            block(|m| &m.c3),
         ),
         case(
             "C5 conv 16->120, 5x5",

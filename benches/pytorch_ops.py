@@ -45,13 +45,11 @@ def main():
     for layer in (c1, c3, c5, f6, f7):
         layer.to(device)
     flat = lambda layer: lambda x: layer(x.flatten(1))
+    # As lenet's table times them: each convolution with its relu and pool as one row.
+    block = lambda conv: lambda x: F.max_pool2d(torch.relu(conv(x)), 2)
     layers = [
-        ("C1 conv 1->6, 28x28, pad 2", (n, 1, 28, 28), False, c1),
-        ("relu 6x28x28", (n, 6, 28, 28), True, torch.relu),
-        ("S2 max pool 6x28x28", (n, 6, 28, 28), True, lambda x: F.max_pool2d(x, 2)),
-        ("C3 conv 6->16, 14x14", (n, 6, 14, 14), True, c3),
-        ("relu 16x10x10", (n, 16, 10, 10), True, torch.relu),
-        ("S4 max pool 16x10x10", (n, 16, 10, 10), True, lambda x: F.max_pool2d(x, 2)),
+        ("C1 + relu + S2 max pool", (n, 1, 28, 28), False, block(c1)),
+        ("C3 + relu + S4 max pool", (n, 6, 14, 14), True, block(c3)),
         ("C5 conv 16->120, 5x5", (n, 16, 5, 5), True, c5),
         ("relu 120", (n, 120, 1, 1), True, torch.relu),
         ("F6 dense 120->84", (n, 120, 1, 1), True, flat(f6)),

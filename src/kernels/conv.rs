@@ -24,19 +24,23 @@ use burn::tensor::ops::ConvOptions;
 
 /// `conv.forward(x)`, through the fast path where it applies.
 pub fn conv2d(x: Tensor<4>, conv: &Conv2d) -> Tensor<4> {
-    let padding = match conv.padding {
+    match (stride1_padding(conv), &conv.bias) {
+        (Some(padding), Some(bias)) => conv2d_stride1(x, conv.weight.val(), bias.val(), padding),
+        _ => conv.forward(x),
+    }
+}
+
+/// The padding (`[rows, columns]`, the same on both sides) of a stride-1 convolution without
+/// dilation or groups, the kind the fast paths take; `None` for any other.
+pub(super) fn stride1_padding(conv: &Conv2d) -> Option<[usize; 2]> {
+    let plain = conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1;
+    match conv.padding {
+        _ if !plain => None,
         PaddingConfig2d::Valid => Some([0, 0]),
         PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
             Some([top, left])
         }
         _ => None,
-    };
-    let plain = conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1;
-    match (padding, &conv.bias) {
-        (Some(padding), Some(bias)) if plain => {
-            conv2d_stride1(x, conv.weight.val(), bias.val(), padding)
-        }
-        _ => conv.forward(x),
     }
 }
 
@@ -62,7 +66,8 @@ pub fn conv2d_stride1(
 
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 #[allow(deprecated)] // ndarray stays available: docs/design.md#backends says why
-mod extension {
+pub(super) mod extension {
+    use burn::backend::autodiff::NodeId;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
     use burn::backend::autodiff::grads::Gradients;
@@ -173,34 +178,46 @@ mod extension {
             grads: &mut Gradients,
             _checkpointer: &mut Checkpointer,
         ) {
-            let [node_x, node_weight, node_bias] = ops.parents;
+            let parents = ops.parents.map(|parent| parent.map(|node| node.id));
             let grad = grads.consume::<B>(&ops.node);
             let Saved {
                 geometry,
                 x,
                 weight,
             } = ops.state;
-            let g = &geometry;
             B::with_values(&grad, |grad| {
-                if let Some(node) = node_bias {
-                    grads.register::<B>(node.id, B::tensor(g.bias_grad(grad), &[g.out_channels]));
-                }
-                if node_x.is_none() && node_weight.is_none() {
-                    return;
-                }
-                let (input_grad, weight_grad) = B::with_values(&x, |x| {
-                    B::with_values(&weight, |w| g.backward(x, w, grad, node_x.is_some()))
-                });
-                if let (Some(node), Some(input_grad)) = (node_x, input_grad) {
-                    let dims = [g.batch, g.channels, g.height, g.width];
-                    grads.register::<B>(node.id, B::tensor(input_grad, &dims));
-                }
-                if let Some(node) = node_weight {
-                    let [kh, kw] = g.kernel;
-                    let dims = [g.out_channels, g.channels, kh, kw];
-                    grads.register::<B>(node.id, B::tensor(weight_grad, &dims));
-                }
+                register_gradients::<B>(&geometry, &x, &weight, grad, parents, grads)
             });
+        }
+    }
+
+    /// Registers the gradients of the convolution's input, weights and bias (those whose node
+    /// is given, in that order) for its output's gradient `grad`.
+    pub(in crate::kernels) fn register_gradients<B: CpuF32>(
+        g: &Geometry,
+        x: &FloatTensor<B>,
+        weight: &FloatTensor<B>,
+        grad: &[f32],
+        [node_x, node_weight, node_bias]: [Option<NodeId>; 3],
+        grads: &mut Gradients,
+    ) {
+        if let Some(node) = node_bias {
+            grads.register::<B>(node, B::tensor(g.bias_grad(grad), &[g.out_channels]));
+        }
+        if node_x.is_none() && node_weight.is_none() {
+            return;
+        }
+        let (input_grad, weight_grad) = B::with_values(x, |x| {
+            B::with_values(weight, |w| g.backward(x, w, grad, node_x.is_some()))
+        });
+        if let (Some(node), Some(input_grad)) = (node_x, input_grad) {
+            let dims = [g.batch, g.channels, g.height, g.width];
+            grads.register::<B>(node, B::tensor(input_grad, &dims));
+        }
+        if let Some(node) = node_weight {
+            let [kh, kw] = g.kernel;
+            let dims = [g.out_channels, g.channels, kh, kw];
+            grads.register::<B>(node, B::tensor(weight_grad, &dims));
         }
     }
 

@@ -8,12 +8,17 @@
 //! - [`conv`]: the convolution and its autodiff glue, over [`im2col`]'s layout and [`gemm`]'s
 //!   products;
 //! - [`pool`]: the max pool and its backward pass;
+//! - [`conv_block`]: a convolution, relu and max pool as one op, over [`direct`]'s kernel and
+//!   the convolution's backward pass;
 //! - [`tanh`]: tanh and the 1998 network's scaled tanh, vectorised;
 //! - [`subsample`]: the 1998 network's trainable subsampling.
 
 pub mod conv;
+pub mod conv_block;
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 mod cpu;
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+mod direct;
 #[cfg(any(feature = "flex", feature = "ndarray"))]
 mod gemm;
 #[cfg(any(feature = "flex", feature = "ndarray"))]
@@ -23,6 +28,7 @@ pub mod subsample;
 pub mod tanh;
 
 pub use conv::{conv2d, conv2d_stride1};
+pub use conv_block::conv_relu_max_pool;
 pub use pool::max_pool;
 pub use subsample::subsample;
 pub use tanh::scaled_tanh;

@@ -20,18 +20,21 @@ use burn::prelude::*;
 /// `pool.forward(x)`, through the fast path when `pool` is a plain 2x2, stride-2 max pool and
 /// `x` is an f32 tensor on a CPU backend.
 pub fn max_pool(x: Tensor<4>, pool: &MaxPool2d) -> Tensor<4> {
-    let plain_2x2 = pool.kernel_size == [2, 2]
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    if is_plain_2x2(pool) && super::cpu::serves(&x) {
+        return extension::max_pool_2x2(x);
+    }
+    pool.forward(x)
+}
+
+/// Whether `pool` is the kind the fast paths take: 2x2 windows that tile the map.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+pub(super) fn is_plain_2x2(pool: &MaxPool2d) -> bool {
+    pool.kernel_size == [2, 2]
         && pool.stride == [2, 2]
         && pool.dilation == [1, 1]
         && matches!(pool.padding, PaddingConfig2d::Valid)
-        && !pool.ceil_mode;
-    #[cfg(any(feature = "flex", feature = "ndarray"))]
-    if plain_2x2 && super::cpu::serves(&x) {
-        return extension::max_pool_2x2(x);
-    }
-    #[cfg(not(any(feature = "flex", feature = "ndarray")))]
-    let _ = plain_2x2;
-    pool.forward(x)
+        && !pool.ceil_mode
 }
 
 #[cfg(any(feature = "flex", feature = "ndarray"))]

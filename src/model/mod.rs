@@ -252,10 +252,13 @@ impl LayerOutput<'_> {
     }
 }
 
+/// What [`LeNet5::forward_observed`] shows each layer's output to.
+type Observer<'a> = dyn FnMut(&'static str, LayerOutput<'_>) + 'a;
+
 impl LeNet5 {
     /// Class logits `[batch, 10]` for normalised images `[batch, 1, 28, 28]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        self.forward_observed(images, |_, _| {})
+        self.run(images, None)
     }
 
     /// The forward pass, showing `observe` each layer's output by the layer's name, in the
@@ -266,43 +269,74 @@ impl LeNet5 {
         images: Tensor<4>,
         mut observe: impl FnMut(&'static str, LayerOutput<'_>),
     ) -> Tensor<2> {
+        self.run(images, Some(&mut observe))
+    }
+
+    /// The forward pass. Unobserved, a convolution followed by relu and a max pool runs as one
+    /// op ([`kernels::conv_relu_max_pool`], the same values to the bit), since the maps between
+    /// them need not exist; observed, they run one by one so that C1's and C3's maps can be
+    /// shown.
+    fn run(
+        &self,
+        images: Tensor<4>,
+        mut observe: Option<&mut Observer<'_>>,
+    ) -> Tensor<2> {
+        let fuse = observe.is_none() && self.activation == ActivationKind::Relu;
+        let mut show = |layer: &'static str, output: LayerOutput<'_>| {
+            if let Some(observe) = observe.as_mut() {
+                observe(layer, output);
+            }
+        };
         let paper = self.variant == Variant::Lecun98;
         let images = if paper {
             lecun98::paper_input(images)
         } else {
             images
         };
-        let x = self.activate(kernels::conv2d(images, &self.c1));
-        observe("c1", LayerOutput::Maps(&x));
-        let x = self.subsample(&self.s2, x);
-        observe("s2", LayerOutput::Maps(&x));
-        let x = if paper {
-            // Table I: C3 sees only some S2 maps. Masking the weights (not the output) keeps the
-            // layer a plain convolution with zero gradients where there is no connection.
-            let weight = self.c3.weight.val() * lecun98::c3_mask(&x.device());
-            let bias = self.c3.bias.as_ref().expect("C3 has a bias").val();
-            kernels::conv2d_stride1(x, weight, bias, [0, 0])
-        } else {
-            kernels::conv2d(x, &self.c3)
+        let x = match &self.s2 {
+            Subsampling::Max(pool) if fuse => kernels::conv_relu_max_pool(images, &self.c1, pool),
+            _ => {
+                let x = self.activate(kernels::conv2d(images, &self.c1));
+                show("c1", LayerOutput::Maps(&x));
+                self.subsample(&self.s2, x)
+            }
         };
-        let x = self.activate(x);
-        observe("c3", LayerOutput::Maps(&x));
-        let x = self.subsample(&self.s4, x);
-        observe("s4", LayerOutput::Maps(&x));
+        show("s2", LayerOutput::Maps(&x));
+        let x = match &self.s4 {
+            Subsampling::Max(pool) if fuse && !paper => {
+                kernels::conv_relu_max_pool(x, &self.c3, pool)
+            }
+            _ => {
+                let x = if paper {
+                    // Table I: C3 sees only some S2 maps. Masking the weights (not the output)
+                    // keeps the layer a plain convolution with zero gradients where there is
+                    // no connection.
+                    let weight = self.c3.weight.val() * lecun98::c3_mask(&x.device());
+                    let bias = self.c3.bias.as_ref().expect("C3 has a bias").val();
+                    kernels::conv2d_stride1(x, weight, bias, [0, 0])
+                } else {
+                    kernels::conv2d(x, &self.c3)
+                };
+                let x = self.activate(x);
+                show("c3", LayerOutput::Maps(&x));
+                self.subsample(&self.s4, x)
+            }
+        };
+        show("s4", LayerOutput::Maps(&x));
         let x = self.activate(kernels::conv2d(x, &self.c5));
-        observe("c5", LayerOutput::Maps(&x));
+        show("c5", LayerOutput::Maps(&x));
         let x: Tensor<2> = x.flatten(1, 3);
         let x = self.activate(self.f6.forward(x));
-        observe("f6", LayerOutput::Units(&x));
+        show("f6", LayerOutput::Units(&x));
         match &self.f7 {
             Some(linear) => {
                 let logits = linear.forward(x);
-                observe("f7", LayerOutput::Units(&logits));
+                show("f7", LayerOutput::Units(&logits));
                 logits
             }
             None => {
                 let distances = lecun98::rbf_distances(x);
-                observe("f7", LayerOutput::Units(&distances));
+                show("f7", LayerOutput::Units(&distances));
                 distances.mul_scalar(-lecun98::RBF_SHARPNESS)
             }
         }

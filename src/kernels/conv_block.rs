@@ -1,0 +1,305 @@
+//! LeNet's convolution blocks, a convolution followed by relu and a 2x2 max pool (C1 and S2, C3
+//! and S4 of the modern network), as one Burn backend extension on the CPU backends: the
+//! forward pass is [`super::direct`]'s kernel, and the backward pass sends each pooled
+//! output's gradient straight to the convolution output the pool picked (where relu let it
+//! through), then takes the convolution's own backward pass from there.
+//!
+//! Why: as three ops, the block wrote the convolution's output, relu's and the pool's, and
+//! read them back in backward (pool, then relu), each a pass over memory with its allocation
+//! and autodiff node; C1's output alone is 1.2 MB at batch 64. The values are the three ops'
+//! to the bit, forward and backward (the tests compare them), so fusing changes no run.
+//! Other backends, CPUs without AVX2 and FMA, and other shapes run the three ops.
+
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+/// `pool.forward(relu(conv.forward(x)))`, in one pass where the fused kernel applies.
+pub fn conv_relu_max_pool(x: Tensor<4>, conv: &Conv2d, pool: &MaxPool2d) -> Tensor<4> {
+    #[cfg(any(feature = "flex", feature = "ndarray"))]
+    if let (Some(padding), Some(bias)) = (super::conv::stride1_padding(conv), &conv.bias) {
+        let geometry = super::im2col::Geometry::new(&x.dims(), &conv.weight.dims(), padding);
+        if super::pool::is_plain_2x2(pool)
+            && super::cpu::serves(&x)
+            && super::direct::available()
+            && super::direct::serves(&geometry)
+        {
+            return extension::conv_relu_max_pool(x, conv.weight.val(), bias.val(), padding);
+        }
+    }
+    super::max_pool(relu(super::conv2d(x, conv)), pool)
+}
+
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+#[allow(deprecated)] // ndarray stays available: docs/design.md#backends says why
+mod extension {
+    use burn::backend::autodiff::checkpoint::base::Checkpointer;
+    use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+    use burn::backend::autodiff::grads::Gradients;
+    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+    use burn::backend::tensor::FloatTensor;
+    use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
+    use burn::prelude::*;
+
+    use crate::kernels::conv::extension::register_gradients;
+    use crate::kernels::cpu::CpuF32;
+    use crate::kernels::direct::{self, NO_GRADIENT};
+    use crate::kernels::im2col::Geometry;
+
+    pub fn conv_relu_max_pool(
+        x: Tensor<4>,
+        weight: Tensor<4>,
+        bias: Tensor<1>,
+        padding: [usize; 2],
+    ) -> Tensor<4> {
+        Tensor::from_dispatch(<Dispatch as ConvReluMaxPool>::conv_relu_max_pool(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            bias.into_dispatch(),
+            padding,
+        ))
+    }
+
+    #[backend_extension(
+        Flex: cfg(feature = "flex"),
+        NdArray: cfg(feature = "ndarray"),
+        Autodiff
+    )]
+    pub trait ConvReluMaxPool: Backend {
+        /// 2x2 max pool of relu(conv(x) + bias), the convolution as
+        /// [`crate::kernels::conv::conv2d_stride1`]'s.
+        fn conv_relu_max_pool(
+            x: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            bias: FloatTensor<Self>,
+            padding: [usize; 2],
+        ) -> FloatTensor<Self>;
+    }
+
+    /// The forward pass on any CPU backend: the geometry, the pooled output and the picks.
+    fn forward<B: CpuF32>(
+        x: &FloatTensor<B>,
+        weight: &FloatTensor<B>,
+        bias: &FloatTensor<B>,
+        padding: [usize; 2],
+    ) -> (Geometry, FloatTensor<B>, Vec<u8>) {
+        let g = Geometry::new(&B::dims(x), &B::dims(weight), padding);
+        let (pooled, picks) = B::with_values(x, |x| {
+            B::with_values(weight, |w| {
+                B::with_values(bias, |b| direct::forward(&g, x, w, b))
+            })
+        });
+        let dims = [g.batch, g.out_channels, g.out_height / 2, g.out_width / 2];
+        (g, B::tensor(pooled, &dims), picks)
+    }
+
+    #[cfg(feature = "flex")]
+    impl ConvReluMaxPool for burn::backend::Flex {
+        fn conv_relu_max_pool(
+            x: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            bias: FloatTensor<Self>,
+            padding: [usize; 2],
+        ) -> FloatTensor<Self> {
+            forward::<Self>(&x, &weight, &bias, padding).1
+        }
+    }
+
+    #[cfg(feature = "ndarray")]
+    impl ConvReluMaxPool for burn::backend::NdArray {
+        fn conv_relu_max_pool(
+            x: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            bias: FloatTensor<Self>,
+            padding: [usize; 2],
+        ) -> FloatTensor<Self> {
+            forward::<Self>(&x, &weight, &bias, padding).1
+        }
+    }
+
+    /// What backward needs: the convolution's input and weights, and the pool's picks.
+    #[derive(Debug, Clone)]
+    struct Saved<B: Backend> {
+        geometry: Geometry,
+        x: FloatTensor<B>,
+        weight: FloatTensor<B>,
+        picks: Vec<u8>,
+    }
+
+    #[derive(Debug)]
+    struct ConvReluMaxPoolBackward;
+
+    impl<B: CpuF32> Backward<B, 3> for ConvReluMaxPoolBackward {
+        type State = Saved<B>;
+
+        fn backward(
+            self,
+            ops: Ops<Saved<B>, 3>,
+            grads: &mut Gradients,
+            _checkpointer: &mut Checkpointer,
+        ) {
+            let parents = ops.parents.map(|parent| parent.map(|node| node.id));
+            let grad = grads.consume::<B>(&ops.node);
+            let Saved {
+                geometry,
+                x,
+                weight,
+                picks,
+            } = ops.state;
+            let conv_grad = B::with_values(&grad, |grad| unpool(&geometry, grad, &picks));
+            register_gradients::<B>(&geometry, &x, &weight, &conv_grad, parents, grads);
+        }
+    }
+
+    /// The convolution output's gradient: each pooled gradient at the output its window picked,
+    /// zero elsewhere and where relu zeroed the pick, as the pool's and relu's backward passes
+    /// give it.
+    fn unpool(g: &Geometry, grad: &[f32], picks: &[u8]) -> Vec<f32> {
+        let (width, cols) = (g.out_width, g.out_width / 2);
+        let mut conv_grad = vec![0.0f32; g.batch * g.output_len()];
+        let pooled_plane = (g.out_height / 2) * cols;
+        for ((plane, grad), picks) in conv_grad
+            .chunks_mut(g.positions())
+            .zip(grad.chunks(pooled_plane))
+            .zip(picks.chunks(pooled_plane))
+        {
+            for (window, (&g, &pick)) in grad.iter().zip(picks).enumerate() {
+                if pick != NO_GRADIENT {
+                    let (r, c) = (window / cols, window % cols);
+                    let (dy, dx) = (usize::from(pick / 2), usize::from(pick % 2));
+                    plane[(2 * r + dy) * width + 2 * c + dx] = g;
+                }
+            }
+        }
+        conv_grad
+    }
+
+    impl<B: CpuF32 + ConvReluMaxPool, C: CheckpointStrategy> ConvReluMaxPool for Autodiff<B, C> {
+        fn conv_relu_max_pool(
+            x: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            bias: FloatTensor<Self>,
+            padding: [usize; 2],
+        ) -> FloatTensor<Self> {
+            let prepared = ConvReluMaxPoolBackward
+                .prepare::<C>([x.node(), weight.node(), bias.node()])
+                .compute_bound()
+                .stateful();
+            let (x, weight, bias) = (
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+            );
+            let (geometry, output, picks) = forward::<B>(&x, &weight, &bias, padding);
+            match prepared {
+                OpsKind::Tracked(prep) => prep.finish(
+                    Saved {
+                        geometry,
+                        x,
+                        weight,
+                        picks,
+                    },
+                    output,
+                ),
+                OpsKind::UnTracked(prep) => prep.finish(output),
+            }
+        }
+    }
+}
+
+#[cfg(all(test, any(feature = "flex", feature = "ndarray")))]
+mod tests {
+    use burn::nn::PaddingConfig2d;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::nn::pool::MaxPool2dConfig;
+    use burn::tensor::Distribution;
+
+    use super::*;
+
+    /// The block's output and the gradients of its input, weights and bias, flattened; the
+    /// loss weighs each output differently so that every gradient is distinct.
+    fn run(conv: &Conv2d, input: &Tensor<4>, weights: &Tensor<4>, fused: bool) -> [Vec<f32>; 4] {
+        let pool = MaxPool2dConfig::new([2, 2]).init();
+        let x = input.clone().require_grad();
+        let y = if fused {
+            conv_relu_max_pool(x.clone(), conv, &pool)
+        } else {
+            super::super::max_pool(relu(super::super::conv2d(x.clone(), conv)), &pool)
+        };
+        let grads = (y.clone() * weights.clone()).sum().backward();
+        let values = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+        let bias = conv.bias.as_ref().unwrap().val();
+        [
+            values(y),
+            values(x.grad(&grads).expect("input gradient")),
+            values(conv.weight.val().grad(&grads).expect("weight gradient")),
+            bias.grad(&grads)
+                .unwrap()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap(),
+        ]
+    }
+
+    #[test]
+    fn equals_the_three_ops_to_the_bit() {
+        for device in crate::kernels::cpu::devices() {
+            // C1 and C3 of LeNet (one and two registers of maps), then a block with an odd
+            // number of windows a row in one register, and nine maps with a small kernel and
+            // padding on the rows only.
+            let cases = [
+                ([1, 6], [5, 5], [2, 2], [5, 1, 28, 28]),
+                ([6, 16], [5, 5], [0, 0], [9, 6, 14, 14]),
+                ([2, 4], [3, 3], [1, 1], [3, 2, 10, 10]),
+                ([3, 9], [3, 2], [1, 0], [3, 3, 8, 7]),
+            ];
+            for (channels, kernel, [ph, pw], shape) in cases {
+                let conv = Conv2dConfig::new(channels, kernel)
+                    .with_padding(PaddingConfig2d::Explicit(ph, pw, ph, pw))
+                    .init(&device);
+                let mut input = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+                // A NaN in the second image spreads over a patch of every map; whole windows
+                // of zeros (all four below relu's threshold) are common by themselves.
+                if shape[0] > 1 {
+                    let nan = Tensor::<4>::full([1, 1, 1, 1], f32::NAN, &device);
+                    input = input.slice_assign([1..2, 0..1, 3..4, 4..5], nan);
+                }
+                #[cfg(target_arch = "x86_64")]
+                if crate::kernels::direct::available() {
+                    let g = crate::kernels::im2col::Geometry::new(
+                        &shape,
+                        &conv.weight.dims(),
+                        [ph, pw],
+                    );
+                    assert!(
+                        crate::kernels::direct::serves(&g),
+                        "{channels:?} takes the kernel"
+                    );
+                }
+                let [n, _, h, w] = shape;
+                let pooled = [
+                    n,
+                    channels[1],
+                    (h + 2 * ph + 1 - kernel[0]) / 2,
+                    (w + 2 * pw + 1 - kernel[1]) / 2,
+                ];
+                let weights = Tensor::<4>::random(pooled, Distribution::Normal(0.0, 1.0), &device);
+                let fused = run(&conv, &input, &weights, true);
+                let three = run(&conv, &input, &weights, false);
+                for (what, (fused, three)) in ["output", "input grad", "weight grad", "bias grad"]
+                    .iter()
+                    .zip(fused.iter().zip(&three))
+                {
+                    assert_eq!(fused.len(), three.len(), "{what} of {channels:?}");
+                    for (i, (f, t)) in fused.iter().zip(three).enumerate() {
+                        assert!(
+                            f.to_bits() == t.to_bits() || (f.is_nan() && t.is_nan()),
+                            "{what} of {channels:?} at {i}: {f} fused, {t} as three ops"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
