@@ -157,6 +157,13 @@ pub(super) mod extension {
         }
     }
 
+    /// The fewest planes of `plane` values a rayon task takes in per-plane work: at least 16K
+    /// values, below which waking another thread costs more than the work (C5's "planes" are
+    /// single values).
+    pub(in crate::kernels) fn planes_per_task(plane: usize) -> usize {
+        (16 * 1024usize).div_ceil(plane.max(1))
+    }
+
     /// What backward needs: the input and the weights (the columns are laid out again, an
     /// image at a time, rather than kept), and the shapes.
     #[derive(Debug, Clone)]
@@ -186,23 +193,25 @@ pub(super) mod extension {
                 weight,
             } = ops.state;
             B::with_values(&grad, |grad| {
-                register_gradients::<B>(&geometry, &x, &weight, grad, parents, grads)
+                let bias_grad = || geometry.bias_grad(grad);
+                register_gradients::<B>(&geometry, &x, &weight, grad, bias_grad, parents, grads)
             });
         }
     }
 
     /// Registers the gradients of the convolution's input, weights and bias (those whose node
-    /// is given, in that order) for its output's gradient `grad`.
+    /// is given, in that order) for its output's gradient `grad`; `bias_grad` gives the bias's.
     pub(in crate::kernels) fn register_gradients<B: CpuF32>(
         g: &Geometry,
         x: &FloatTensor<B>,
         weight: &FloatTensor<B>,
         grad: &[f32],
+        bias_grad: impl FnOnce() -> Vec<f32>,
         [node_x, node_weight, node_bias]: [Option<NodeId>; 3],
         grads: &mut Gradients,
     ) {
         if let Some(node) = node_bias {
-            grads.register::<B>(node, B::tensor(g.bias_grad(grad), &[g.out_channels]));
+            grads.register::<B>(node, B::tensor(bias_grad(), &[g.out_channels]));
         }
         if node_x.is_none() && node_weight.is_none() {
             return;
@@ -295,10 +304,24 @@ pub(super) mod extension {
             output
         }
 
+        /// The bias's gradient from the output's: each plane summed in order (on all
+        /// threads), then the planes' sums added map by map in image order.
         fn bias_grad(&self, grad: &[f32]) -> Vec<f32> {
+            let plane = self.positions().max(1);
+            let plane_sums: Vec<f32> = grad
+                .par_chunks(plane)
+                .with_min_len(planes_per_task(plane))
+                .map(|plane| plane.iter().sum::<f32>())
+                .collect();
+            self.bias_grad_from(&plane_sums)
+        }
+
+        /// The bias's gradient from each output plane's sum (`[batch, out]`), added in image
+        /// order, so that the result does not depend on how the planes were spread over threads.
+        pub(in crate::kernels) fn bias_grad_from(&self, plane_sums: &[f32]) -> Vec<f32> {
             let mut sums = vec![0.0f32; self.out_channels];
-            for (map, chunk) in grad.chunks(self.positions().max(1)).enumerate() {
-                sums[map % self.out_channels] += chunk.iter().sum::<f32>();
+            for (map, plane_sum) in plane_sums.iter().enumerate() {
+                sums[map % self.out_channels] += plane_sum;
             }
             sums
         }

@@ -42,7 +42,9 @@ mod extension {
     use burn::backend::{Autodiff, Backend, Dispatch, backend_extension};
     use burn::prelude::*;
 
-    use crate::kernels::conv::extension::register_gradients;
+    use rayon::prelude::*;
+
+    use crate::kernels::conv::extension::{planes_per_task, register_gradients};
     use crate::kernels::cpu::CpuF32;
     use crate::kernels::direct::{self, NO_GRADIENT};
     use crate::kernels::im2col::Geometry;
@@ -147,32 +149,61 @@ mod extension {
                 weight,
                 picks,
             } = ops.state;
-            let conv_grad = B::with_values(&grad, |grad| unpool(&geometry, grad, &picks));
-            register_gradients::<B>(&geometry, &x, &weight, &conv_grad, parents, grads);
+            let (conv_grad, plane_sums) =
+                B::with_values(&grad, |grad| unpool(&geometry, grad, &picks));
+            let bias_grad = || geometry.bias_grad_from(&plane_sums);
+            register_gradients::<B>(
+                &geometry, &x, &weight, &conv_grad, bias_grad, parents, grads,
+            );
         }
     }
 
     /// The convolution output's gradient: each pooled gradient at the output its window picked,
     /// zero elsewhere and where relu zeroed the pick, as the pool's and relu's backward passes
-    /// give it.
-    fn unpool(g: &Geometry, grad: &[f32], picks: &[u8]) -> Vec<f32> {
-        let (width, cols) = (g.out_width, g.out_width / 2);
+    /// give it; and each plane's sum, for the bias. The sum adds the picked gradients in the
+    /// plane's row-major order, the order a sum over the whole plane meets them in; the zeros
+    /// it skips would change no partial sum but the sign of a zero one, which adding the
+    /// planes' sums into the bias's (from +0.0) undoes.
+    fn unpool(g: &Geometry, grad: &[f32], picks: &[u8]) -> (Vec<f32>, Vec<f32>) {
+        let (width, rows, cols) = (g.out_width, g.out_height / 2, g.out_width / 2);
         let mut conv_grad = vec![0.0f32; g.batch * g.output_len()];
-        let pooled_plane = (g.out_height / 2) * cols;
-        for ((plane, grad), picks) in conv_grad
-            .chunks_mut(g.positions())
-            .zip(grad.chunks(pooled_plane))
-            .zip(picks.chunks(pooled_plane))
-        {
-            for (window, (&g, &pick)) in grad.iter().zip(picks).enumerate() {
-                if pick != NO_GRADIENT {
-                    let (r, c) = (window / cols, window % cols);
-                    let (dy, dx) = (usize::from(pick / 2), usize::from(pick % 2));
-                    plane[(2 * r + dy) * width + 2 * c + dx] = g;
-                }
-            }
-        }
-        conv_grad
+        let pooled_plane = rows * cols;
+        let plane_sums = conv_grad
+            .par_chunks_mut(g.positions())
+            .zip(grad.par_chunks(pooled_plane))
+            .zip(picks.par_chunks(pooled_plane))
+            .with_min_len(planes_per_task(g.positions()))
+            .map_init(
+                || vec![0.0f32; cols],
+                |passed, ((plane, grad), picks)| {
+                    let mut sum = 0.0f32;
+                    for r in 0..rows {
+                        let (grad, picks) = (&grad[r * cols..][..cols], &picks[r * cols..][..cols]);
+                        // Which output of a window gets its gradient is unpredictable, so the
+                        // scatter and the sum's gathering have no branches: a window whose
+                        // gradient relu stopped writes its zero to its top-left output, and
+                        // each row's passed gradients are packed in order before being added.
+                        for dy in 0..2 {
+                            let mut count = 0;
+                            for (c, (&g, &pick)) in grad.iter().zip(picks).enumerate() {
+                                let passes = pick != NO_GRADIENT;
+                                let value = if passes { g } else { 0.0 };
+                                let (py, px) = (usize::from(pick / 2 & 1), usize::from(pick & 1));
+                                let (py, px) = if passes { (py, px) } else { (0, 0) };
+                                if dy == 0 {
+                                    plane[(2 * r + py) * width + 2 * c + px] = value;
+                                }
+                                passed[count] = g;
+                                count += usize::from(passes && py == dy);
+                            }
+                            sum = passed[..count].iter().fold(sum, |sum, g| sum + g);
+                        }
+                    }
+                    sum
+                },
+            )
+            .collect();
+        (conv_grad, plane_sums)
     }
 
     impl<B: CpuF32 + ConvReluMaxPool, C: CheckpointStrategy> ConvReluMaxPool for Autodiff<B, C> {

@@ -276,11 +276,7 @@ impl LeNet5 {
     /// op ([`kernels::conv_relu_max_pool`], the same values to the bit), since the maps between
     /// them need not exist; observed, they run one by one so that C1's and C3's maps can be
     /// shown.
-    fn run(
-        &self,
-        images: Tensor<4>,
-        mut observe: Option<&mut Observer<'_>>,
-    ) -> Tensor<2> {
+    fn run(&self, images: Tensor<4>, mut observe: Option<&mut Observer<'_>>) -> Tensor<2> {
         let fuse = observe.is_none() && self.activation == ActivationKind::Relu;
         let mut show = |layer: &'static str, output: LayerOutput<'_>| {
             if let Some(observe) = observe.as_mut() {
