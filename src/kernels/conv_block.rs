@@ -188,7 +188,7 @@ mod extension {
                             for (c, (&g, &pick)) in grad.iter().zip(picks).enumerate() {
                                 let passes = pick != NO_GRADIENT;
                                 let value = if passes { g } else { 0.0 };
-                                let (py, px) = (usize::from(pick / 2 & 1), usize::from(pick & 1));
+                                let (py, px) = (usize::from((pick / 2) & 1), usize::from(pick & 1));
                                 let (py, px) = if passes { (py, px) } else { (0, 0) };
                                 if dy == 0 {
                                     plane[(2 * r + py) * width + 2 * c + px] = value;
