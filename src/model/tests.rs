@@ -167,3 +167,24 @@ fn activation_changes_the_output() {
     let b = tanh_model.forward(images).into_data();
     assert_ne!(a, b);
 }
+
+#[test]
+fn observed_and_unobserved_forward_passes_agree_to_the_bit() {
+    // Unobserved, C1+relu+S2 and C3+relu+S4 run fused; observed, as separate ops.
+    let device = device();
+    device.seed(5);
+    let model = LeNet5Config::new().init(&device);
+    let images = Tensor::<4>::random(
+        [4, 1, 28, 28],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let bits = |t: Tensor<2>| -> Vec<u32> {
+        let values = t.into_data().try_to_vec::<f32>().unwrap();
+        values.iter().map(|v| v.to_bits()).collect()
+    };
+    let mut shown = Vec::new();
+    let observed = model.forward_observed(images.clone(), |layer, _| shown.push(layer));
+    assert_eq!(shown, ["c1", "s2", "c3", "s4", "c5", "f6", "f7"]);
+    assert_eq!(bits(model.forward(images)), bits(observed));
+}
