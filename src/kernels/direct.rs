@@ -32,25 +32,33 @@ pub(super) fn available() -> bool {
     }
 }
 
-/// Whether the kernel serves a convolution of this shape: at most 16 output maps (two
-/// registers) and outputs that 2x2 windows tile.
+/// Whether the kernel serves a convolution of this shape, bit for bit: up to 16 output maps
+/// (two registers) and outputs that 2x2 windows tile; and the shapes for which gemm sums as the
+/// kernel does, in one chain of multiply-adds over the whole patch. gemm cuts a patch longer
+/// than 512 into blocks and adds their sums (at 512 for small products, at no less for large
+/// ones: `gemm-common`'s `gemm.rs` and `cache.rs`), and takes other routes for a single output
+/// map (gemv) or a patch of one or two (gevv).
 pub(super) fn serves(g: &Geometry) -> bool {
-    (1..=16).contains(&g.out_channels)
+    (2..=16).contains(&g.out_channels)
+        && (3..=512).contains(&g.patch())
         && g.out_height.is_multiple_of(2)
         && g.out_width.is_multiple_of(2)
         && !g.is_empty()
-        && !g.is_dense()
 }
 
 /// The pooled outputs `[batch, out, out_h / 2, out_w / 2]` of relu(conv(x) + bias), and for
 /// each the position in its window (0..4, row-major) that the pool picked, or [`NO_GRADIENT`].
-/// `available()` and `serves(g)` must hold.
+/// Panics unless `available()` and `serves(g)`.
 pub(super) fn forward(
     g: &Geometry,
     x: &[f32],
     weight: &[f32],
     bias: &[f32],
 ) -> (Vec<f32>, Vec<u8>) {
+    assert!(
+        available() && serves(g),
+        "the direct kernel cannot run this"
+    );
     #[cfg(target_arch = "x86_64")]
     {
         avx2::forward(g, x, weight, bias)
@@ -172,6 +180,7 @@ mod avx2 {
     ) {
         let (rows, cols) = (g.out_height / 2, g.out_width / 2);
         assert!(padded.len() >= plan.padded_len(g));
+        assert_eq!(plan.weights.len(), g.patch() * V * LANES);
         assert!(pooled.len() >= g.out_channels * rows * cols && picks.len() >= pooled.len());
         for r in 0..rows {
             let mut c = 0;
@@ -295,5 +304,27 @@ mod avx2 {
             _mm256_cmp_ps::<_CMP_UNORD_Q>(value, value),
         );
         _mm256_and_ps(value, keep)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geometry(x: [usize; 4], w: [usize; 4], padding: [usize; 2]) -> Geometry {
+        Geometry::new(&x, &w, padding)
+    }
+
+    #[test]
+    fn serves_lenets_blocks_and_refuses_what_gemm_sums_otherwise() {
+        assert!(serves(&geometry([64, 1, 28, 28], [6, 1, 5, 5], [2, 2])));
+        assert!(serves(&geometry([64, 6, 14, 14], [16, 6, 5, 5], [0, 0])));
+        // One map (gemm's gemv), a patch of two (gevv), a patch over 512 (gemm's blocks),
+        // more maps than two registers, and outputs that windows do not tile.
+        assert!(!serves(&geometry([4, 6, 14, 14], [1, 6, 5, 5], [0, 0])));
+        assert!(!serves(&geometry([4, 2, 14, 14], [6, 2, 1, 1], [0, 0])));
+        assert!(!serves(&geometry([4, 21, 14, 14], [6, 21, 5, 5], [0, 0])));
+        assert!(!serves(&geometry([4, 6, 14, 14], [17, 6, 5, 5], [0, 0])));
+        assert!(!serves(&geometry([4, 6, 15, 14], [16, 6, 5, 5], [0, 0])));
     }
 }
