@@ -160,7 +160,7 @@ pub(super) mod extension {
     /// The fewest planes of `plane` values a rayon task takes in per-plane work: at least 16K
     /// values, below which waking another thread costs more than the work (C5's "planes" are
     /// single values).
-    pub(in crate::kernels) fn planes_per_task(plane: usize) -> usize {
+    pub(crate) fn planes_per_task(plane: usize) -> usize {
         (16 * 1024usize).div_ceil(plane.max(1))
     }
 
@@ -201,7 +201,7 @@ pub(super) mod extension {
 
     /// Registers the gradients of the convolution's input, weights and bias (those whose node
     /// is given, in that order) for its output's gradient `grad`; `bias_grad` gives the bias's.
-    pub(in crate::kernels) fn register_gradients<B: CpuF32>(
+    pub(crate) fn register_gradients<B: CpuF32>(
         g: &Geometry,
         x: &FloatTensor<B>,
         weight: &FloatTensor<B>,
@@ -318,7 +318,7 @@ pub(super) mod extension {
 
         /// The bias's gradient from each output plane's sum (`[batch, out]`), added in image
         /// order, so that the result does not depend on how the planes were spread over threads.
-        pub(in crate::kernels) fn bias_grad_from(&self, plane_sums: &[f32]) -> Vec<f32> {
+        pub(crate) fn bias_grad_from(&self, plane_sums: &[f32]) -> Vec<f32> {
             let mut sums = vec![0.0f32; self.out_channels];
             for (map, plane_sum) in plane_sums.iter().enumerate() {
                 sums[map % self.out_channels] += plane_sum;

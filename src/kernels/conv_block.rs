@@ -28,7 +28,7 @@ pub fn conv_relu_max_pool(x: Tensor<4>, conv: &Conv2d, pool: &MaxPool2d) -> Tens
             return extension::conv_relu_max_pool(x, conv.weight.val(), bias.val(), padding);
         }
     }
-    super::max_pool(relu(super::conv2d(x, conv)), pool)
+    super::pool::max_pool(relu(super::conv::conv2d(x, conv)), pool)
 }
 
 #[cfg(any(feature = "flex", feature = "ndarray"))]
@@ -256,7 +256,10 @@ mod tests {
         let y = if fused {
             conv_relu_max_pool(x.clone(), conv, &pool)
         } else {
-            super::super::max_pool(relu(super::super::conv2d(x.clone(), conv)), &pool)
+            crate::kernels::pool::max_pool(
+                relu(crate::kernels::conv::conv2d(x.clone(), conv)),
+                &pool,
+            )
         };
         let grads = (y.clone() * weights.clone()).sum().backward();
         let values = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();

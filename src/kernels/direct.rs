@@ -76,7 +76,8 @@ mod avx2 {
 
     use rayon::prelude::*;
 
-    use super::{Geometry, NO_GRADIENT};
+    use crate::kernels::direct::NO_GRADIENT;
+    use crate::kernels::im2col::Geometry;
 
     const LANES: usize = 8;
 
