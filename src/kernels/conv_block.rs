@@ -187,11 +187,11 @@ mod extension {
                             let mut count = 0;
                             for (c, (&gradient, &pick)) in grad.iter().zip(picks).enumerate() {
                                 let passes = pick != NO_GRADIENT;
-                                let value = if passes { gradient } else { 0.0 };
-                                let (py, px) = (usize::from((pick / 2) & 1), usize::from(pick & 1));
-                                let (py, px) = if passes { (py, px) } else { (0, 0) };
+                                let at = if passes { pick } else { 0 };
+                                let (py, px) = (usize::from(at / 2), usize::from(at % 2));
                                 if dy == 0 {
-                                    plane[(2 * r + py) * width + 2 * c + px] = value;
+                                    plane[(2 * r + py) * width + 2 * c + px] =
+                                        if passes { gradient } else { 0.0 };
                                 }
                                 passed[count] = gradient;
                                 count += usize::from(passes && py == dy);
