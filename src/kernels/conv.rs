@@ -160,7 +160,7 @@ pub(super) mod extension {
     /// The fewest planes of `plane` values a rayon task takes in per-plane work: at least 16K
     /// values, below which waking another thread costs more than the work (C5's "planes" are
     /// single values).
-    pub(crate) fn planes_per_task(plane: usize) -> usize {
+    fn planes_per_task(plane: usize) -> usize {
         (16 * 1024usize).div_ceil(plane.max(1))
     }
 
@@ -201,7 +201,7 @@ pub(super) mod extension {
 
     /// Registers the gradients of the convolution's input, weights and bias (those whose node
     /// is given, in that order) for its output's gradient `grad`; `bias_grad` gives the bias's.
-    pub(crate) fn register_gradients<B: CpuF32>(
+    fn register_gradients<B: CpuF32>(
         g: &Geometry,
         x: &FloatTensor<B>,
         weight: &FloatTensor<B>,

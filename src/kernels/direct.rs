@@ -1,17 +1,23 @@
-//! The forward pass of a convolution block (stride-1 convolution, bias, relu, 2x2 max pool) as
-//! one direct convolution whose outputs never leave the registers before they are pooled.
+//! A convolution block (stride-1 convolution, bias, relu, 2x2 max pool) as one direct
+//! convolution whose outputs never leave the registers before they are pooled, and its backward
+//! pass from the pool's picks alone.
 //!
-//! Why: im2col + gemm, then relu, then the pool, is four passes over C1's 1.2 MB output at batch
-//! 64, each with its allocation, autodiff node and rayon hand-over; with 6 and 16 output maps the
-//! products are too small for gemm to reach its speed. Here the output maps sit in the lanes of
-//! AVX2 registers (8 maps a register, so C1 takes one and C3 two), a tile is one or two pool
-//! windows, and each of its outputs is a chain of fused multiply-adds over the weights in
+//! Why, forward: im2col + gemm, then relu, then the pool, is four passes over C1's 1.2 MB output
+//! at batch 64, each with its allocation, autodiff node and rayon hand-over; with 6 and 16 output
+//! maps the products are too small for gemm to reach its speed. Here the output maps sit in the
+//! lanes of AVX2 registers (8 maps a register, so C1 takes one and C3 two), a tile is one or two
+//! pool windows, and each of its outputs is a chain of fused multiply-adds over the weights in
 //! im2col's row order, started from zero: the order gemm's microkernel sums them in, so the
-//! outputs equal the unfused path's to the bit and no run's figures change (the tests compare
-//! every value and gradient). Bias, relu and the window's pick follow in the registers, and the
-//! pick's position is kept for the backward pass.
+//! outputs equal the unfused path's to the bit (the tests compare every value). Bias, relu and
+//! the window's pick follow in the registers, and the pick's position is kept for backward.
 //!
-//! CPUs without AVX2 and FMA take the unfused path ([`available`]), since a chain rounded
+//! Why, backward: only one output in four gets a gradient (the window's pick, where relu let it
+//! through), so the weights' and the input's gradients are sums over the picks alone, a quarter
+//! of the multiply-adds of the dense products over the whole output, and the input's gradient
+//! is added straight into the image with no column buffer to fold back (col2im). The sums run in
+//! another order than gemm's, so the gradients equal the unfused path's up to rounding.
+//!
+//! CPUs without AVX2 and FMA take the unfused path ([`available`]), since a forward chain rounded
 //! differently would change the bits.
 
 use super::im2col::Geometry;
@@ -19,6 +25,10 @@ use super::im2col::Geometry;
 /// A window position (as [`forward`] records them) whose value relu made zero: its gradient is
 /// zero, wherever it came from.
 pub(super) const NO_GRADIENT: u8 = 4;
+
+/// The largest kernel height and width the backward pass takes: a window's region of the input
+/// (one more row and column than the kernel) is one register a row, eight registers at most.
+const MAX_KERNEL: usize = 7;
 
 /// Whether this CPU runs the kernel.
 pub(super) fn available() -> bool {
@@ -32,14 +42,16 @@ pub(super) fn available() -> bool {
     }
 }
 
-/// Whether the kernel serves a convolution of this shape, bit for bit: up to 16 output maps
-/// (two registers) and outputs that 2x2 windows tile; and the shapes for which gemm sums as the
-/// kernel does, in one chain of multiply-adds over the whole patch. gemm cuts a patch longer
-/// than 512 into blocks and adds their sums (at 512 for small products, at no less for large
-/// ones: `gemm-common`'s `gemm.rs` and `cache.rs`), and takes other routes for a single output
-/// map (gemv) or a patch of one or two (gevv).
+/// Whether the kernels serve a convolution of this shape, forward bit for bit: up to 16 output
+/// maps (two registers), kernels up to [`MAX_KERNEL`] a side, and outputs that 2x2 windows tile;
+/// and the shapes for which gemm sums as the forward kernel does, in one chain of multiply-adds
+/// over the whole patch. gemm cuts a patch longer than 512 into blocks and adds their sums (at
+/// 512 for small products, at no less for large ones: `gemm-common`'s `gemm.rs` and
+/// `cache.rs`), and takes other routes for a single output map (gemv) or a patch of one or two
+/// (gevv).
 pub(super) fn serves(g: &Geometry) -> bool {
     (2..=16).contains(&g.out_channels)
+        && g.kernel.iter().all(|&k| k <= MAX_KERNEL)
         && (3..=512).contains(&g.patch())
         && g.out_height.is_multiple_of(2)
         && g.out_width.is_multiple_of(2)
@@ -70,26 +82,108 @@ pub(super) fn forward(
     }
 }
 
+/// The gradients of a block's weights, its bias (as each image's per-map sums, `[batch, out]`)
+/// and, when asked for, its input.
+pub(super) struct BlockGradients {
+    pub(super) input: Option<Vec<f32>>,
+    pub(super) weight: Vec<f32>,
+    pub(super) plane_sums: Vec<f32>,
+}
+
+/// The gradients of the block that [`forward`] ran on `x`, from its pooled outputs' `grad` and
+/// the `picks` it recorded; the input's only when `want_input`. Panics unless `available()`
+/// and `serves(g)`.
+pub(super) fn backward(
+    g: &Geometry,
+    x: &[f32],
+    weight: &[f32],
+    grad: &[f32],
+    picks: &[u8],
+    want_input: bool,
+) -> BlockGradients {
+    assert!(
+        available() && serves(g),
+        "the direct kernel cannot run this"
+    );
+    #[cfg(target_arch = "x86_64")]
+    {
+        avx2::backward(g, x, weight, grad, picks, want_input)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (g, x, weight, grad, picks, want_input);
+        unreachable!("the direct kernel is only offered where `available()`")
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
 
     use rayon::prelude::*;
 
-    use crate::kernels::direct::NO_GRADIENT;
+    use crate::kernels::direct::{BlockGradients, MAX_KERNEL, NO_GRADIENT};
     use crate::kernels::im2col::Geometry;
 
     const LANES: usize = 8;
 
-    /// The layout the kernel reads: the weights transposed to `[patch, maps rounded up to 8]`
-    /// (zeros in the extra lanes), the bias likewise, and each patch row's offset in a padded
-    /// image.
+    /// An image with its zero padding around it, as the kernels read it: `[in, padded_h,
+    /// padded_w]`. A receptive field's row `(ci, ki)` for the output at `(y, x)` starts at
+    /// `offset(ci, ki, 0) + y * width + x`.
+    #[derive(Clone, Copy)]
+    struct Padded {
+        height: usize,
+        width: usize,
+        len: usize,
+    }
+
+    impl Padded {
+        fn new(g: &Geometry) -> Self {
+            let height = g.height + 2 * g.padding[0];
+            let width = g.width + 2 * g.padding[1];
+            Self {
+                height,
+                width,
+                len: g.channels * height * width,
+            }
+        }
+
+        fn offset(&self, ci: usize, ki: usize, kj: usize) -> usize {
+            (ci * self.height + ki) * self.width + kj
+        }
+
+        /// Where row `y` of channel `ci` of the unpadded image starts.
+        fn inside(&self, g: &Geometry, ci: usize, y: usize) -> usize {
+            self.offset(ci, y + g.padding[0], g.padding[1])
+        }
+
+        /// Copies `image` into `padded`, whose padding stays as it is (zero).
+        fn pad(&self, g: &Geometry, image: &[f32], padded: &mut [f32]) {
+            for (ci, plane) in image.chunks(g.height * g.width).enumerate() {
+                for (y, row) in plane.chunks(g.width).enumerate() {
+                    padded[self.inside(g, ci, y)..][..g.width].copy_from_slice(row);
+                }
+            }
+        }
+
+        /// Copies the inside of `padded` to `image`.
+        fn unpad(&self, g: &Geometry, padded: &[f32], image: &mut [f32]) {
+            for (ci, plane) in image.chunks_mut(g.height * g.width).enumerate() {
+                for (y, row) in plane.chunks_mut(g.width).enumerate() {
+                    row.copy_from_slice(&padded[self.inside(g, ci, y)..][..g.width]);
+                }
+            }
+        }
+    }
+
+    /// The layout the forward kernel reads: the weights transposed to `[patch, maps rounded up
+    /// to 8]` (zeros in the extra lanes), the bias likewise, and each patch row's offset in the
+    /// padded image.
     struct Plan {
         weights: Vec<f32>,
         bias: Vec<f32>,
         offsets: Vec<usize>,
-        padded_height: usize,
-        padded_width: usize,
+        padded: Padded,
     }
 
     impl Plan {
@@ -103,33 +197,14 @@ mod avx2 {
             }
             let mut padded_bias = vec![0.0f32; maps];
             padded_bias[..g.out_channels].copy_from_slice(bias);
-            let padded_height = g.height + 2 * g.padding[0];
-            let padded_width = g.width + 2 * g.padding[1];
+            let padded = Padded::new(g);
             let mut offsets = vec![0; g.patch()];
-            g.rows(|row, ci, ki, kj| {
-                offsets[row] = (ci * padded_height + ki) * padded_width + kj;
-            });
+            g.rows(|row, ci, ki, kj| offsets[row] = padded.offset(ci, ki, kj));
             Self {
                 weights,
                 bias: padded_bias,
                 offsets,
-                padded_height,
-                padded_width,
-            }
-        }
-
-        fn padded_len(&self, g: &Geometry) -> usize {
-            g.channels * self.padded_height * self.padded_width
-        }
-
-        /// Copies `image` into `padded`, zeros around it.
-        fn pad(&self, g: &Geometry, image: &[f32], padded: &mut [f32]) {
-            let [ph, pw] = g.padding;
-            for (ci, plane) in image.chunks(g.height * g.width).enumerate() {
-                for (y, row) in plane.chunks(g.width).enumerate() {
-                    let start = (ci * self.padded_height + y + ph) * self.padded_width + pw;
-                    padded[start..][..g.width].copy_from_slice(row);
-                }
+                padded,
             }
         }
     }
@@ -150,9 +225,9 @@ mod avx2 {
             .zip(x.par_chunks(g.image_len()))
             .for_each_init(
                 // The padding stays zero from image to image: only the inside is overwritten.
-                || vec![0.0f32; plan.padded_len(g)],
+                || vec![0.0f32; plan.padded.len],
                 |padded, ((pooled, picks), image)| {
-                    plan.pad(g, image, padded);
+                    plan.padded.pad(g, image, padded);
                     // SAFETY: `available()` held (the caller's contract), so the CPU has AVX2
                     // and FMA; the slices have the lengths `image` documents.
                     unsafe {
@@ -180,7 +255,7 @@ mod avx2 {
         picks: &mut [u8],
     ) {
         let (rows, cols) = (g.out_height / 2, g.out_width / 2);
-        assert!(padded.len() >= plan.padded_len(g));
+        assert!(padded.len() >= plan.padded.len);
         assert_eq!(plan.weights.len(), g.patch() * V * LANES);
         assert!(pooled.len() >= g.out_channels * rows * cols && picks.len() >= pooled.len());
         for r in 0..rows {
@@ -236,7 +311,7 @@ mod avx2 {
         r: usize,
         c: usize,
     ) -> [([__m256; V], [__m256; V]); W] {
-        let width = plan.padded_width;
+        let width = plan.padded.width;
         // The window's four outputs in the pool's order: top left, top right, bottom left,
         // bottom right; each reads its receptive field from its top-left input on.
         let mut corners = [[0usize; 4]; W];
@@ -296,6 +371,276 @@ mod avx2 {
         out
     }
 
+    pub(super) fn backward(
+        g: &Geometry,
+        x: &[f32],
+        weight: &[f32],
+        grad: &[f32],
+        picks: &[u8],
+        want_input: bool,
+    ) -> BlockGradients {
+        let padded = Padded::new(g);
+        let pooled_len = g.out_channels * (g.out_height / 2) * (g.out_width / 2);
+        assert!(
+            x.len() == g.batch * g.image_len()
+                && weight.len() == g.weight_len()
+                && grad.len() == g.batch * pooled_len
+                && picks.len() == grad.len(),
+            "block gradients of mismatched shapes"
+        );
+        let shifted = if want_input {
+            shifted_weights(g, weight)
+        } else {
+            Vec::new()
+        };
+        let mut per_image = vec![0.0f32; g.batch * g.weight_len()];
+        let mut plane_sums = vec![0.0f32; g.batch * g.out_channels];
+        let mut input = vec![0.0f32; if want_input { x.len() } else { 0 }];
+        let images = x
+            .par_chunks(g.image_len())
+            .zip(grad.par_chunks(pooled_len))
+            .zip(picks.par_chunks(pooled_len))
+            .zip(per_image.par_chunks_mut(g.weight_len()))
+            .zip(plane_sums.par_chunks_mut(g.out_channels));
+        // The buffers run LANES past the padded image: a register's load or store at a row's
+        // end reaches past it (the lanes beyond the kernel are dropped or add zero).
+        let scratch = || Scratch {
+            image: vec![0.0f32; padded.len + LANES],
+            input_grad: vec![0.0f32; if want_input { padded.len + LANES } else { 0 }],
+            passed: Vec::new(),
+        };
+        let work = |scratch: &mut Scratch, item: ImageWork| {
+            let (((((image, grad), picks), weight_grad), sums), input_grad) = item;
+            padded.pad(g, image, &mut scratch.image);
+            let one = Image {
+                grad,
+                picks,
+                weight_grad,
+                sums,
+            };
+            image_backward(g, padded, &shifted, one, scratch);
+            if let Some(input_grad) = input_grad {
+                padded.unpad(g, &scratch.input_grad, input_grad);
+            }
+        };
+        if want_input {
+            let input_grads = input.par_chunks_mut(g.image_len()).map(Some);
+            images.zip(input_grads).for_each_init(scratch, work);
+        } else {
+            let none = (0..g.batch).into_par_iter().map(|_| None);
+            images.zip(none).for_each_init(scratch, work);
+        }
+        // Each image's weight gradient has its own slot, added in image order, so that the
+        // result does not depend on how the images were spread over threads.
+        let mut weight_grad = vec![0.0f32; g.weight_len()];
+        for image in per_image.chunks(g.weight_len()) {
+            weight_grad
+                .iter_mut()
+                .zip(image)
+                .for_each(|(total, g)| *total += g);
+        }
+        BlockGradients {
+            input: want_input.then_some(input),
+            weight: weight_grad,
+            plane_sums,
+        }
+    }
+
+    /// Each weight row `[out, in, kh, kw]` placed in a register's lanes twice, from lane 0 and
+    /// from lane 1 (zeros elsewhere), as `[in][out][column of the pick][kh][LANES]`: a pick in
+    /// a window's right column adds its field one lane further right.
+    fn shifted_weights(g: &Geometry, weight: &[f32]) -> Vec<f32> {
+        let [kh, kw] = g.kernel;
+        let mut shifted = vec![0.0f32; g.channels * g.out_channels * 2 * kh * LANES];
+        for ci in 0..g.channels {
+            for map in 0..g.out_channels {
+                for px in 0..2 {
+                    for ki in 0..kh {
+                        let row = &weight[((map * g.channels + ci) * kh + ki) * kw..][..kw];
+                        let at = (((ci * g.out_channels + map) * 2 + px) * kh + ki) * LANES;
+                        shifted[at + px..][..kw].copy_from_slice(row);
+                    }
+                }
+            }
+        }
+        shifted
+    }
+
+    /// One thread's buffers: the padded image, its gradient (empty when the input's is not
+    /// wanted), and one map's passed gradients as (offset of the picked output's receptive
+    /// field in the padded image, gradient).
+    struct Scratch {
+        image: Vec<f32>,
+        input_grad: Vec<f32>,
+        passed: Vec<(usize, f32)>,
+    }
+
+    /// One image's slices: its pooled gradient and picks `[out, out_h / 2, out_w / 2]`, its
+    /// weight-gradient slot and its per-map gradient sums.
+    struct Image<'a> {
+        grad: &'a [f32],
+        picks: &'a [u8],
+        weight_grad: &'a mut [f32],
+        sums: &'a mut [f32],
+    }
+
+    /// One image's share of `backward`, as rayon hands it over.
+    type ImageWork<'a> = (
+        (
+            (((&'a [f32], &'a [f32]), &'a [u8]), &'a mut [f32]),
+            &'a mut [f32],
+        ),
+        Option<&'a mut [f32]>,
+    );
+
+    /// One image, with the kernel's height as a constant so that a field's rows are registers.
+    fn image_backward(
+        g: &Geometry,
+        padded: Padded,
+        shifted: &[f32],
+        image: Image,
+        scratch: &mut Scratch,
+    ) {
+        // SAFETY: `available()` held (the caller's contract), so the CPU has AVX2 and FMA; the
+        // bounds are checked on entry.
+        unsafe {
+            match g.kernel[0] {
+                1 => image_backward_with::<1>(g, padded, shifted, image, scratch),
+                2 => image_backward_with::<2>(g, padded, shifted, image, scratch),
+                3 => image_backward_with::<3>(g, padded, shifted, image, scratch),
+                4 => image_backward_with::<4>(g, padded, shifted, image, scratch),
+                5 => image_backward_with::<5>(g, padded, shifted, image, scratch),
+                6 => image_backward_with::<6>(g, padded, shifted, image, scratch),
+                7 => image_backward_with::<7>(g, padded, shifted, image, scratch),
+                _ => unreachable!("`serves` takes kernels up to {MAX_KERNEL} high"),
+            }
+        }
+    }
+
+    /// The weights' gradient, map by map: the picks that passed a gradient (in the pool's
+    /// row-major order, their sum the bias's share), and per input channel each field row's
+    /// sum of picked inputs times gradients, `KH` rows in registers while the picks go by. The
+    /// input's gradient (when `scratch.input_grad` is not empty), window by window: the maps'
+    /// picked weights times gradients added in registers over the window's region (`KH + 1`
+    /// rows of `kw + 1` columns, a pick in the bottom row or right column shifted by one), then
+    /// the region added to the image's gradient once.
+    #[target_feature(enable = "avx2,fma")]
+    fn image_backward_with<const KH: usize>(
+        g: &Geometry,
+        padded: Padded,
+        shifted: &[f32],
+        image: Image,
+        scratch: &mut Scratch,
+    ) {
+        let [kh, kw] = g.kernel;
+        let (rows, cols) = (g.out_height / 2, g.out_width / 2);
+        let want_input = !scratch.input_grad.is_empty();
+        assert!(kh == KH && KH < LANES && kw < LANES);
+        assert!(image.weight_grad.len() == g.weight_len() && image.sums.len() == g.out_channels);
+        assert!(image.grad.len() == g.out_channels * rows * cols);
+        assert!(image.picks.len() == image.grad.len());
+        assert!(scratch.image.len() >= padded.len + LANES);
+        assert!(!want_input || scratch.input_grad.len() >= padded.len + LANES);
+        assert!(!want_input || shifted.len() == g.channels * g.out_channels * 2 * KH * LANES);
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let field_lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(kw as i32), lane);
+        let region_lanes =
+            _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(kw as i32 + 1), lane));
+        let input = scratch.image.as_ptr();
+        for map in 0..g.out_channels {
+            let plane = map * rows * cols..(map + 1) * rows * cols;
+            let (grad, picks) = (&image.grad[plane.clone()], &image.picks[plane]);
+            scratch.passed.clear();
+            let mut sum = 0.0f32;
+            for (at, (&gradient, &pick)) in grad.iter().zip(picks).enumerate() {
+                if pick == NO_GRADIENT {
+                    continue;
+                }
+                let (y, x) = (2 * (at / cols) + usize::from(pick / 2), 2 * (at % cols));
+                scratch
+                    .passed
+                    .push((y * padded.width + x + usize::from(pick % 2), gradient));
+                sum += gradient;
+            }
+            image.sums[map] = sum;
+            for ci in 0..g.channels {
+                let mut rows_sum = [_mm256_setzero_ps(); LANES];
+                for &(at, gradient) in &scratch.passed {
+                    let gradient = _mm256_set1_ps(gradient);
+                    for (ki, row_sum) in rows_sum.iter_mut().enumerate().take(KH) {
+                        // SAFETY: a picked output's field lies inside the padded image, and a
+                        // register from its row's start inside the buffer (checked on entry).
+                        let x =
+                            unsafe { _mm256_loadu_ps(input.add(padded.offset(ci, ki, 0) + at)) };
+                        *row_sum = _mm256_fmadd_ps(gradient, x, *row_sum);
+                    }
+                }
+                for (ki, row_sum) in rows_sum.iter().enumerate().take(KH) {
+                    let k = ((map * g.channels + ci) * KH + ki) * kw;
+                    // SAFETY: the row's kw values lie inside the map's slot (checked on entry);
+                    // the masked lanes are not written.
+                    unsafe {
+                        let to = image.weight_grad.as_mut_ptr().add(k);
+                        _mm256_maskstore_ps(to, field_lanes, *row_sum);
+                    }
+                }
+            }
+        }
+        if !want_input {
+            return;
+        }
+        scratch.input_grad.fill(0.0);
+        let input_grad = scratch.input_grad.as_mut_ptr();
+        for ci in 0..g.channels {
+            for r in 0..rows {
+                for c in 0..cols {
+                    let mut region = [_mm256_setzero_ps(); LANES];
+                    for map in 0..g.out_channels {
+                        let at = (map * rows + r) * cols + c;
+                        let pick = image.picks[at];
+                        if pick == NO_GRADIENT {
+                            continue;
+                        }
+                        let gradient = _mm256_set1_ps(image.grad[at]);
+                        let (py, px) = (usize::from(pick / 2), usize::from(pick % 2));
+                        let weights = (((ci * g.out_channels + map) * 2 + px) * KH) * LANES;
+                        let weights = &shifted[weights..][..KH * LANES];
+                        // Two loops rather than one with an offset, so that each row of the
+                        // region stays one register.
+                        if py == 0 {
+                            for ki in 0..KH {
+                                // SAFETY: the slice holds a register's eight values.
+                                let w = unsafe {
+                                    _mm256_loadu_ps(weights[ki * LANES..][..LANES].as_ptr())
+                                };
+                                region[ki] = _mm256_fmadd_ps(gradient, w, region[ki]);
+                            }
+                        } else {
+                            for ki in 0..KH {
+                                // SAFETY: the slice holds a register's eight values.
+                                let w = unsafe {
+                                    _mm256_loadu_ps(weights[ki * LANES..][..LANES].as_ptr())
+                                };
+                                region[ki + 1] = _mm256_fmadd_ps(gradient, w, region[ki + 1]);
+                            }
+                        }
+                    }
+                    for (row, sum) in region.iter().enumerate().take(KH + 1) {
+                        // The lanes past the region hold zeros times the gradients (NaN for an
+                        // infinite one): cleared, so that they add +0.0 to the inputs beyond.
+                        let sum = _mm256_and_ps(*sum, region_lanes);
+                        // SAFETY: the region's rows lie inside the padded image, and a
+                        // register from a row's start inside the buffer (checked on entry).
+                        unsafe {
+                            let to = input_grad.add(padded.offset(ci, 2 * r + row, 2 * c));
+                            _mm256_storeu_ps(to, _mm256_add_ps(_mm256_loadu_ps(to), sum));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Burn's relu: the value where it is above zero or NaN, else +0.0.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
@@ -321,11 +666,15 @@ mod tests {
         assert!(serves(&geometry([64, 1, 28, 28], [6, 1, 5, 5], [2, 2])));
         assert!(serves(&geometry([64, 6, 14, 14], [16, 6, 5, 5], [0, 0])));
         // One map (gemm's gemv), a patch of two (gevv), a patch over 512 (gemm's blocks),
-        // more maps than two registers, and outputs that windows do not tile.
+        // more maps than two registers, outputs that windows do not tile, and kernels whose
+        // window regions are wider or higher than eight.
         assert!(!serves(&geometry([4, 6, 14, 14], [1, 6, 5, 5], [0, 0])));
         assert!(!serves(&geometry([4, 2, 14, 14], [6, 2, 1, 1], [0, 0])));
         assert!(!serves(&geometry([4, 21, 14, 14], [6, 21, 5, 5], [0, 0])));
         assert!(!serves(&geometry([4, 6, 14, 14], [17, 6, 5, 5], [0, 0])));
         assert!(!serves(&geometry([4, 6, 15, 14], [16, 6, 5, 5], [0, 0])));
+        assert!(serves(&geometry([4, 2, 14, 14], [6, 2, 7, 7], [0, 0])));
+        assert!(!serves(&geometry([4, 2, 14, 14], [6, 2, 3, 8], [0, 0])));
+        assert!(!serves(&geometry([4, 2, 14, 14], [6, 2, 8, 3], [0, 0])));
     }
 }
