@@ -193,25 +193,23 @@ pub(super) mod extension {
                 weight,
             } = ops.state;
             B::with_values(&grad, |grad| {
-                let bias_grad = || geometry.bias_grad(grad);
-                register_gradients::<B>(&geometry, &x, &weight, grad, bias_grad, parents, grads)
+                register_gradients::<B>(&geometry, &x, &weight, grad, parents, grads)
             });
         }
     }
 
     /// Registers the gradients of the convolution's input, weights and bias (those whose node
-    /// is given, in that order) for its output's gradient `grad`; `bias_grad` gives the bias's.
+    /// is given, in that order) for its output's gradient `grad`.
     fn register_gradients<B: CpuF32>(
         g: &Geometry,
         x: &FloatTensor<B>,
         weight: &FloatTensor<B>,
         grad: &[f32],
-        bias_grad: impl FnOnce() -> Vec<f32>,
         [node_x, node_weight, node_bias]: [Option<NodeId>; 3],
         grads: &mut Gradients,
     ) {
         if let Some(node) = node_bias {
-            grads.register::<B>(node, B::tensor(bias_grad(), &[g.out_channels]));
+            grads.register::<B>(node, B::tensor(g.bias_grad(grad), &[g.out_channels]));
         }
         if node_x.is_none() && node_weight.is_none() {
             return;

@@ -209,11 +209,22 @@ mod tests {
 
     use super::*;
 
-    /// The block's output and the gradients of its input, weights and bias, flattened; the
-    /// loss weighs each output differently so that every gradient is distinct.
-    fn run(conv: &Conv2d, input: &Tensor<4>, weights: &Tensor<4>, fused: bool) -> [Vec<f32>; 4] {
+    /// The block's output and the gradients of its input (empty unless `input_grad`), weights
+    /// and bias, flattened; the loss weighs each output differently so that every gradient is
+    /// distinct.
+    fn run(
+        conv: &Conv2d,
+        input: &Tensor<4>,
+        weights: &Tensor<4>,
+        fused: bool,
+        input_grad: bool,
+    ) -> [Vec<f32>; 4] {
         let pool = MaxPool2dConfig::new([2, 2]).init();
-        let x = input.clone().require_grad();
+        let x = if input_grad {
+            input.clone().require_grad()
+        } else {
+            input.clone()
+        };
         let y = if fused {
             conv_relu_max_pool(x.clone(), conv, &pool)
         } else {
@@ -227,7 +238,7 @@ mod tests {
         let bias = conv.bias.as_ref().unwrap().val();
         [
             values(y),
-            values(x.grad(&grads).expect("input gradient")),
+            x.grad(&grads).map(values).unwrap_or_default(),
             values(conv.weight.val().grad(&grads).expect("weight gradient")),
             bias.grad(&grads)
                 .unwrap()
@@ -237,18 +248,37 @@ mod tests {
         ]
     }
 
+    const PARTS: [&str; 4] = ["output", "input grad", "weight grad", "bias grad"];
+
+    /// Asserts that the fused block's values equal the three ops' up to rounding: within 1e-5
+    /// of the largest value (or of 1).
+    fn assert_close(fused: &[f32], three: &[f32], what: &str) {
+        assert_eq!(fused.len(), three.len(), "{what}: lengths");
+        let scale = three.iter().fold(1.0f32, |m, t| m.max(t.abs()));
+        for (i, (f, t)) in fused.iter().zip(three).enumerate() {
+            assert!(
+                (f - t).abs() <= 1e-5 * scale,
+                "{what} at {i}: {f} fused, {t} as three ops"
+            );
+        }
+    }
+
     #[test]
     fn outputs_equal_the_three_ops_to_the_bit_and_gradients_up_to_rounding() {
         for device in crate::kernels::cpu::devices() {
             // C1 and C3 of LeNet (one and two registers of maps), then a block with an odd
             // number of windows a row in one register, nine maps with a small kernel and
-            // padding on the rows only, the largest kernel, and C1 with zero
-            // weights and a positive bias, whose windows are all four-way ties.
+            // padding on the rows only, every other kernel height up to the largest (7x7), and
+            // C1 with zero weights and a positive bias, whose windows are all four-way ties.
             let cases = [
                 ([1, 6], [5, 5], [2, 2], [5, 1, 28, 28], false),
                 ([6, 16], [5, 5], [0, 0], [9, 6, 14, 14], false),
                 ([2, 4], [3, 3], [1, 1], [3, 2, 10, 10], false),
                 ([3, 9], [3, 2], [1, 0], [3, 3, 8, 7], false),
+                ([3, 4], [1, 3], [0, 1], [2, 3, 6, 6], false),
+                ([3, 4], [2, 5], [0, 1], [2, 3, 9, 8], false),
+                ([2, 5], [4, 7], [1, 0], [2, 2, 11, 12], false),
+                ([2, 3], [6, 3], [0, 0], [2, 2, 13, 10], false),
                 ([2, 3], [7, 7], [1, 1], [2, 2, 12, 12], false),
                 ([1, 6], [5, 5], [2, 2], [2, 1, 28, 28], true),
             ];
@@ -288,7 +318,7 @@ mod tests {
                     );
                     assert!(
                         crate::kernels::direct::serves(&g),
-                        "{channels:?} takes the kernel"
+                        "{channels:?} {kernel:?} takes the kernel"
                     );
                 }
                 let [n, _, h, w] = shape;
@@ -299,32 +329,32 @@ mod tests {
                     (w + 2 * pw + 1 - kernel[1]) / 2,
                 ];
                 let weights = Tensor::<4>::random(pooled, Distribution::Normal(0.0, 1.0), &device);
-                // The outputs are the three ops' to the bit, NaN's spread included.
-                let fused = run(&conv, &with_nan, &weights, true);
-                let three = run(&conv, &with_nan, &weights, false);
-                assert_eq!(fused[0].len(), three[0].len(), "outputs of {channels:?}");
+                let case = format!("{channels:?} {kernel:?}");
+                // With a NaN: the outputs to the bit, NaN's spread included, and the input's
+                // and bias's gradients, which see the input only through the picks (the dense
+                // weight gradient multiplies NaN by the zero gradients the picks skip).
+                let fused = run(&conv, &with_nan, &weights, true, true);
+                let three = run(&conv, &with_nan, &weights, false, true);
+                assert_eq!(fused[0].len(), three[0].len(), "outputs of {case}");
                 for (i, (f, t)) in fused[0].iter().zip(&three[0]).enumerate() {
                     assert!(
                         f.to_bits() == t.to_bits() || (f.is_nan() && t.is_nan()),
-                        "output of {channels:?} at {i}: {f} fused, {t} as three ops"
+                        "output of {case} at {i}: {f} fused, {t} as three ops"
                     );
                 }
-                // The gradients are sums over the picks in another order than the dense
-                // products': equal up to rounding, on an input without NaN (where the dense
-                // weight gradient multiplies NaN by the zero gradients the picks skip).
-                let fused = run(&conv, &input, &weights, true);
-                let three = run(&conv, &input, &weights, false);
-                for (what, (fused, three)) in ["output", "input grad", "weight grad", "bias grad"]
-                    .iter()
-                    .zip(fused.iter().zip(&three))
-                {
-                    assert_eq!(fused.len(), three.len(), "{what} of {channels:?}");
-                    let scale = three.iter().fold(1.0f32, |m, t| m.max(t.abs()));
-                    for (i, (f, t)) in fused.iter().zip(three).enumerate() {
-                        assert!(
-                            (f - t).abs() <= 1e-5 * scale,
-                            "{what} of {channels:?} at {i}: {f} fused, {t} as three ops"
-                        );
+                for part in [1, 3] {
+                    let what = format!("{} of {case} with a NaN", PARTS[part]);
+                    assert_close(&fused[part], &three[part], &what);
+                }
+                // Without: every gradient, with the input's (as C3 in training) and without
+                // (as C1, whose input is the batch).
+                for input_grad in [true, false] {
+                    let fused = run(&conv, &input, &weights, true, input_grad);
+                    let three = run(&conv, &input, &weights, false, input_grad);
+                    assert_eq!(fused[1].is_empty(), !input_grad, "input grad of {case}");
+                    for (part, (fused, three)) in fused.iter().zip(&three).enumerate() {
+                        let what = format!("{} of {case}", PARTS[part]);
+                        assert_close(fused, three, &what);
                     }
                 }
             }

@@ -24,7 +24,7 @@ use super::im2col::Geometry;
 
 /// A window position (as [`forward`] records them) whose value relu made zero: its gradient is
 /// zero, wherever it came from.
-pub(super) const NO_GRADIENT: u8 = 4;
+const NO_GRADIENT: u8 = 4;
 
 /// The largest kernel height and width the backward pass takes: a window's region of the input
 /// (one more row and column than the kernel) is one register a row, eight registers at most.
@@ -244,7 +244,7 @@ mod avx2 {
 
     /// One image: every pool window of every map, `V` registers of maps at a time, two windows
     /// side by side where there is one register (eight chains in flight cover the FMA units'
-    /// latency), else one. `padded` holds the image as `Plan::pad` lays it out; `pooled` and
+    /// latency), else one. `padded` holds the image as `Padded::pad` lays it out; `pooled` and
     /// `picks` the image's `[out, out_h / 2, out_w / 2]`.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn image_blocks<const V: usize>(
@@ -519,11 +519,8 @@ mod avx2 {
 
     /// The weights' gradient, map by map: the picks that passed a gradient (in the pool's
     /// row-major order, their sum the bias's share), and per input channel each field row's
-    /// sum of picked inputs times gradients, `KH` rows in registers while the picks go by. The
-    /// input's gradient (when `scratch.input_grad` is not empty), window by window: the maps'
-    /// picked weights times gradients added in registers over the window's region (`KH + 1`
-    /// rows of `kw + 1` columns, a pick in the bottom row or right column shifted by one), then
-    /// the region added to the image's gradient once.
+    /// sum of picked inputs times gradients, `KH` rows in registers while the picks go by. Then
+    /// the input's, when `scratch.input_grad` is not empty.
     #[target_feature(enable = "avx2,fma")]
     fn image_backward_with<const KH: usize>(
         g: &Geometry,
@@ -534,18 +531,17 @@ mod avx2 {
     ) {
         let [kh, kw] = g.kernel;
         let (rows, cols) = (g.out_height / 2, g.out_width / 2);
-        let want_input = !scratch.input_grad.is_empty();
-        assert!(kh == KH && KH < LANES && kw < LANES);
+        // The bounds below hold for the outputs `forward` computed: a picked output's field
+        // lies inside the padded image, and a register from its rows' start inside the buffer.
+        assert!(kh == KH && KH <= MAX_KERNEL && kw <= MAX_KERNEL);
+        assert!(g.out_height + kh == padded.height + 1 && g.out_width + kw == padded.width + 1);
         assert!(image.weight_grad.len() == g.weight_len() && image.sums.len() == g.out_channels);
         assert!(image.grad.len() == g.out_channels * rows * cols);
         assert!(image.picks.len() == image.grad.len());
+        assert!(image.picks.iter().all(|&pick| pick <= NO_GRADIENT));
         assert!(scratch.image.len() >= padded.len + LANES);
-        assert!(!want_input || scratch.input_grad.len() >= padded.len + LANES);
-        assert!(!want_input || shifted.len() == g.channels * g.out_channels * 2 * KH * LANES);
         let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         let field_lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(kw as i32), lane);
-        let region_lanes =
-            _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(kw as i32 + 1), lane));
         let input = scratch.image.as_ptr();
         for map in 0..g.out_channels {
             let plane = map * rows * cols..(map + 1) * rows * cols;
@@ -568,8 +564,7 @@ mod avx2 {
                 for &(at, gradient) in &scratch.passed {
                     let gradient = _mm256_set1_ps(gradient);
                     for (ki, row_sum) in rows_sum.iter_mut().enumerate().take(KH) {
-                        // SAFETY: a picked output's field lies inside the padded image, and a
-                        // register from its row's start inside the buffer (checked on entry).
+                        // SAFETY: inside the buffer (the asserts above).
                         let x =
                             unsafe { _mm256_loadu_ps(input.add(padded.offset(ci, ki, 0) + at)) };
                         *row_sum = _mm256_fmadd_ps(gradient, x, *row_sum);
@@ -586,11 +581,35 @@ mod avx2 {
                 }
             }
         }
-        if !want_input {
-            return;
+        if !scratch.input_grad.is_empty() {
+            input_backward::<KH>(g, padded, shifted, &image, &mut scratch.input_grad);
         }
-        scratch.input_grad.fill(0.0);
-        let input_grad = scratch.input_grad.as_mut_ptr();
+    }
+
+    /// The input's gradient, window by window: the maps' picked weights times their gradients
+    /// added in registers over the window's region (`KH + 1` rows of `kw + 1` columns: a pick
+    /// in the window's bottom row lands a row lower, one in its right column a lane further
+    /// right), then the region added to `input_grad` (the padded image's) once. Where the three
+    /// ops would fold back a column buffer, this adds each window's region as it goes; an
+    /// infinite gradient, times a region lane's zero weight, also spreads NaN one column
+    /// beyond its field (to inputs whose gradient is then meaningless anyway).
+    #[target_feature(enable = "avx2,fma")]
+    fn input_backward<const KH: usize>(
+        g: &Geometry,
+        padded: Padded,
+        shifted: &[f32],
+        image: &Image,
+        input_grad: &mut [f32],
+    ) {
+        let kw = g.kernel[1];
+        let (rows, cols) = (g.out_height / 2, g.out_width / 2);
+        assert!(input_grad.len() >= padded.len + LANES);
+        assert!(shifted.len() == g.channels * g.out_channels * 2 * KH * LANES);
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let region_lanes =
+            _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(kw as i32 + 1), lane));
+        input_grad.fill(0.0);
+        let input_grad = input_grad.as_mut_ptr();
         for ci in 0..g.channels {
             for r in 0..rows {
                 for c in 0..cols {
@@ -602,35 +621,22 @@ mod avx2 {
                             continue;
                         }
                         let gradient = _mm256_set1_ps(image.grad[at]);
-                        let (py, px) = (usize::from(pick / 2), usize::from(pick % 2));
+                        let px = usize::from(pick % 2);
                         let weights = (((ci * g.out_channels + map) * 2 + px) * KH) * LANES;
                         let weights = &shifted[weights..][..KH * LANES];
-                        // Two loops rather than one with an offset, so that each row of the
-                        // region stays one register.
-                        if py == 0 {
-                            for ki in 0..KH {
-                                // SAFETY: the slice holds a register's eight values.
-                                let w = unsafe {
-                                    _mm256_loadu_ps(weights[ki * LANES..][..LANES].as_ptr())
-                                };
-                                region[ki] = _mm256_fmadd_ps(gradient, w, region[ki]);
-                            }
+                        if pick / 2 == 0 {
+                            add_rows::<KH, 0>(&mut region, gradient, weights);
                         } else {
-                            for ki in 0..KH {
-                                // SAFETY: the slice holds a register's eight values.
-                                let w = unsafe {
-                                    _mm256_loadu_ps(weights[ki * LANES..][..LANES].as_ptr())
-                                };
-                                region[ki + 1] = _mm256_fmadd_ps(gradient, w, region[ki + 1]);
-                            }
+                            add_rows::<KH, 1>(&mut region, gradient, weights);
                         }
                     }
                     for (row, sum) in region.iter().enumerate().take(KH + 1) {
                         // The lanes past the region hold zeros times the gradients (NaN for an
                         // infinite one): cleared, so that they add +0.0 to the inputs beyond.
                         let sum = _mm256_and_ps(*sum, region_lanes);
-                        // SAFETY: the region's rows lie inside the padded image, and a
-                        // register from a row's start inside the buffer (checked on entry).
+                        // SAFETY: the region's rows lie inside the padded image (`forward`'s
+                        // outputs, `image_backward_with`'s asserts), and a register from a
+                        // row's start inside the buffer (the assert above).
                         unsafe {
                             let to = input_grad.add(padded.offset(ci, 2 * r + row, 2 * c));
                             _mm256_storeu_ps(to, _mm256_add_ps(_mm256_loadu_ps(to), sum));
@@ -638,6 +644,22 @@ mod avx2 {
                     }
                 }
             }
+        }
+    }
+
+    /// `gradient` times `KH` weight rows, added to the region's rows from row `PY`: a constant,
+    /// so that each row of the region stays a register.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn add_rows<const KH: usize, const PY: usize>(
+        region: &mut [__m256; LANES],
+        gradient: __m256,
+        weights: &[f32],
+    ) {
+        for (ki, w) in weights.chunks_exact(LANES).take(KH).enumerate() {
+            // SAFETY: the chunk holds a register's eight values.
+            let w = unsafe { _mm256_loadu_ps(w.as_ptr()) };
+            region[ki + PY] = _mm256_fmadd_ps(gradient, w, region[ki + PY]);
         }
     }
 
@@ -662,7 +684,7 @@ mod tests {
     }
 
     #[test]
-    fn serves_lenets_blocks_and_refuses_what_gemm_sums_otherwise() {
+    fn serves_lenets_blocks_and_refuses_what_gemm_sums_otherwise_or_kernels_over_7() {
         assert!(serves(&geometry([64, 1, 28, 28], [6, 1, 5, 5], [2, 2])));
         assert!(serves(&geometry([64, 6, 14, 14], [16, 6, 5, 5], [0, 0])));
         // One map (gemm's gemv), a patch of two (gevv), a patch over 512 (gemm's blocks),

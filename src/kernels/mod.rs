@@ -8,8 +8,8 @@
 //! - [`conv`]: the convolution and its autodiff glue, over [`im2col`]'s layout and [`gemm`]'s
 //!   products;
 //! - [`pool`]: the max pool and its backward pass;
-//! - [`conv_block`]: a convolution, relu and max pool as one op, over [`direct`]'s kernel and
-//!   the convolution's backward pass;
+//! - [`conv_block`]: a convolution, relu and max pool as one op, over [`direct`]'s kernels,
+//!   forward and backward;
 //! - [`tanh`]: tanh and the 1998 network's scaled tanh, vectorised;
 //! - [`subsample`]: the 1998 network's trainable subsampling.
 
