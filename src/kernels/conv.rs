@@ -314,6 +314,18 @@ pub(super) mod extension {
             self.bias_grad_from(&plane_sums)
         }
 
+        /// The weights' gradient from each image's (`[batch, out, patch]`), added in image
+        /// order, so that the result does not depend on how the images were spread over threads.
+        pub(crate) fn weight_grad_from(&self, per_image: &[f32]) -> Vec<f32> {
+            let mut weight_grad = vec![0.0f32; self.weight_len()];
+            for image in per_image.chunks(self.weight_len().max(1)) {
+                for (total, g) in weight_grad.iter_mut().zip(image) {
+                    *total += g;
+                }
+            }
+            weight_grad
+        }
+
         /// The bias's gradient from each output plane's sum (`[batch, out]`), added in image
         /// order, so that the result does not depend on how the planes were spread over threads.
         pub(crate) fn bias_grad_from(&self, plane_sums: &[f32]) -> Vec<f32> {
@@ -378,13 +390,10 @@ pub(super) mod extension {
                     images.zip(no_input_grads).for_each_init(scratch, work);
                 }
             }
-            let mut weight_grad = vec![0.0f32; self.weight_len()];
-            for image in per_image.chunks(self.weight_len().max(1)) {
-                for (total, g) in weight_grad.iter_mut().zip(image) {
-                    *total += g;
-                }
-            }
-            (want_input.then_some(input_grad), weight_grad)
+            (
+                want_input.then_some(input_grad),
+                self.weight_grad_from(&per_image),
+            )
         }
 
         /// `backward` for a dense convolution (see `is_dense`): grad `[batch, out]`, so the

@@ -430,18 +430,9 @@ mod avx2 {
             let none = (0..g.batch).into_par_iter().map(|_| None);
             images.zip(none).for_each_init(scratch, work);
         }
-        // Each image's weight gradient has its own slot, added in image order, so that the
-        // result does not depend on how the images were spread over threads.
-        let mut weight_grad = vec![0.0f32; g.weight_len()];
-        for image in per_image.chunks(g.weight_len()) {
-            weight_grad
-                .iter_mut()
-                .zip(image)
-                .for_each(|(total, g)| *total += g);
-        }
         BlockGradients {
             input: want_input.then_some(input),
-            weight: weight_grad,
+            weight: g.weight_grad_from(&per_image),
             plane_sums,
         }
     }
