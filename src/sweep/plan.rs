@@ -332,6 +332,23 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_sweep_file_plans() {
+        // A config key renamed or a base config moved breaks the sweep files in configs/sweeps,
+        // which nothing else loads before a user does.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/sweeps");
+        let out = tempfile::tempdir().unwrap();
+        let mut planned = 0;
+        for entry in fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let plan = SweepPlan::load(&path, Some(out.path()), None)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!plan.trials.is_empty(), "{}", path.display());
+            planned += 1;
+        }
+        assert!(planned >= 5, "{planned} sweep files");
+    }
+
+    #[test]
     fn a_grid_is_every_combination_named_by_what_varies() {
         let plan = plan(
             r#"{"name": "g", "base": {"epochs": 1},
