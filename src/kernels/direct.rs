@@ -5,7 +5,8 @@
 //! Why, forward: im2col + gemm, then relu, then the pool, is four passes over C1's 1.2 MB output
 //! at batch 64, each with its allocation, autodiff node and rayon hand-over; with 6 and 16 output
 //! maps the products are too small for gemm to reach its speed. Here the output maps sit in the
-//! lanes of AVX2 registers (8 maps a register, so C1 takes one and C3 two), a tile is one or two
+//! lanes of AVX2 registers (8 maps a register, so C1 takes one and C3 two) or, for more than
+//! eight maps on a CPU with AVX-512, of one AVX-512 register (C3's 16); a tile is one or two
 //! pool windows, and each of its outputs is a chain of fused multiply-adds over the weights in
 //! im2col's row order, started from zero: the order gemm's microkernel sums them in, so the
 //! outputs equal the unfused path's to the bit (the tests compare every value). Bias, relu and
@@ -17,8 +18,9 @@
 //! is added straight into the image with no column buffer to fold back (col2im). The sums run in
 //! another order than gemm's, so the gradients equal the unfused path's up to rounding.
 //!
-//! CPUs without AVX2 and FMA take the unfused path ([`available`]), since a forward chain rounded
-//! differently would change the bits.
+//! Every lane's chain is the same at either width, so the two give the same bits. CPUs without
+//! AVX2 and FMA take the unfused path ([`available`]), since a forward chain rounded differently
+//! would change the bits.
 
 use super::im2col::Geometry;
 
@@ -73,7 +75,7 @@ pub(super) fn forward(
     );
     #[cfg(target_arch = "x86_64")]
     {
-        avx2::forward(g, x, weight, bias)
+        x86::forward(g, x, weight, bias, x86::Width::for_maps(g.out_channels))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -107,7 +109,7 @@ pub(super) fn backward(
     );
     #[cfg(target_arch = "x86_64")]
     {
-        avx2::backward(g, x, weight, grad, picks, want_input)
+        x86::backward(g, x, weight, grad, picks, want_input)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -117,7 +119,7 @@ pub(super) fn backward(
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+mod x86 {
     use std::arch::x86_64::*;
 
     use rayon::prelude::*;
@@ -125,7 +127,8 @@ mod avx2 {
     use crate::kernels::direct::{BlockGradients, MAX_KERNEL, NO_GRADIENT};
     use crate::kernels::im2col::Geometry;
 
-    const LANES: usize = 8;
+    /// The backward pass's width: AVX2's.
+    const LANES: usize = <Avx2 as Register>::LANES;
 
     /// An image with its zero padding around it, as the kernels read it: `[in, padded_h,
     /// padded_w]`. A receptive field's row `(ci, ki)` for the output at `(y, x)` starts at
@@ -177,8 +180,8 @@ mod avx2 {
     }
 
     /// The layout the forward kernel reads: the weights transposed to `[patch, maps rounded up
-    /// to 8]` (zeros in the extra lanes), the bias likewise, and each patch row's offset in the
-    /// padded image.
+    /// to whole registers of `lanes`]` (zeros in the extra lanes), the bias likewise, and each
+    /// patch row's offset in the padded image.
     struct Plan {
         weights: Vec<f32>,
         bias: Vec<f32>,
@@ -187,8 +190,8 @@ mod avx2 {
     }
 
     impl Plan {
-        fn new(g: &Geometry, weight: &[f32], bias: &[f32]) -> Self {
-            let maps = g.out_channels.div_ceil(LANES) * LANES;
+        fn new(g: &Geometry, weight: &[f32], bias: &[f32], lanes: usize) -> Self {
+            let maps = g.out_channels.div_ceil(lanes) * lanes;
             let mut weights = vec![0.0f32; g.patch() * maps];
             for (map, row) in weight.chunks(g.patch()).enumerate() {
                 for (k, w) in row.iter().enumerate() {
@@ -209,13 +212,38 @@ mod avx2 {
         }
     }
 
+    /// Which kernel the forward pass runs: eight maps a register (AVX2), or sixteen (AVX-512)
+    /// where there are more than eight maps and the CPU has AVX-512.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(super) enum Width {
+        Avx2,
+        Avx512,
+    }
+
+    impl Width {
+        pub(super) fn for_maps(maps: usize) -> Self {
+            if maps > Avx2::LANES && is_x86_feature_detected!("avx512f") {
+                Width::Avx512
+            } else {
+                Width::Avx2
+            }
+        }
+    }
+
+    /// The forward pass at `width`: `Width::Avx512` only where the CPU has it.
     pub(super) fn forward(
         g: &Geometry,
         x: &[f32],
         weight: &[f32],
         bias: &[f32],
+        width: Width,
     ) -> (Vec<f32>, Vec<u8>) {
-        let plan = Plan::new(g, weight, bias);
+        assert!(width == Width::Avx2 || is_x86_feature_detected!("avx512f"));
+        let lanes = match width {
+            Width::Avx2 => Avx2::LANES,
+            Width::Avx512 => Avx512::LANES,
+        };
+        let plan = Plan::new(g, weight, bias, lanes);
         let plane = (g.out_height / 2) * (g.out_width / 2);
         let mut pooled = vec![0.0f32; g.batch * g.out_channels * plane];
         let mut picks = vec![0u8; pooled.len()];
@@ -229,12 +257,15 @@ mod avx2 {
                 |padded, ((pooled, picks), image)| {
                     plan.padded.pad(g, image, padded);
                     // SAFETY: `available()` held (the caller's contract), so the CPU has AVX2
-                    // and FMA; the slices have the lengths `image` documents.
+                    // and FMA, and it has AVX-512 where `width` says so (checked above); the
+                    // slices have the lengths `image_blocks` documents.
                     unsafe {
-                        if g.out_channels <= LANES {
-                            image_blocks::<1>(g, &plan, padded, pooled, picks);
-                        } else {
-                            image_blocks::<2>(g, &plan, padded, pooled, picks);
+                        match width {
+                            Width::Avx512 => image_blocks_avx512(g, &plan, padded, pooled, picks),
+                            Width::Avx2 if g.out_channels <= Avx2::LANES => {
+                                image_blocks_avx2::<1>(g, &plan, padded, pooled, picks)
+                            }
+                            Width::Avx2 => image_blocks_avx2::<2>(g, &plan, padded, pooled, picks),
                         }
                     }
                 },
@@ -242,12 +273,41 @@ mod avx2 {
         (pooled, picks)
     }
 
+    /// `image_blocks` at AVX2's width, `V` registers of maps.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn image_blocks_avx2<const V: usize>(
+        g: &Geometry,
+        plan: &Plan,
+        padded: &[f32],
+        pooled: &mut [f32],
+        picks: &mut [u8],
+    ) {
+        // SAFETY: the caller's contract, and this function's features.
+        unsafe { image_blocks::<Avx2, V>(g, plan, padded, pooled, picks) }
+    }
+
+    /// `image_blocks` at AVX-512's width, one register of up to 16 maps.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn image_blocks_avx512(
+        g: &Geometry,
+        plan: &Plan,
+        padded: &[f32],
+        pooled: &mut [f32],
+        picks: &mut [u8],
+    ) {
+        // SAFETY: the caller's contract, and this function's features.
+        unsafe { image_blocks::<Avx512, 1>(g, plan, padded, pooled, picks) }
+    }
+
     /// One image: every pool window of every map, `V` registers of maps at a time, two windows
     /// side by side where there is one register (eight chains in flight cover the FMA units'
     /// latency), else one. `padded` holds the image as `Padded::pad` lays it out; `pooled` and
     /// `picks` the image's `[out, out_h / 2, out_w / 2]`.
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn image_blocks<const V: usize>(
+    ///
+    /// # Safety
+    /// The CPU has `R`'s features, and this is inlined into a function that enables them.
+    #[inline(always)]
+    unsafe fn image_blocks<R: Register, const V: usize>(
         g: &Geometry,
         plan: &Plan,
         padded: &[f32],
@@ -256,36 +316,39 @@ mod avx2 {
     ) {
         let (rows, cols) = (g.out_height / 2, g.out_width / 2);
         assert!(padded.len() >= plan.padded.len);
-        assert_eq!(plan.weights.len(), g.patch() * V * LANES);
+        assert_eq!(plan.weights.len(), g.patch() * V * R::LANES);
         assert!(pooled.len() >= g.out_channels * rows * cols && picks.len() >= pooled.len());
         for r in 0..rows {
             let mut c = 0;
             while c < cols {
                 let pair = V == 1 && c + 1 < cols;
                 // SAFETY: the windows at (r, c) and (r, c + 1) when `pair` are inside the
-                // output, so every input they read is inside `padded` (checked above).
+                // output, so every input they read is inside `padded` (checked above); the
+                // features are the caller's.
                 let windows = unsafe {
                     if pair {
-                        tile::<V, 2>(plan, padded, r, c)
+                        tile::<R, V, 2>(plan, padded, r, c)
                     } else {
-                        let [one] = tile::<V, 1>(plan, padded, r, c);
+                        let [one] = tile::<R, V, 1>(plan, padded, r, c);
                         [one, one]
                     }
                 };
                 let count = if pair { 2 } else { 1 };
                 for (w, (values, positions)) in windows.iter().take(count).enumerate() {
                     for v in 0..V {
-                        let mut value_lanes = [0.0f32; LANES];
-                        let mut position_lanes = [0i32; LANES];
-                        // SAFETY: each array holds one register's eight lanes.
+                        let mut value_lanes = [0.0f32; MAX_LANES];
+                        let mut position_lanes = [0i32; MAX_LANES];
+                        // SAFETY: the arrays hold a register's lanes; the features are the
+                        // caller's.
                         unsafe {
-                            _mm256_storeu_ps(value_lanes.as_mut_ptr(), values[v]);
-                            _mm256_storeu_si256(
-                                position_lanes.as_mut_ptr().cast(),
-                                _mm256_cvtps_epi32(positions[v]),
-                            );
-                        }
-                        let maps = (v * LANES)..g.out_channels.min((v + 1) * LANES);
+                            R::store(
+                                values[v],
+                                positions[v],
+                                &mut value_lanes,
+                                &mut position_lanes,
+                            )
+                        };
+                        let maps = (v * R::LANES)..g.out_channels.min((v + 1) * R::LANES);
                         for (lane, map) in maps.enumerate() {
                             let at = (map * rows + r) * cols + c + w;
                             pooled[at] = value_lanes[lane];
@@ -302,15 +365,15 @@ mod avx2 {
     /// pooled values and the picked positions (as floats, `NO_GRADIENT` included).
     ///
     /// # Safety
-    /// The CPU has AVX2 and FMA, and windows `(r, c)` to `(r, c + W - 1)` are inside the output.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile<const V: usize, const W: usize>(
+    /// The CPU has `R`'s features, this is inlined into a function that enables them, and
+    /// windows `(r, c)` to `(r, c + W - 1)` are inside the output.
+    #[inline(always)]
+    unsafe fn tile<R: Register, const V: usize, const W: usize>(
         plan: &Plan,
         padded: &[f32],
         r: usize,
         c: usize,
-    ) -> [([__m256; V], [__m256; V]); W] {
+    ) -> [([R; V], [R; V]); W] {
         let width = plan.padded.width;
         // The window's four outputs in the pool's order: top left, top right, bottom left,
         // bottom right; each reads its receptive field from its top-left input on.
@@ -326,49 +389,214 @@ mod avx2 {
         }
         let input = padded.as_ptr();
         let weights = plan.weights.as_ptr();
-        let mut sums = [[[_mm256_setzero_ps(); V]; 4]; W];
+        // SAFETY (every block below): the features are the caller's; `weights` holds `patch`
+        // rows of V registers, the padded bias V registers, and a receptive field of an output
+        // inside the output lies inside the padded image (the caller's contract).
+        let zero = unsafe { R::zero() };
+        let mut sums = [[[zero; V]; 4]; W];
         for (k, &offset) in plan.offsets.iter().enumerate() {
-            let mut w_k = [_mm256_setzero_ps(); V];
+            let mut w_k = [zero; V];
             for (v, w) in w_k.iter_mut().enumerate() {
-                // SAFETY: `weights` holds `patch` rows of V * 8 values.
-                *w = unsafe { _mm256_loadu_ps(weights.add((k * V + v) * LANES)) };
+                *w = unsafe { R::load(weights.add((k * V + v) * R::LANES)) };
             }
             for w in 0..W {
                 for p in 0..4 {
-                    // SAFETY: a receptive field of an output inside the output lies inside the
-                    // padded image (the caller's contract).
-                    let x = unsafe { _mm256_broadcast_ss(&*input.add(corners[w][p] + offset)) };
+                    let x = unsafe { R::splat(*input.add(corners[w][p] + offset)) };
                     for v in 0..V {
-                        sums[w][p][v] = _mm256_fmadd_ps(w_k[v], x, sums[w][p][v]);
+                        sums[w][p][v] = unsafe { R::fma(w_k[v], x, sums[w][p][v]) };
                     }
                 }
             }
         }
-        let zero = _mm256_setzero_ps();
         let mut out = [([zero; V], [zero; V]); W];
         for w in 0..W {
             for v in 0..V {
-                // SAFETY: the padded bias holds V * 8 values.
-                let bias = unsafe { _mm256_loadu_ps(plan.bias.as_ptr().add(v * LANES)) };
-                let mut best = relu(_mm256_add_ps(sums[w][0][v], bias));
-                let mut position = zero;
-                for (p, sum) in sums[w].iter().enumerate().skip(1) {
-                    let candidate = relu(_mm256_add_ps(sum[v], bias));
-                    // Burn's pool moves to a later value that is greater, or NaN.
-                    let takes = _mm256_or_ps(
-                        _mm256_cmp_ps::<_CMP_GT_OQ>(candidate, best),
-                        _mm256_cmp_ps::<_CMP_UNORD_Q>(candidate, candidate),
-                    );
-                    best = _mm256_blendv_ps(best, candidate, takes);
-                    position = _mm256_blendv_ps(position, _mm256_set1_ps(p as f32), takes);
+                unsafe {
+                    let bias = R::load(plan.bias.as_ptr().add(v * R::LANES));
+                    let mut best = R::relu(R::add(sums[w][0][v], bias));
+                    let mut position = zero;
+                    for (p, sum) in sums[w].iter().enumerate().skip(1) {
+                        let candidate = R::relu(R::add(sum[v], bias));
+                        (best, position) = R::later_wins(best, position, candidate, p as f32);
+                    }
+                    out[w].0[v] = best;
+                    out[w].1[v] = R::stopped(best, position);
                 }
-                let zeroed = _mm256_cmp_ps::<_CMP_EQ_OQ>(best, zero);
-                out[w].0[v] = best;
-                out[w].1[v] =
-                    _mm256_blendv_ps(position, _mm256_set1_ps(f32::from(NO_GRADIENT)), zeroed);
             }
         }
         out
+    }
+
+    /// The most lanes of any register below.
+    const MAX_LANES: usize = 16;
+
+    /// A register of output maps at one vector width, and what the forward kernel does with it.
+    /// Written once over this rather than once per width: the methods are inlined into the
+    /// width's `#[target_feature]` function, so each compiles to that width's instructions.
+    ///
+    /// # Safety
+    /// Every method needs the CPU to have the width's features, and must be inlined into a
+    /// function that enables them.
+    trait Register: Copy {
+        const LANES: usize;
+        unsafe fn zero() -> Self;
+        unsafe fn splat(value: f32) -> Self;
+        unsafe fn load(from: *const f32) -> Self;
+        /// `a * b + c`, rounded once.
+        unsafe fn fma(a: Self, b: Self, c: Self) -> Self;
+        unsafe fn add(a: Self, b: Self) -> Self;
+        /// Burn's relu: the value where it is above zero or NaN, else +0.0.
+        unsafe fn relu(value: Self) -> Self;
+        /// The pool's step: a later `candidate` (at window position `p`) takes over from `best`
+        /// where it is greater, or NaN, as Burn's pool moves.
+        unsafe fn later_wins(best: Self, position: Self, candidate: Self, p: f32) -> (Self, Self);
+        /// `position`, or `NO_GRADIENT` where relu made `best` zero.
+        unsafe fn stopped(best: Self, position: Self) -> Self;
+        /// The values and the positions (as integers) into the first `LANES` of each array.
+        unsafe fn store(
+            values: Self,
+            positions: Self,
+            value_lanes: &mut [f32; MAX_LANES],
+            position_lanes: &mut [i32; MAX_LANES],
+        );
+    }
+
+    #[derive(Clone, Copy)]
+    struct Avx2(__m256);
+
+    #[derive(Clone, Copy)]
+    struct Avx512(__m512);
+
+    impl Register for Avx2 {
+        const LANES: usize = 8;
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            Self(unsafe { _mm256_setzero_ps() })
+        }
+        #[inline(always)]
+        unsafe fn splat(value: f32) -> Self {
+            Self(unsafe { _mm256_set1_ps(value) })
+        }
+        #[inline(always)]
+        unsafe fn load(from: *const f32) -> Self {
+            Self(unsafe { _mm256_loadu_ps(from) })
+        }
+        #[inline(always)]
+        unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
+            Self(unsafe { _mm256_fmadd_ps(a.0, b.0, c.0) })
+        }
+        #[inline(always)]
+        unsafe fn add(a: Self, b: Self) -> Self {
+            Self(unsafe { _mm256_add_ps(a.0, b.0) })
+        }
+        #[inline(always)]
+        unsafe fn relu(value: Self) -> Self {
+            unsafe {
+                let keep = _mm256_or_ps(
+                    _mm256_cmp_ps::<_CMP_GT_OQ>(value.0, _mm256_setzero_ps()),
+                    _mm256_cmp_ps::<_CMP_UNORD_Q>(value.0, value.0),
+                );
+                Self(_mm256_and_ps(value.0, keep))
+            }
+        }
+        #[inline(always)]
+        unsafe fn later_wins(best: Self, position: Self, candidate: Self, p: f32) -> (Self, Self) {
+            unsafe {
+                let takes = _mm256_or_ps(
+                    _mm256_cmp_ps::<_CMP_GT_OQ>(candidate.0, best.0),
+                    _mm256_cmp_ps::<_CMP_UNORD_Q>(candidate.0, candidate.0),
+                );
+                (
+                    Self(_mm256_blendv_ps(best.0, candidate.0, takes)),
+                    Self(_mm256_blendv_ps(position.0, _mm256_set1_ps(p), takes)),
+                )
+            }
+        }
+        #[inline(always)]
+        unsafe fn stopped(best: Self, position: Self) -> Self {
+            unsafe {
+                let zeroed = _mm256_cmp_ps::<_CMP_EQ_OQ>(best.0, _mm256_setzero_ps());
+                let stopped = _mm256_set1_ps(f32::from(NO_GRADIENT));
+                Self(_mm256_blendv_ps(position.0, stopped, zeroed))
+            }
+        }
+        #[inline(always)]
+        unsafe fn store(
+            values: Self,
+            positions: Self,
+            value_lanes: &mut [f32; MAX_LANES],
+            position_lanes: &mut [i32; MAX_LANES],
+        ) {
+            unsafe {
+                _mm256_storeu_ps(value_lanes.as_mut_ptr(), values.0);
+                let positions = _mm256_cvtps_epi32(positions.0);
+                _mm256_storeu_si256(position_lanes.as_mut_ptr().cast(), positions);
+            }
+        }
+    }
+
+    impl Register for Avx512 {
+        const LANES: usize = 16;
+        #[inline(always)]
+        unsafe fn zero() -> Self {
+            Self(unsafe { _mm512_setzero_ps() })
+        }
+        #[inline(always)]
+        unsafe fn splat(value: f32) -> Self {
+            Self(unsafe { _mm512_set1_ps(value) })
+        }
+        #[inline(always)]
+        unsafe fn load(from: *const f32) -> Self {
+            Self(unsafe { _mm512_loadu_ps(from) })
+        }
+        #[inline(always)]
+        unsafe fn fma(a: Self, b: Self, c: Self) -> Self {
+            Self(unsafe { _mm512_fmadd_ps(a.0, b.0, c.0) })
+        }
+        #[inline(always)]
+        unsafe fn add(a: Self, b: Self) -> Self {
+            Self(unsafe { _mm512_add_ps(a.0, b.0) })
+        }
+        #[inline(always)]
+        unsafe fn relu(value: Self) -> Self {
+            unsafe {
+                let keep = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(value.0, _mm512_setzero_ps())
+                    | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(value.0, value.0);
+                Self(_mm512_maskz_mov_ps(keep, value.0))
+            }
+        }
+        #[inline(always)]
+        unsafe fn later_wins(best: Self, position: Self, candidate: Self, p: f32) -> (Self, Self) {
+            unsafe {
+                let takes = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(candidate.0, best.0)
+                    | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(candidate.0, candidate.0);
+                (
+                    Self(_mm512_mask_blend_ps(takes, best.0, candidate.0)),
+                    Self(_mm512_mask_blend_ps(takes, position.0, _mm512_set1_ps(p))),
+                )
+            }
+        }
+        #[inline(always)]
+        unsafe fn stopped(best: Self, position: Self) -> Self {
+            unsafe {
+                let zeroed = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(best.0, _mm512_setzero_ps());
+                let stopped = _mm512_set1_ps(f32::from(NO_GRADIENT));
+                Self(_mm512_mask_blend_ps(zeroed, position.0, stopped))
+            }
+        }
+        #[inline(always)]
+        unsafe fn store(
+            values: Self,
+            positions: Self,
+            value_lanes: &mut [f32; MAX_LANES],
+            position_lanes: &mut [i32; MAX_LANES],
+        ) {
+            unsafe {
+                _mm512_storeu_ps(value_lanes.as_mut_ptr(), values.0);
+                let positions = _mm512_cvtps_epi32(positions.0);
+                _mm512_storeu_si512(position_lanes.as_mut_ptr().cast(), positions);
+            }
+        }
     }
 
     pub(super) fn backward(
@@ -653,17 +881,6 @@ mod avx2 {
             region[ki + PY] = _mm256_fmadd_ps(gradient, w, region[ki + PY]);
         }
     }
-
-    /// Burn's relu: the value where it is above zero or NaN, else +0.0.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn relu(value: __m256) -> __m256 {
-        let keep = _mm256_or_ps(
-            _mm256_cmp_ps::<_CMP_GT_OQ>(value, _mm256_setzero_ps()),
-            _mm256_cmp_ps::<_CMP_UNORD_Q>(value, value),
-        );
-        _mm256_and_ps(value, keep)
-    }
 }
 
 #[cfg(test)]
@@ -672,6 +889,38 @@ mod tests {
 
     fn geometry(x: [usize; 4], w: [usize; 4], padding: [usize; 2]) -> Geometry {
         Geometry::new(&x, &w, padding)
+    }
+
+    /// On a CPU with AVX-512, C3's forward pass runs at AVX-512's width; it must give AVX2's
+    /// bits (which CPUs without it run, and `conv_block`'s test compares with the three ops).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn both_widths_give_the_same_bits() {
+        use super::x86::{Width, forward};
+        if !(available() && std::arch::is_x86_feature_detected!("avx512f")) {
+            return;
+        }
+        let values = |n: usize, seed: u32| -> Vec<f32> {
+            (0..n)
+                .map(|i| {
+                    let h = (i as u32 ^ seed)
+                        .wrapping_mul(2_654_435_761)
+                        .rotate_left(13);
+                    (h % 2001) as f32 / 1000.0 - 1.0
+                })
+                .collect()
+        };
+        for (maps, padding) in [(16, [0, 0]), (9, [1, 1]), (12, [2, 0])] {
+            let g = geometry([3, 6, 14, 14], [maps, 6, 5, 5], padding);
+            let x = values(g.batch * g.image_len(), 1);
+            let (w, b) = (values(g.weight_len(), 2), values(maps, 3));
+            let wide = forward(&g, &x, &w, &b, Width::Avx512);
+            let narrow = forward(&g, &x, &w, &b, Width::Avx2);
+            let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&wide.0), bits(&narrow.0), "{maps} maps: values");
+            assert_eq!(wide.1, narrow.1, "{maps} maps: picks");
+            assert!(wide.1.iter().any(|&p| p == NO_GRADIENT) && wide.1.iter().any(|&p| p == 3));
+        }
     }
 
     #[test]
