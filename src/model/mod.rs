@@ -274,9 +274,8 @@ impl LeNet5 {
 
     /// The forward pass. Unobserved, a convolution followed by relu and a max pool runs as one
     /// op ([`kernels::conv_relu_max_pool`], the same values to the bit, the gradients up to
-    /// rounding), since the maps between
-    /// them need not exist; observed, they run one by one so that C1's and C3's maps can be
-    /// shown.
+    /// rounding), since the maps between them need not exist; observed, they run one by one so
+    /// that C1's and C3's maps can be shown.
     fn run(&self, images: Tensor<4>, mut observe: Option<&mut Observer<'_>>) -> Tensor<2> {
         let fuse = observe.is_none() && self.activation == ActivationKind::Relu;
         let mut show = |layer: &'static str, output: LayerOutput<'_>| {
