@@ -125,6 +125,9 @@ mod x86 {
     use rayon::prelude::*;
 
     use crate::kernels::direct::{BlockGradients, MAX_KERNEL, NO_GRADIENT};
+
+    /// The picks a window can record: its four positions and [`NO_GRADIENT`].
+    const PICKS: usize = NO_GRADIENT as usize + 1;
     use crate::kernels::im2col::Geometry;
 
     /// The backward pass's width: AVX2's.
@@ -665,19 +668,22 @@ mod x86 {
         }
     }
 
-    /// Each weight row `[out, in, kh, kw]` placed in a register's lanes twice, from lane 0 and
-    /// from lane 1 (zeros elsewhere), as `[in][out][column of the pick][kh][LANES]`: a pick in
-    /// a window's right column adds its field one lane further right.
+    /// Each map's weights placed as a window's region would take them from each pick: for a
+    /// pick at `(py, px)` of its window, row `ki` of the kernel at the region's row `ki + py`,
+    /// from lane `px` (zeros elsewhere), and all zeros for [`NO_GRADIENT`]; laid out as
+    /// `[in][out][pick][kh + 1][LANES]`, so that every pick adds the same rows, with no branch.
     fn shifted_weights(g: &Geometry, weight: &[f32]) -> Vec<f32> {
         let [kh, kw] = g.kernel;
-        let mut shifted = vec![0.0f32; g.channels * g.out_channels * 2 * kh * LANES];
+        let block = (kh + 1) * LANES;
+        let mut shifted = vec![0.0f32; g.channels * g.out_channels * PICKS * block];
         for ci in 0..g.channels {
             for map in 0..g.out_channels {
-                for px in 0..2 {
+                for pick in 0..NO_GRADIENT {
+                    let (py, px) = (usize::from(pick / 2), usize::from(pick % 2));
+                    let at = ((ci * g.out_channels + map) * PICKS + usize::from(pick)) * block;
                     for ki in 0..kh {
                         let row = &weight[((map * g.channels + ci) * kh + ki) * kw..][..kw];
-                        let at = (((ci * g.out_channels + map) * 2 + px) * kh + ki) * LANES;
-                        shifted[at + px..][..kw].copy_from_slice(row);
+                        shifted[at + (ki + py) * LANES + px..][..kw].copy_from_slice(row);
                     }
                 }
             }
@@ -738,8 +744,8 @@ mod x86 {
 
     /// The weights' gradient, map by map: the picks that passed a gradient (in the pool's
     /// row-major order, their sum the bias's share), and per input channel each field row's
-    /// sum of picked inputs times gradients, `KH` rows in registers while the picks go by. Then
-    /// the input's, when `scratch.input_grad` is not empty.
+    /// sum of picked inputs times gradients, `KH` rows of two channels in registers while the
+    /// picks go by. Then the input's, when `scratch.input_grad` is not empty.
     #[target_feature(enable = "avx2,fma")]
     fn image_backward_with<const KH: usize>(
         g: &Geometry,
@@ -757,47 +763,71 @@ mod x86 {
         assert!(image.weight_grad.len() == g.weight_len() && image.sums.len() == g.out_channels);
         assert!(image.grad.len() == g.out_channels * rows * cols);
         assert!(image.picks.len() == image.grad.len());
-        assert!(image.picks.iter().all(|&pick| pick <= NO_GRADIENT));
+        // A fold, which the compiler vectorises, where `all` would test byte by byte.
+        assert!(image.picks.iter().fold(0, |most, &pick| pick.max(most)) <= NO_GRADIENT);
         assert!(scratch.image.len() >= padded.len + LANES);
         let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         let field_lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(kw as i32), lane);
         let input = scratch.image.as_ptr();
+        // Every window writes its slot and only a passed one advances the count: which windows
+        // pass is unpredictable, so a branch on it would miss about as often as not.
+        scratch.passed.resize(rows * cols, (0, 0.0));
+        let negative_zero = _mm_set_ss(-0.0);
         for map in 0..g.out_channels {
             let plane = map * rows * cols..(map + 1) * rows * cols;
             let (grad, picks) = (&image.grad[plane.clone()], &image.picks[plane]);
-            scratch.passed.clear();
-            let mut sum = 0.0f32;
-            for (at, (&gradient, &pick)) in grad.iter().zip(picks).enumerate() {
-                if pick == NO_GRADIENT {
-                    continue;
+            let mut passed = 0;
+            let mut sum = _mm_setzero_ps();
+            for r in 0..rows {
+                let (grad, picks) = (&grad[r * cols..][..cols], &picks[r * cols..][..cols]);
+                for (c, (&gradient, &pick)) in grad.iter().zip(picks).enumerate() {
+                    let (y, x) = (2 * r + usize::from(pick / 2), 2 * c + usize::from(pick % 2));
+                    scratch.passed[passed] = (y * padded.width + x, gradient);
+                    let passes = pick != NO_GRADIENT;
+                    passed += usize::from(passes);
+                    // Adding -0.0 leaves every value as it is, +0.0 and -0.0 included. Chosen
+                    // by a mask in a vector register: on scalars the compiler turns the mask
+                    // back into a branch.
+                    let keep = _mm_castsi128_ps(_mm_set1_epi32(-i32::from(passes)));
+                    let addend = _mm_blendv_ps(negative_zero, _mm_set_ss(gradient), keep);
+                    sum = _mm_add_ss(sum, addend);
                 }
-                let (y, x) = (2 * (at / cols) + usize::from(pick / 2), 2 * (at % cols));
-                scratch
-                    .passed
-                    .push((y * padded.width + x + usize::from(pick % 2), gradient));
-                sum += gradient;
             }
-            image.sums[map] = sum;
-            for ci in 0..g.channels {
-                let mut rows_sum = [_mm256_setzero_ps(); LANES];
-                for &(at, gradient) in &scratch.passed {
+            image.sums[map] = _mm_cvtss_f32(sum);
+            let passed = &scratch.passed[..passed];
+            // Two input channels at a time: twice the independent chains of multiply-adds
+            // while the picks go by, each weight's sum still in the picks' order.
+            let mut ci = 0;
+            while ci < g.channels {
+                let pair = usize::from(ci + 1 < g.channels);
+                let second = padded.offset(ci + pair, 0, 0);
+                // Each field row's sums for the two channels.
+                let mut sums = [[_mm256_setzero_ps(); 2]; KH];
+                for &(at, gradient) in passed {
                     let gradient = _mm256_set1_ps(gradient);
-                    for (ki, row_sum) in rows_sum.iter_mut().enumerate().take(KH) {
+                    for (ki, row_sums) in sums.iter_mut().enumerate() {
                         // SAFETY: inside the buffer (the asserts above).
-                        let x =
-                            unsafe { _mm256_loadu_ps(input.add(padded.offset(ci, ki, 0) + at)) };
-                        *row_sum = _mm256_fmadd_ps(gradient, x, *row_sum);
+                        let (x0, x1) = unsafe {
+                            let row = input.add(padded.offset(ci, ki, 0) + at);
+                            let next = input.add(second + ki * padded.width + at);
+                            (_mm256_loadu_ps(row), _mm256_loadu_ps(next))
+                        };
+                        row_sums[0] = _mm256_fmadd_ps(gradient, x0, row_sums[0]);
+                        row_sums[1] = _mm256_fmadd_ps(gradient, x1, row_sums[1]);
                     }
                 }
-                for (ki, row_sum) in rows_sum.iter().enumerate().take(KH) {
-                    let k = ((map * g.channels + ci) * KH + ki) * kw;
-                    // SAFETY: the row's kw values lie inside the map's slot (checked on entry);
-                    // the masked lanes are not written.
-                    unsafe {
-                        let to = image.weight_grad.as_mut_ptr().add(k);
-                        _mm256_maskstore_ps(to, field_lanes, *row_sum);
+                for c in 0..=pair {
+                    for (ki, row_sums) in sums.iter().enumerate() {
+                        let k = ((map * g.channels + ci + c) * KH + ki) * kw;
+                        // SAFETY: the row's kw values lie inside the map's slot (checked on
+                        // entry); the masked lanes are not written.
+                        unsafe {
+                            let to = image.weight_grad.as_mut_ptr().add(k);
+                            _mm256_maskstore_ps(to, field_lanes, row_sums[c]);
+                        }
                     }
                 }
+                ci += 1 + pair;
             }
         }
         if !scratch.input_grad.is_empty() {
@@ -809,9 +839,12 @@ mod x86 {
     /// added in registers over the window's region (`KH + 1` rows of `kw + 1` columns: a pick
     /// in the window's bottom row lands a row lower, one in its right column a lane further
     /// right), then the region added to `input_grad` (the padded image's) once. Where the three
-    /// ops would fold back a column buffer, this adds each window's region as it goes; an
-    /// infinite gradient, times a region lane's zero weight, also spreads NaN one column
-    /// beyond its field (to inputs whose gradient is then meaningless anyway).
+    /// ops would fold back a column buffer, this adds each window's region as it goes. A pick
+    /// without a gradient adds zero times zeros and every pick adds all the region's rows, so
+    /// that nothing branches on the picks (a branch would miss about every other time); the
+    /// zeros added change no sum, and the regions are added in the windows' order as before.
+    /// An infinite gradient, times a region's zero weights, also spreads NaN to the rest of its
+    /// region (to inputs whose gradient is then meaningless anyway).
     #[target_feature(enable = "avx2,fma")]
     fn input_backward<const KH: usize>(
         g: &Geometry,
@@ -820,65 +853,74 @@ mod x86 {
         image: &Image,
         input_grad: &mut [f32],
     ) {
-        let kw = g.kernel[1];
-        let (rows, cols) = (g.out_height / 2, g.out_width / 2);
+        let cols = g.out_width / 2;
         assert!(input_grad.len() >= padded.len + LANES);
-        assert!(shifted.len() == g.channels * g.out_channels * 2 * KH * LANES);
-        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        let region_lanes =
-            _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(kw as i32 + 1), lane));
+        assert!(shifted.len() == g.channels * g.out_channels * PICKS * (KH + 1) * LANES);
         input_grad.fill(0.0);
         let input_grad = input_grad.as_mut_ptr();
         for ci in 0..g.channels {
-            for r in 0..rows {
-                for c in 0..cols {
-                    let mut region = [_mm256_setzero_ps(); LANES];
-                    for map in 0..g.out_channels {
-                        let at = (map * rows + r) * cols + c;
-                        let pick = image.picks[at];
-                        if pick == NO_GRADIENT {
-                            continue;
-                        }
-                        let gradient = _mm256_set1_ps(image.grad[at]);
-                        let px = usize::from(pick % 2);
-                        let weights = (((ci * g.out_channels + map) * 2 + px) * KH) * LANES;
-                        let weights = &shifted[weights..][..KH * LANES];
-                        if pick / 2 == 0 {
-                            add_rows::<KH, 0>(&mut region, gradient, weights);
-                        } else {
-                            add_rows::<KH, 1>(&mut region, gradient, weights);
-                        }
-                    }
-                    for (row, sum) in region.iter().enumerate().take(KH + 1) {
-                        // The lanes past the region hold zeros times the gradients (NaN for an
-                        // infinite one): cleared, so that they add +0.0 to the inputs beyond.
-                        let sum = _mm256_and_ps(*sum, region_lanes);
-                        // SAFETY: the region's rows lie inside the padded image (`forward`'s
-                        // outputs, `image_backward_with`'s asserts), and a register from a
-                        // row's start inside the buffer (the assert above).
-                        unsafe {
-                            let to = input_grad.add(padded.offset(ci, 2 * r + row, 2 * c));
-                            _mm256_storeu_ps(to, _mm256_add_ps(_mm256_loadu_ps(to), sum));
-                        }
-                    }
+            for r in 0..g.out_height / 2 {
+                // Two windows at a time: twice the independent chains of multiply-adds.
+                let mut c = 0;
+                while c + 2 <= cols {
+                    windows::<KH, 2>(g, padded, shifted, image, input_grad, [ci, r, c]);
+                    c += 2;
+                }
+                if c < cols {
+                    windows::<KH, 1>(g, padded, shifted, image, input_grad, [ci, r, c]);
                 }
             }
         }
     }
 
-    /// `gradient` times `KH` weight rows, added to the region's rows from row `PY`: a constant,
-    /// so that each row of the region stays a register.
+    /// `W` neighbouring windows of `input_backward`, from the one at `[ci, r, c]`: their regions
+    /// summed over the maps in registers, then added to `input_grad` window by window.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn add_rows<const KH: usize, const PY: usize>(
-        region: &mut [__m256; LANES],
-        gradient: __m256,
-        weights: &[f32],
+    fn windows<const KH: usize, const W: usize>(
+        g: &Geometry,
+        padded: Padded,
+        shifted: &[f32],
+        image: &Image,
+        input_grad: *mut f32,
+        [ci, r, c]: [usize; 3],
     ) {
-        for (ki, w) in weights.chunks_exact(LANES).take(KH).enumerate() {
-            // SAFETY: the chunk holds a register's eight values.
-            let w = unsafe { _mm256_loadu_ps(w.as_ptr()) };
-            region[ki + PY] = _mm256_fmadd_ps(gradient, w, region[ki + PY]);
+        let (rows, cols, kw) = (g.out_height / 2, g.out_width / 2, g.kernel[1]);
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let region_lanes =
+            _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(kw as i32 + 1), lane));
+        let block = (KH + 1) * LANES;
+        let mut regions = [[_mm256_setzero_ps(); MAX_KERNEL + 1]; W];
+        for map in 0..g.out_channels {
+            let at = (map * rows + r) * cols + c;
+            for (w, region) in regions.iter_mut().enumerate() {
+                let pick = image.picks[at + w];
+                let passes = pick != NO_GRADIENT;
+                // Zero by a mask in a vector register, where the compiler keeps it a mask.
+                let keep = _mm256_castsi256_ps(_mm256_set1_epi32(-i32::from(passes)));
+                let gradient = _mm256_and_ps(_mm256_set1_ps(image.grad[at + w]), keep);
+                let weights = ((ci * g.out_channels + map) * PICKS + usize::from(pick)) * block;
+                let weights = &shifted[weights..][..block];
+                for (row, w) in region.iter_mut().zip(weights.chunks_exact(LANES)) {
+                    // SAFETY: the chunk holds a register's eight values.
+                    let w = unsafe { _mm256_loadu_ps(w.as_ptr()) };
+                    *row = _mm256_fmadd_ps(gradient, w, *row);
+                }
+            }
+        }
+        for (w, region) in regions.iter().enumerate() {
+            for (row, sum) in region.iter().enumerate().take(KH + 1) {
+                // The lanes past the region hold zeros times the gradients (NaN for an
+                // infinite one): cleared, so that they add +0.0 to the inputs beyond.
+                let sum = _mm256_and_ps(*sum, region_lanes);
+                // SAFETY: the region's rows lie inside the padded image (`forward`'s outputs,
+                // `image_backward_with`'s asserts), and a register from a row's start inside
+                // the buffer (`input_backward`'s assert).
+                unsafe {
+                    let to = input_grad.add(padded.offset(ci, 2 * r + row, 2 * (c + w)));
+                    _mm256_storeu_ps(to, _mm256_add_ps(_mm256_loadu_ps(to), sum));
+                }
+            }
         }
     }
 }
