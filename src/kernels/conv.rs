@@ -330,8 +330,10 @@ pub(super) mod extension {
         /// order, so that the result does not depend on how the planes were spread over threads.
         pub(crate) fn bias_grad_from(&self, plane_sums: &[f32]) -> Vec<f32> {
             let mut sums = vec![0.0f32; self.out_channels];
-            for (map, plane_sum) in plane_sums.iter().enumerate() {
-                sums[map % self.out_channels] += plane_sum;
+            for image in plane_sums.chunks(self.out_channels.max(1)) {
+                for (sum, plane_sum) in sums.iter_mut().zip(image) {
+                    *sum += plane_sum;
+                }
             }
             sums
         }

@@ -799,40 +799,62 @@ mod x86 {
             // while the picks go by, each weight's sum still in the picks' order.
             let mut ci = 0;
             while ci < g.channels {
-                let pair = usize::from(ci + 1 < g.channels);
-                let second = padded.offset(ci + pair, 0, 0);
-                // Each field row's sums for the two channels.
-                let mut sums = [[_mm256_setzero_ps(); 2]; KH];
-                for &(at, gradient) in passed {
-                    let gradient = _mm256_set1_ps(gradient);
-                    for (ki, row_sums) in sums.iter_mut().enumerate() {
-                        // SAFETY: inside the buffer (the asserts above).
-                        let (x0, x1) = unsafe {
-                            let row = input.add(padded.offset(ci, ki, 0) + at);
-                            let next = input.add(second + ki * padded.width + at);
-                            (_mm256_loadu_ps(row), _mm256_loadu_ps(next))
-                        };
-                        row_sums[0] = _mm256_fmadd_ps(gradient, x0, row_sums[0]);
-                        row_sums[1] = _mm256_fmadd_ps(gradient, x1, row_sums[1]);
-                    }
-                }
-                for c in 0..=pair {
-                    for (ki, row_sums) in sums.iter().enumerate() {
-                        let k = ((map * g.channels + ci + c) * KH + ki) * kw;
+                let weight_grad = image.weight_grad.as_mut_ptr();
+                // `sums` as `[KH][count]`, flattened: each row's sums for the channels.
+                let store = |sums: &[__m256], count: usize| {
+                    for (i, row_sum) in sums.iter().enumerate() {
+                        let k = ((map * g.channels + ci + i % count) * KH + i / count) * kw;
                         // SAFETY: the row's kw values lie inside the map's slot (checked on
                         // entry); the masked lanes are not written.
-                        unsafe {
-                            let to = image.weight_grad.as_mut_ptr().add(k);
-                            _mm256_maskstore_ps(to, field_lanes, row_sums[c]);
-                        }
+                        unsafe { _mm256_maskstore_ps(weight_grad.add(k), field_lanes, *row_sum) };
                     }
-                }
-                ci += 1 + pair;
+                };
+                // SAFETY (both): the fields of the passed picks lie inside the buffer (the
+                // asserts above).
+                let count = if ci + 1 < g.channels {
+                    let sums = unsafe { field_rows::<KH, 2>(input, padded, ci, passed) };
+                    store(sums.as_flattened(), 2);
+                    2
+                } else {
+                    let sums = unsafe { field_rows::<KH, 1>(input, padded, ci, passed) };
+                    store(sums.as_flattened(), 1);
+                    1
+                };
+                ci += count;
             }
         }
         if !scratch.input_grad.is_empty() {
             input_backward::<KH>(g, padded, shifted, &image, &mut scratch.input_grad);
         }
+    }
+
+    /// For `C` input channels from `ci`, each field row's sum of the passed picks' inputs
+    /// times their gradients, in the picks' order: `[KH][C]` registers.
+    ///
+    /// # Safety
+    /// Every passed pick's field, and a register from each of its rows' start, lies inside
+    /// `input`'s buffer.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn field_rows<const KH: usize, const C: usize>(
+        input: *const f32,
+        padded: Padded,
+        ci: usize,
+        passed: &[(usize, f32)],
+    ) -> [[__m256; C]; KH] {
+        let mut sums = [[_mm256_setzero_ps(); C]; KH];
+        for &(at, gradient) in passed {
+            let gradient = _mm256_set1_ps(gradient);
+            for (ki, row_sums) in sums.iter_mut().enumerate() {
+                for (c, sum) in row_sums.iter_mut().enumerate() {
+                    // SAFETY: the caller's contract.
+                    let x =
+                        unsafe { _mm256_loadu_ps(input.add(padded.offset(ci + c, ki, 0) + at)) };
+                    *sum = _mm256_fmadd_ps(gradient, x, *sum);
+                }
+            }
+        }
+        sums
     }
 
     /// The input's gradient, window by window: the maps' picked weights times their gradients
