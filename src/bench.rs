@@ -158,7 +158,9 @@ fn measure_one(
     train_set: &ImageSplit,
     test_set: &ImageSplit,
 ) -> Result<BenchResult, BenchError> {
-    let (model, epoch_seconds) = train_epochs(config, settings, device, batch_size, train_set)?;
+    let (model, epoch_seconds) = crate::device::on_compute_threads(|| {
+        train_epochs(config, settings, device, batch_size, train_set)
+    })?;
 
     let started = Instant::now();
     let evaluation = evaluate(

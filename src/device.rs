@@ -152,6 +152,21 @@ impl fmt::Display for BackendKind {
     }
 }
 
+/// Runs `work` on a thread of rayon's global pool, the one the CPU backends and this crate's
+/// kernels split their ops over, and returns its result. Why: every op a thread outside the
+/// pool starts is handed over to a pool thread, woken from sleep, while the caller sleeps until
+/// it is done, twice per op and dozens of ops a training step; from a pool thread an op starts
+/// at once, on that thread, and the other threads steal from it. The results do not change:
+/// every op's sums run in the same order on any thread. On a GPU backend the work only
+/// launches kernels, and where it runs makes no difference. `work` must not wait on a thread
+/// that waits for the pool (with one thread in the pool, nothing would run it): training's
+/// loaders and checkpoint writers, which it waits on, use no rayon.
+pub fn on_compute_threads<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    // `scope` runs its body on a pool thread (injecting it when called from outside the pool)
+    // and waits for it.
+    rayon::scope(|_| work())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

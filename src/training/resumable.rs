@@ -151,13 +151,15 @@ impl SupervisedLearningStrategy<LeNet5> for ResumableLoop {
                     label: components.label.clone(),
                 }),
         );
-        let (model, mut processor) = self.fit(
-            components,
-            learner,
-            dataloader_train,
-            dataloader_valid,
-            self.start.epoch,
-        );
+        let (model, mut processor) = crate::device::on_compute_threads(|| {
+            self.fit(
+                components,
+                learner,
+                dataloader_train,
+                dataloader_valid,
+                self.start.epoch,
+            )
+        });
         interrupter.fail_on_error(processor.process_train(LearnerEvent::End(None)));
         let model = model.valid();
         interrupter.fail_on_error(processor.flush());
