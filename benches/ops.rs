@@ -612,7 +612,10 @@ fn main() {
     let autodiff = device.clone().autodiff();
     let on_cpu = matches!(settings.backend, BackendKind::Flex | BackendKind::Ndarray);
     let mut table = Table::header(&settings, on_cpu.then(Limits::measure));
-    time_layers(&settings, &device, &autodiff, &mut table);
-    time_loss(&settings, &autodiff, &mut table);
-    time_steps(&settings, &autodiff, &mut table);
+    // From a thread of rayon's pool, as training runs its steps (`on_compute_threads` says why).
+    lenet::device::on_compute_threads(|| {
+        time_layers(&settings, &device, &autodiff, &mut table);
+        time_loss(&settings, &autodiff, &mut table);
+        time_steps(&settings, &autodiff, &mut table);
+    });
 }
