@@ -172,6 +172,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn compute_work_runs_on_a_thread_of_the_pool_and_returns_its_result() {
+        // The test's own thread is not one of the pool's.
+        assert_eq!(rayon::current_thread_index(), None);
+        let (index, sum) = on_compute_threads(|| {
+            use rayon::prelude::*;
+            let sum: u64 = (1..=1000u64).into_par_iter().sum();
+            (rayon::current_thread_index(), sum)
+        });
+        assert!(index.is_some(), "the work ran outside rayon's pool");
+        assert_eq!(sum, 500_500);
+    }
+
+    #[test]
     fn preferred_backend_is_the_most_specific_compiled_one() {
         let expected = if cfg!(feature = "vulkan") {
             BackendKind::Vulkan
