@@ -125,10 +125,10 @@ mod x86 {
     use rayon::prelude::*;
 
     use crate::kernels::direct::{BlockGradients, MAX_KERNEL, NO_GRADIENT};
+    use crate::kernels::im2col::Geometry;
 
     /// The picks a window can record: its four positions and [`NO_GRADIENT`].
     const PICKS: usize = NO_GRADIENT as usize + 1;
-    use crate::kernels::im2col::Geometry;
 
     /// The backward pass's width: AVX2's.
     const LANES: usize = <Avx2 as Register>::LANES;
@@ -692,8 +692,8 @@ mod x86 {
     }
 
     /// One thread's buffers: the padded image, its gradient (empty when the input's is not
-    /// wanted), and one map's passed gradients as (offset of the picked output's receptive
-    /// field in the padded image, gradient).
+    /// wanted), and a slot per window of a map, the passed picks compacted at its front as
+    /// (offset of the picked output's receptive field in the padded image, gradient).
     struct Scratch {
         image: Vec<f32>,
         input_grad: Vec<f32>,
@@ -744,8 +744,8 @@ mod x86 {
 
     /// The weights' gradient, map by map: the picks that passed a gradient (in the pool's
     /// row-major order, their sum the bias's share), and per input channel each field row's
-    /// sum of picked inputs times gradients, `KH` rows of two channels in registers while the
-    /// picks go by. Then the input's, when `scratch.input_grad` is not empty.
+    /// sum of picked inputs times gradients, `KH` rows of up to two channels in registers while
+    /// the picks go by. Then the input's, when `scratch.input_grad` is not empty.
     #[target_feature(enable = "avx2,fma")]
     fn image_backward_with<const KH: usize>(
         g: &Geometry,
@@ -810,7 +810,8 @@ mod x86 {
                     }
                 };
                 // SAFETY (both): the fields of the passed picks lie inside the buffer (the
-                // asserts above).
+                // asserts above), and the channels are the image's (`ci + 1 < g.channels` for
+                // two).
                 let count = if ci + 1 < g.channels {
                     let sums = unsafe { field_rows::<KH, 2>(input, padded, ci, passed) };
                     store(sums.as_flattened(), 2);
@@ -832,8 +833,8 @@ mod x86 {
     /// times their gradients, in the picks' order: `[KH][C]` registers.
     ///
     /// # Safety
-    /// Every passed pick's field, and a register from each of its rows' start, lies inside
-    /// `input`'s buffer.
+    /// Channels `ci` to `ci + C - 1` are the image's, and every passed pick's field in them, and
+    /// a register from each of its rows' start, lies inside `input`'s buffer.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn field_rows<const KH: usize, const C: usize>(
@@ -864,7 +865,8 @@ mod x86 {
     /// ops would fold back a column buffer, this adds each window's region as it goes. A pick
     /// without a gradient adds zero times zeros and every pick adds all the region's rows, so
     /// that nothing branches on the picks (a branch would miss about every other time); the
-    /// zeros added change no sum, and the regions are added in the windows' order as before.
+    /// zeros added change no value of the input's gradient (which starts at +0.0 and is only
+    /// added to), and the regions are added in the windows' order as before.
     /// An infinite gradient, times a region's zero weights, also spreads NaN to the rest of its
     /// region (to inputs whose gradient is then meaningless anyway).
     #[target_feature(enable = "avx2,fma")]
@@ -879,7 +881,6 @@ mod x86 {
         assert!(input_grad.len() >= padded.len + LANES);
         assert!(shifted.len() == g.channels * g.out_channels * PICKS * (KH + 1) * LANES);
         input_grad.fill(0.0);
-        let input_grad = input_grad.as_mut_ptr();
         for ci in 0..g.channels {
             for r in 0..g.out_height / 2 {
                 // Two windows at a time: twice the independent chains of multiply-adds.
@@ -904,10 +905,14 @@ mod x86 {
         padded: Padded,
         shifted: &[f32],
         image: &Image,
-        input_grad: *mut f32,
+        input_grad: &mut [f32],
         [ci, r, c]: [usize; 3],
     ) {
         let (rows, cols, kw) = (g.out_height / 2, g.out_width / 2, g.kernel[1]);
+        // With `image_backward_with`'s asserts (a window's region lies inside the padded image),
+        // these keep the stores below inside `input_grad`.
+        assert!(ci < g.channels && r < rows && c + W <= cols);
+        assert!(input_grad.len() >= padded.len + LANES);
         let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         let region_lanes =
             _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(kw as i32 + 1), lane));
@@ -915,31 +920,32 @@ mod x86 {
         let mut regions = [[_mm256_setzero_ps(); MAX_KERNEL + 1]; W];
         for map in 0..g.out_channels {
             let at = (map * rows + r) * cols + c;
-            for (w, region) in regions.iter_mut().enumerate() {
-                let pick = image.picks[at + w];
+            for (window, region) in regions.iter_mut().enumerate() {
+                let pick = image.picks[at + window];
                 let passes = pick != NO_GRADIENT;
                 // Zero by a mask in a vector register, where the compiler keeps it a mask.
                 let keep = _mm256_castsi256_ps(_mm256_set1_epi32(-i32::from(passes)));
-                let gradient = _mm256_and_ps(_mm256_set1_ps(image.grad[at + w]), keep);
+                let gradient = _mm256_and_ps(_mm256_set1_ps(image.grad[at + window]), keep);
                 let weights = ((ci * g.out_channels + map) * PICKS + usize::from(pick)) * block;
                 let weights = &shifted[weights..][..block];
-                for (row, w) in region.iter_mut().zip(weights.chunks_exact(LANES)) {
+                for (row, chunk) in region.iter_mut().zip(weights.chunks_exact(LANES)) {
                     // SAFETY: the chunk holds a register's eight values.
-                    let w = unsafe { _mm256_loadu_ps(w.as_ptr()) };
-                    *row = _mm256_fmadd_ps(gradient, w, *row);
+                    let weight = unsafe { _mm256_loadu_ps(chunk.as_ptr()) };
+                    *row = _mm256_fmadd_ps(gradient, weight, *row);
                 }
             }
         }
-        for (w, region) in regions.iter().enumerate() {
+        let input_grad = input_grad.as_mut_ptr();
+        for (window, region) in regions.iter().enumerate() {
             for (row, sum) in region.iter().enumerate().take(KH + 1) {
                 // The lanes past the region hold zeros times the gradients (NaN for an
                 // infinite one): cleared, so that they add +0.0 to the inputs beyond.
                 let sum = _mm256_and_ps(*sum, region_lanes);
                 // SAFETY: the region's rows lie inside the padded image (`forward`'s outputs,
                 // `image_backward_with`'s asserts), and a register from a row's start inside
-                // the buffer (`input_backward`'s assert).
+                // the buffer (the asserts above).
                 unsafe {
-                    let to = input_grad.add(padded.offset(ci, 2 * r + row, 2 * (c + w)));
+                    let to = input_grad.add(padded.offset(ci, 2 * r + row, 2 * (c + window)));
                     _mm256_storeu_ps(to, _mm256_add_ps(_mm256_loadu_ps(to), sum));
                 }
             }
