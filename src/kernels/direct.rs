@@ -766,8 +766,7 @@ mod x86 {
         // A fold, which the compiler vectorises, where `all` would test byte by byte.
         assert!(image.picks.iter().fold(0, |most, &pick| pick.max(most)) <= NO_GRADIENT);
         assert!(scratch.image.len() >= padded.len + LANES);
-        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        let field_lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(kw as i32), lane);
+        let field_lanes = first_lanes(kw);
         let input = scratch.image.as_ptr();
         // Every window writes its slot and only a passed one advances the count: which windows
         // pass is unpredictable, so a branch on it would miss about as often as not.
@@ -829,6 +828,14 @@ mod x86 {
         }
     }
 
+    /// A mask of a register's first `count` lanes (all bits set), the others clear.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn first_lanes(count: usize) -> __m256i {
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(count as i32), lane)
+    }
+
     /// For `C` input channels from `ci`, each field row's sum of the passed picks' inputs
     /// times their gradients, in the picks' order: `[KH][C]` registers.
     ///
@@ -878,7 +885,6 @@ mod x86 {
         input_grad: &mut [f32],
     ) {
         let cols = g.out_width / 2;
-        assert!(input_grad.len() >= padded.len + LANES);
         assert!(shifted.len() == g.channels * g.out_channels * PICKS * (KH + 1) * LANES);
         input_grad.fill(0.0);
         for ci in 0..g.channels {
@@ -913,9 +919,7 @@ mod x86 {
         // these keep the stores below inside `input_grad`.
         assert!(ci < g.channels && r < rows && c + W <= cols);
         assert!(input_grad.len() >= padded.len + LANES);
-        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        let region_lanes =
-            _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(kw as i32 + 1), lane));
+        let region_lanes = _mm256_castsi256_ps(first_lanes(kw + 1));
         let block = (KH + 1) * LANES;
         let mut regions = [[_mm256_setzero_ps(); MAX_KERNEL + 1]; W];
         for map in 0..g.out_channels {
